@@ -1,0 +1,30 @@
+// Character encodings of the files municipal systems export.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "keyonce/status.h"
+
+namespace keyonce::connectors {
+
+enum class Encoding { kUtf8, kWindows1252, kLatin1 };
+
+// Parses "utf-8", "windows-1252" (also "cp1252"), "iso-8859-1" (also "latin1"),
+// case-insensitively.
+std::optional<Encoding> ParseEncoding(std::string_view name);
+
+// Appends `in` converted to UTF-8 to *out. For kUtf8 validates instead: on
+// invalid UTF-8 returns the byte offset of the first bad byte.
+std::optional<size_t> ToUtf8(std::string_view in, Encoding enc, std::string* out);
+
+// Length of a UTF-8 BOM at the start of `data` (3 or 0).
+size_t Utf8BomLength(std::string_view data);
+
+// True if `data` is valid UTF-8, ignoring a sequence cut off at its very end
+// (so a buffer boundary inside a character is not an error).
+bool LooksLikeUtf8(std::string_view data);
+
+}  // namespace keyonce::connectors

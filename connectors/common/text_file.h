@@ -1,0 +1,80 @@
+// Durable, recoverable writing of text files, shared by the file targets.
+//
+// AppendFile appends in place: Commit() flushes (and fdatasyncs when asked)
+// and returns a token, the file's size; RecoverAppend() truncates the file
+// back to a token, undoing writes that were never journaled as done.
+//
+// ReplaceFile builds the new content in a temporary file next to the target
+// (same folder, so rename is atomic) and renames it over the target in
+// Finish(): readers never see a half-written file. Its token identifies the
+// file that was there before (device, inode, size, mtime); if the file at
+// the path is no longer that one, the rename happened.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "keyonce/status.h"
+
+namespace keyonce::connectors {
+
+class AppendFile {
+ public:
+  // Opens (creating the file and, if create_dirs, its folders) for appending.
+  static Result<std::unique_ptr<AppendFile>> Open(const std::filesystem::path& path,
+                                                  bool create_dirs);
+  ~AppendFile();
+  // Buffers bytes; may write to the OS when the buffer is full.
+  Status Write(std::string_view bytes);
+  // Flushes to the OS (and to disk if fsync); returns the size as a token.
+  Result<std::string> Commit(bool fsync);
+  // Size of the file now (as a token), for Target::Checkpoint.
+  Result<std::string> Token() const;
+  uint64_t size() const { return size_; }
+  const std::filesystem::path& path() const { return path_; }
+
+  // Truncates `path` to the size in `token` (no-op if the file is shorter or
+  // missing). An empty token means "nothing of ours": the file is left as is.
+  static Status Recover(const std::filesystem::path& path, const std::string& token);
+
+ private:
+  AppendFile() = default;
+  Status FlushBuffer();
+  std::filesystem::path path_;
+  int fd_ = -1;
+  uint64_t size_ = 0;
+  std::string buffer_;
+};
+
+class ReplaceFile {
+ public:
+  // Starts a replacement of `path`. If keep_existing, the current content is
+  // copied into the temporary file first (appending atomically).
+  static Result<std::unique_ptr<ReplaceFile>> Open(const std::filesystem::path& path,
+                                                   bool keep_existing, bool create_dirs);
+  ~ReplaceFile();  // removes the temporary file unless Finish() succeeded
+  Status Write(std::string_view bytes);
+  bool empty_run() const { return bytes_written_ == 0; }
+  // Flushes, fsyncs and renames the temporary file over the target.
+  Status Finish();
+  // Discards the temporary file.
+  void Abort();
+
+  // Identity of whatever is at `path` now ("absent" if nothing).
+  static Result<std::string> Token(const std::filesystem::path& path);
+  // True when the file at `path` is no longer the one `token` describes.
+  // Also removes leftover temporary files of `path`.
+  static Result<bool> Replaced(const std::filesystem::path& path, const std::string& token);
+
+ private:
+  ReplaceFile() = default;
+  std::filesystem::path path_, tmp_;
+  std::unique_ptr<AppendFile> out_;
+  uint64_t bytes_written_ = 0;
+  bool finished_ = false;
+};
+
+}  // namespace keyonce::connectors

@@ -1,0 +1,110 @@
+#include "keyonce/settings.h"
+
+#include <stdexcept>
+
+namespace keyonce {
+namespace {
+const Settings::Entry* Get(const Settings& s, const std::string& name) {
+  auto it = s.entries.find(name);
+  return it == s.entries.end() ? nullptr : &it->second;
+}
+}  // namespace
+
+bool Settings::Has(const std::string& name) const { return Get(*this, name) != nullptr; }
+
+std::optional<std::string> Settings::String(const std::string& name) const {
+  const Entry* e = Get(*this, name);
+  if (!e || !e->literal.is_string()) return std::nullopt;
+  return std::string(e->literal.get_string());
+}
+
+std::optional<int64_t> Settings::Int(const std::string& name) const {
+  const Entry* e = Get(*this, name);
+  if (!e) return std::nullopt;
+  if (e->literal.is_int64()) return e->literal.get_int64();
+  if (e->literal.is_uint64()) return static_cast<int64_t>(e->literal.get_uint64());
+  if (e->literal.is_double()) return static_cast<int64_t>(e->literal.get_double());
+  return std::nullopt;
+}
+
+std::optional<double> Settings::Number(const std::string& name) const {
+  const Entry* e = Get(*this, name);
+  if (!e) return std::nullopt;
+  if (e->literal.is_double()) return e->literal.get_double();
+  if (e->literal.is_int64()) return static_cast<double>(e->literal.get_int64());
+  if (e->literal.is_uint64()) return static_cast<double>(e->literal.get_uint64());
+  return std::nullopt;
+}
+
+std::optional<bool> Settings::Bool(const std::string& name) const {
+  const Entry* e = Get(*this, name);
+  if (!e || !e->literal.is_bool()) return std::nullopt;
+  return e->literal.get_bool();
+}
+
+std::vector<std::string> Settings::StringList(const std::string& name) const {
+  std::vector<std::string> out;
+  const Entry* e = Get(*this, name);
+  if (!e) return out;
+  if (e->literal.is_string()) {
+    out.emplace_back(e->literal.get_string());
+  } else if (e->literal.is_array()) {
+    for (const auto& v : e->literal.get_array()) {
+      if (v.is_string()) out.emplace_back(v.get_string());
+    }
+  }
+  return out;
+}
+
+const Template* Settings::Tmpl(const std::string& name) const {
+  const Entry* e = Get(*this, name);
+  return e && e->tmpl ? &*e->tmpl : nullptr;
+}
+
+const std::vector<std::pair<std::string, Template>>& Settings::TmplMap(
+    const std::string& name) const {
+  static const std::vector<std::pair<std::string, Template>> kEmpty;
+  const Entry* e = Get(*this, name);
+  return e ? e->tmpl_map : kEmpty;
+}
+
+const StructureTemplate* Settings::Structure(const std::string& name) const {
+  const Entry* e = Get(*this, name);
+  return e ? e->structure.get() : nullptr;
+}
+
+const Value* Settings::Raw(const std::string& name) const {
+  const Entry* e = Get(*this, name);
+  return e ? &e->literal : nullptr;
+}
+
+std::optional<std::filesystem::path> Settings::Path(const std::string& name) const {
+  auto s = String(name);
+  if (!s) {
+    // A templated path that happens to be constant.
+    const Template* t = Tmpl(name);
+    if (!t || !t->IsConstant()) return std::nullopt;
+    s = t->source();
+  }
+  std::filesystem::path p(*s);
+  if (p.is_relative()) p = base_dir / p;
+  return p.lexically_normal();
+}
+
+Result<std::filesystem::path> Settings::ResolvePath(const std::string& name,
+                                                    const Scope& scope) const {
+  std::string text;
+  if (const Template* t = Tmpl(name)) {
+    auto r = t->Render(scope);
+    if (!r.ok()) return r.status().Wrap("rendering " + name);
+    text = std::move(r).value();
+  } else if (auto s = String(name)) {
+    text = *s;
+  }
+  if (text.empty()) return Status::Invalid("setting '" + name + "' is empty");
+  std::filesystem::path p(text);
+  if (p.is_relative()) p = base_dir / p;
+  return p.lexically_normal();
+}
+
+}  // namespace keyonce

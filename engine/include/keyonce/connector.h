@@ -1,0 +1,184 @@
+// Connectors: sources, targets and lookup tables.
+//
+// A connector lives wholly in connectors/<name>/ and registers itself with
+// one line at the bottom of its registration file:
+//
+//   KEYONCE_REGISTER_CONNECTOR(CsvConnector());
+//
+// where CsvConnector() returns a ConnectorDef. The engine knows connectors
+// only through these interfaces and the Registry.
+//
+// Threading: the engine calls one instance from one thread at a time. A new
+// instance is made per run.
+//
+// Nothing lost, nothing twice: the engine journals each write intent before
+// calling Target::Write, and marks a batch as done only after Target::Commit
+// says it is durable. After a crash the engine asks Target::Recover what
+// became of the batches that were pending; a target that cannot tell is "in
+// doubt" and the recipe's in_doubt policy (or Target::Check) decides.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "keyonce/settings.h"
+#include "keyonce/spec.h"
+#include "keyonce/status.h"
+#include "keyonce/template.h"
+#include "keyonce/value.h"
+
+namespace keyonce {
+
+// Logger handed to connectors. Messages are redacted (CPR numbers masked,
+// secret values removed) before they reach any output, but connectors must
+// still not log field values.
+class Log {
+ public:
+  virtual ~Log() = default;
+  virtual void Info(const std::string& msg) = 0;
+  virtual void Warn(const std::string& msg) = 0;
+};
+
+struct RunContext {
+  std::string recipe;         // recipe name
+  std::string run_id;         // unique per run
+  std::string target_name;    // for targets: the recipe's name of this target
+  Scope scope;                // params, secrets, run and state roots (no record)
+  Log* log = nullptr;         // never null during a run
+  bool dry_run = false;       // sources still read; targets are never opened in a dry run
+};
+
+// One item read by a source: a record, or a row that could not be read
+// (malformed), which the engine quarantines while the run goes on.
+struct SourceItem {
+  Record record;
+  std::string position;  // where it came from, e.g. "absence.csv:12" or "row 7"
+  bool rejected = false;
+  std::string reason;    // for a rejected item: what is wrong, without field values
+  std::string raw;       // for a rejected item: the raw text (stored in quarantine only)
+};
+
+class Source {
+ public:
+  virtual ~Source() = default;
+  // Prepares reading (opens files, runs the query). Templates in settings
+  // may be evaluated against ctx.scope. Fails with kNotFound/kIo/kInvalid.
+  virtual Status Open(const RunContext& ctx) = 0;
+  // Reads the next item. Returns true with *item filled, false at the end,
+  // or an error status when reading cannot go on (the run fails). Must
+  // stream: memory must not grow with the number of records.
+  virtual Result<bool> Next(SourceItem* item) = 0;
+  virtual Status Close() { return Status::OK(); }
+};
+
+// What the engine asks a target to write.
+struct WriteOp {
+  enum class Kind { kInsert, kUpdate };
+  Kind kind = Kind::kInsert;     // kUpdate: this key was written before with other content
+  const Record* record = nullptr;
+  const Scope* scope = nullptr;  // record, captures, params, secrets, run, state
+  std::string key;               // the record's key (identity); never log it
+  uint64_t batch = 0;            // the journal batch this write belongs to
+};
+
+struct WriteResult {
+  Status status;  // kTransient: retry; kPermanent or other: quarantine
+  Value reply;    // what the system answered (for capture templates)
+};
+
+struct CommitResult {
+  bool durable = false;  // false: kept until a later commit (e.g. an atomic file rename at the end)
+  std::string token;     // checkpoint to hand to Recover after a crash
+};
+
+struct RecoverResult {
+  bool known = false;           // false: the target cannot tell (writes are in doubt)
+  uint64_t applied_through = 0;  // batches <= this id reached the target; later ones did not
+};
+
+struct CheckResult {
+  enum class Outcome { kUnsupported, kExists, kAbsent };
+  Outcome outcome = Outcome::kUnsupported;
+  Value reply;  // for kExists: what the system holds (captures are taken from it)
+};
+
+struct TargetTraits {
+  bool supports_update = false;  // can replace an earlier write of the same key
+  bool idempotent = false;       // writing the same record twice leaves one copy (upsert)
+};
+
+class Target {
+ public:
+  virtual ~Target() = default;
+  virtual TargetTraits Traits() const = 0;
+  // Prepares writing. Called after Recover (if any) in a real run; never in
+  // a dry run.
+  virtual Status Open(const RunContext& ctx) = 0;
+  // What this write would send, as a JSON value (dry run, `keyonce test`).
+  // Must not touch the target. The same rendering Write uses.
+  virtual Result<Value> Render(const WriteOp& op) = 0;
+  // The target's state now, before this run writes anything (e.g. a file's
+  // size, or an empty string for a target that has no such notion). The
+  // engine stores it with the run's first batch; after a crash it comes back
+  // to Recover as `token`.
+  virtual Result<std::string> Checkpoint() { return std::string(); }
+  // Writes one record. Transient failures are retried by the engine.
+  virtual WriteResult Write(const WriteOp& op) = 0;
+  // Makes every write since the last commit durable, tagged with batch id
+  // `batch` (ids grow). `final` is true for the last commit of the run.
+  virtual Result<CommitResult> Commit(uint64_t batch, bool final) = 0;
+  // After a crash: batches from `first_pending` on were journaled as intents
+  // but not confirmed. `token` is the state before `first_pending` (the
+  // CommitResult::token of the batch before it, or the Checkpoint() taken
+  // before it). Restores the target to a consistent point (e.g. truncates a
+  // file) and says which batches reached it (applied_through = UINT64_MAX:
+  // all of them). Called before Open, on a fresh instance.
+  virtual Result<RecoverResult> Recover(const RunContext& ctx, uint64_t first_pending,
+                                        const std::string& token) = 0;
+  // Asks the system whether this record's write already happened (used for
+  // records in doubt). Default: unsupported.
+  virtual Result<CheckResult> Check(const WriteOp& /*op*/) { return CheckResult{}; }
+  // Ends the run; `success` false after a fatal error. Uncommitted writes
+  // are discarded.
+  virtual Status Close(bool /*success*/) { return Status::OK(); }
+};
+
+class Lookup {
+ public:
+  virtual ~Lookup() = default;
+  virtual Status Open(const RunContext& ctx) = 0;
+  // The row whose key equals `key`, nullopt when none does.
+  virtual Result<std::optional<Record>> Find(const Value& key) = 0;
+};
+
+struct ConnectorDef {
+  std::string name;     // the recipe's `type:`
+  std::string summary;  // one sentence for docs and `keyonce connectors`
+  std::optional<ComponentSpec> source, target, lookup;
+  std::function<Result<std::unique_ptr<Source>>(const Settings&)> make_source;
+  std::function<Result<std::unique_ptr<Target>>(const Settings&)> make_target;
+  std::function<Result<std::unique_ptr<Lookup>>(const Settings&)> make_lookup;
+};
+
+class Registry {
+ public:
+  static Registry& Global();
+  void Add(ConnectorDef def);
+  const ConnectorDef* Find(const std::string& name) const;
+  std::vector<const ConnectorDef*> All() const;  // sorted by name
+
+ private:
+  std::vector<std::unique_ptr<ConnectorDef>> defs_;
+};
+
+}  // namespace keyonce
+
+#define KEYONCE_CONCAT_INNER(a, b) a##b
+#define KEYONCE_CONCAT(a, b) KEYONCE_CONCAT_INNER(a, b)
+#define KEYONCE_REGISTER_CONNECTOR(def_expr)                                     \
+  static const bool KEYONCE_CONCAT(keyonce_registered_, __LINE__) [[maybe_unused]] = \
+      (::keyonce::Registry::Global().Add(def_expr), true)

@@ -1,0 +1,30 @@
+// Records and values.
+//
+// A record is an ordered JSON object (field name -> value); values are JSON
+// values (null, bool, int64, double, string, array, object). Sources produce
+// records with string fields as read; steps and templates convert types.
+#pragma once
+
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+#include <string>
+#include <string_view>
+
+namespace keyonce {
+
+using Value = boost::json::value;
+using Record = boost::json::object;
+
+// The text form of a value as a person would type it: strings as they are,
+// numbers in JSON form (no exponent for integral doubles), true/false, "" for
+// null; arrays and objects as compact JSON.
+std::string ToText(const Value& v);
+
+// Truthiness used by conditions: null, false, 0, "" and empty containers are
+// false; "false"/"0"/"no" strings are false too (CSV fields are text).
+bool IsTruthy(const Value& v);
+
+// Compact JSON serialisation (stable key order = insertion order).
+std::string ToJson(const Value& v);
+
+}  // namespace keyonce
