@@ -1,1 +1,205 @@
-// placeholder
+// The `jsonl` and `json` connectors: their settings (declared once, as data)
+// and their registration. Sources are in json_sources.cc, targets in
+// json_targets.cc.
+
+#include <boost/json/serialize.hpp>
+
+#include "connectors/jsonl/json_internal.h"
+#include "keyonce/connector.h"
+
+namespace keyonce::connectors::json {
+
+std::optional<size_t> FirstInvalidUtf8(std::string_view s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  size_t n = s.size(), i = 0;
+  while (i < n) {
+    unsigned char c = p[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len;
+    uint32_t min;
+    if ((c & 0xE0) == 0xC0) {
+      len = 2, min = 0x80;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3, min = 0x800;
+    } else if ((c & 0xF8) == 0xF0) {
+      len = 4, min = 0x10000;
+    } else {
+      return i;
+    }
+    if (i + len > n) return i;
+    uint32_t cp = c & (0x7F >> len);
+    for (size_t k = 1; k < len; ++k) {
+      if ((p[i + k] & 0xC0) != 0x80) return i;
+      cp = (cp << 6) | (p[i + k] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
+    i += len;
+  }
+  return std::nullopt;
+}
+
+size_t CharCount(std::string_view s, size_t n) {
+  size_t count = 0;
+  for (size_t i = 0; i < n && i < s.size(); ++i) {
+    if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80) ++count;
+  }
+  return count;
+}
+
+std::string Serialize(const Value& v) { return boost::json::serialize(v); }
+
+Result<Value> RenderBody(const Settings& settings, const WriteOp& op) {
+  if (const StructureTemplate* body = settings.Structure("body")) {
+    if (op.scope == nullptr) return Status::Internal("write without a scope");
+    auto v = body->Evaluate(*op.scope);
+    if (!v.ok()) return v.status().Wrap("rendering body");
+    return v;
+  }
+  if (op.record == nullptr) return Status::Internal("write without a record");
+  return Value(*op.record);
+}
+
+namespace {
+
+FieldSpec PathField(const std::string& what, const std::string& example) {
+  return FieldSpec::Tmpl("path", TemplateContext::kText)
+      .Roots(kRootsStatic)
+      .Required()
+      .Describe(what +
+                " Relative paths are resolved against the recipe's folder; it may use params, run "
+                "and state, e.g. out/{{ params.month }}.jsonl.")
+      .Example(example);
+}
+
+FieldSpec BodyField() {
+  return FieldSpec::Structure("body")
+      .Describe(
+          "The JSON value written for each record: any YAML whose strings are templates; a "
+          "string that is exactly one {{ expression }} keeps the value's type. Absent: the whole "
+          "record as a JSON object.")
+      .Example(
+          "{cpr: \"{{ record.cpr }}\", hours: \"{{ record.hours }}\", period: {from: \"{{ "
+          "record.from_date }}\", to: \"{{ record.to_date }}\"}}");
+}
+
+FieldSpec CreateDirsField() {
+  return FieldSpec::Bool("create_dirs")
+      .Default("true")
+      .Describe("Create the file's folder (and its parents) when missing.");
+}
+
+ConnectorDef JsonlConnector() {
+  ConnectorDef def;
+  def.name = "jsonl";
+  def.summary = "JSON Lines files: one JSON object per line.";
+
+  ComponentSpec source;
+  source.summary =
+      "Reads a JSON Lines file, one object per line, streaming. Blank lines are skipped; a line "
+      "that is not a JSON object (or not UTF-8) is quarantined with its line and column and the "
+      "run goes on.";
+  source.fields = {
+      PathField("JSON Lines file to read (UTF-8).", "in/absence.jsonl"),
+  };
+  source.example_yaml =
+      "source:\n"
+      "  type: jsonl\n"
+      "  path: in/absence-{{ params.month }}.jsonl\n";
+  def.source = std::move(source);
+
+  ComponentSpec target;
+  target.summary =
+      "Writes one compact JSON value per line. mode append adds to the file and after a crash "
+      "cuts off lines that were never committed; mode replace writes a new file that takes the "
+      "old one's place atomically at the end of the run.";
+  target.fields = {
+      PathField("JSON Lines file to write.", "out/payroll.jsonl"),
+      BodyField(),
+      FieldSpec::Enum("mode", {"append", "replace"})
+          .Default("append")
+          .Describe(
+              "append: add lines to the end of the file (created if missing). replace: the run's "
+              "lines become the file's whole content, swapped in atomically at the end of a run "
+              "that wrote something; readers never see a half-written file.")
+          .Example("append"),
+      FieldSpec::Bool("fsync")
+          .Default("true")
+          .Describe(
+              "append: force each batch to disk before it counts as done (safe across power "
+              "loss). false is faster; a crash of the machine may then lose the last batches.")
+          .Example("true"),
+      CreateDirsField(),
+  };
+  target.example_yaml =
+      "- name: archive\n"
+      "  type: jsonl\n"
+      "  path: out/absence-{{ run.id }}.jsonl\n"
+      "  mode: append\n"
+      "  body:\n"
+      "    cpr: \"{{ record.cpr }}\"\n"
+      "    hours: \"{{ record.hours }}\"\n";
+  def.target = std::move(target);
+
+  def.make_source = MakeJsonlSource;
+  def.make_target = [](const Settings& s) { return MakeFileTarget(s, TargetFormat::kJsonLines); };
+  return def;
+}
+
+ConnectorDef JsonConnector() {
+  ConnectorDef def;
+  def.name = "json";
+  def.summary = "JSON files holding an array of objects.";
+
+  ComponentSpec source;
+  source.summary =
+      "Reads the objects of a JSON array, streaming (the file is never held whole in memory). "
+      "The array is the whole file or, with records_path, a member inside it. An element that "
+      "is not an object is quarantined; a malformed file fails the run with its line and column.";
+  source.fields = {
+      PathField("JSON file to read (UTF-8).", "in/employees.json"),
+      FieldSpec::String("records_path")
+          .Describe(
+              "When the file is an object: the dotted path of the member that holds the array of "
+              "records, e.g. data.items for {\"data\": {\"items\": [...]}}. Absent: the file "
+              "itself is the array.")
+          .Example("data.items"),
+  };
+  source.example_yaml =
+      "source:\n"
+      "  type: json\n"
+      "  path: in/employees.json\n"
+      "  records_path: data.items\n";
+  def.source = std::move(source);
+
+  ComponentSpec target;
+  target.summary =
+      "Writes a JSON array file. The file's existing elements are kept and the run's objects "
+      "added after them; the new file takes the old one's place atomically at the end of a run "
+      "that wrote something.";
+  target.fields = {
+      PathField("JSON file to write; if it exists it must hold an array.", "out/employees.json"),
+      BodyField(),
+      CreateDirsField(),
+  };
+  target.example_yaml =
+      "- name: export\n"
+      "  type: json\n"
+      "  path: out/employees.json\n"
+      "  body:\n"
+      "    id: \"{{ record.id }}\"\n"
+      "    name: \"{{ record.name }}\"\n";
+  def.target = std::move(target);
+
+  def.make_source = MakeJsonSource;
+  def.make_target = [](const Settings& s) { return MakeFileTarget(s, TargetFormat::kJsonArray); };
+  return def;
+}
+
+}  // namespace
+}  // namespace keyonce::connectors::json
+
+KEYONCE_REGISTER_CONNECTOR(::keyonce::connectors::json::JsonlConnector());
+KEYONCE_REGISTER_CONNECTOR(::keyonce::connectors::json::JsonConnector());

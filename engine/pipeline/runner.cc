@@ -1,1 +1,918 @@
-// placeholder
+#include "pipeline/runner.h"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <ctime>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <random>
+#include <regex>
+#include <sstream>
+#include <thread>
+#include <unordered_map>
+
+#include "pipeline/run_log.h"
+#include "recipe/spec_walk.h"
+#include "recipe/steps.h"
+#include "state/store.h"
+
+namespace keyonce {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string NowIsoUtc() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// Tables for the lookup step and filter, opened lazily, with a per-run cache.
+class RunTables : public TableResolver {
+ public:
+  RunTables(const Recipe& recipe, RunContext ctx) : recipe_(recipe), ctx_(std::move(ctx)) {}
+
+  Result<std::optional<Record>> Find(std::string_view table, const Value& key) override {
+    auto it = open_.find(std::string(table));
+    if (it == open_.end()) {
+      const ComponentRef* def = nullptr;
+      for (const auto& t : recipe_.tables) {
+        if (t.name == table) def = &t;
+      }
+      if (!def) return Status::Invalid("no table named '" + std::string(table) + "'");
+      auto made = def->def->make_lookup(def->settings);
+      if (!made.ok()) return made.status();
+      Status st = (*made)->Open(ctx_);
+      if (!st.ok()) return st.Wrap("opening table '" + def->name + "'");
+      it = open_.emplace(std::string(table), Entry{std::move(made).value(), {}}).first;
+    }
+    std::string k = ToText(key);
+    auto& cache = it->second.cache;
+    auto c = cache.find(k);
+    if (c != cache.end()) return c->second;
+    auto r = it->second.lookup->Find(key);
+    if (!r.ok()) return r.status();
+    if (cache.size() < 100000) cache.emplace(k, *r);
+    return r;
+  }
+
+ private:
+  struct Entry {
+    std::unique_ptr<Lookup> lookup;
+    std::unordered_map<std::string, std::optional<Record>> cache;
+  };
+  const Recipe& recipe_;
+  RunContext ctx_;
+  std::map<std::string, Entry> open_;
+};
+
+// Rereads quarantined records in place of the source.
+class QuarantineSource : public Source {
+ public:
+  explicit QuarantineSource(std::vector<StateStore::QuarantineRow> rows) : rows_(std::move(rows)) {}
+  Status Open(const RunContext&) override { return Status::OK(); }
+  Result<bool> Next(SourceItem* item) override {
+    while (i_ < rows_.size()) {
+      const auto& row = rows_[i_++];
+      boost::system::error_code ec;
+      Value v = boost::json::parse(row.record, ec);
+      item->position = "quarantine #" + std::to_string(row.id);
+      if (ec || !v.is_object()) {
+        item->rejected = true;
+        item->reason = "quarantined row " + std::to_string(row.id) +
+                       " holds raw source text; fix it at the source and rerun";
+        item->raw = row.record;
+        item->record = {};
+        return true;
+      }
+      item->rejected = false;
+      item->record = std::move(v.as_object());
+      return true;
+    }
+    return false;
+  }
+
+ private:
+  std::vector<StateStore::QuarantineRow> rows_;
+  size_t i_ = 0;
+};
+
+struct Item {
+  Value record;           // after steps
+  std::string source_json;  // the record as read, for the quarantine
+  std::string position;
+  std::string key;
+  Digest key_hash{};
+  Digest content{};
+  std::string ref;
+  Value captures = boost::json::object();
+  bool failed = false;
+  bool quarantined_in_doubt = false;
+  std::string fail_target, fail_reason;
+};
+
+enum class Action { kNone, kUnchanged, kInsert, kUpdate, kCheck };
+
+struct TargetRun {
+  const TargetDef* def = nullptr;
+  std::unique_ptr<Target> target;
+  TargetTraits traits;
+  int64_t id = -1;  // journal target id
+  std::string token;  // state before the next batch
+  int64_t last_batch = 0;
+  std::vector<int64_t> deferred;  // committed but not yet durable
+  TargetCounts counts;
+};
+
+Value ParseCaptures(const std::string& json) {
+  if (json.empty()) return boost::json::object();
+  boost::system::error_code ec;
+  Value v = boost::json::parse(json, ec);
+  return ec ? Value(boost::json::object()) : v;
+}
+
+bool Matches(const std::vector<std::regex>& res, const std::string& msg) {
+  for (const auto& re : res) {
+    if (std::regex_search(msg, re)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string RunSummary::ToJson() const {
+  boost::json::object o;
+  o["run"] = run;
+  o["status"] = status;
+  o["read"] = read;
+  o["rejected"] = rejected;
+  o["filtered"] = filtered;
+  o["quarantined"] = quarantined;
+  o["in_doubt"] = in_doubt;
+  boost::json::object t;
+  for (const auto& [name, c] : targets) {
+    t[name] = {{"written", c.written}, {"updated", c.updated}, {"unchanged", c.unchanged},
+               {"failed", c.failed}, {"in_doubt", c.in_doubt}, {"not_applicable", c.not_applicable}};
+  }
+  o["targets"] = std::move(t);
+  o["seconds"] = std::round(seconds * 1000) / 1000;
+  o["exit_code"] = exit_code;
+  if (!error.empty()) o["error"] = error;
+  return boost::json::serialize(o);
+}
+
+Result<Value> ResolveParams(const Recipe& recipe, const std::map<std::string, std::string>& raw) {
+  boost::json::object out;
+  std::vector<std::string> names;
+  for (const auto& p : recipe.params) names.push_back(p.name);
+  for (const auto& [k, v] : raw) {
+    if (std::find(names.begin(), names.end(), k) == names.end()) {
+      return Status::Invalid("unknown parameter '" + k + "'" + DidYouMean(k, names));
+    }
+  }
+  static const std::regex int_re("^-?[0-9]+$");
+  static const std::regex iso_re("^([0-9]{4})-([0-9]{2})-([0-9]{2})$");
+  static const std::regex dk_re("^([0-9]{2})[-.]([0-9]{2})[-.]([0-9]{4})$");
+  for (const auto& p : recipe.params) {
+    auto it = raw.find(p.name);
+    std::optional<std::string> text;
+    if (it != raw.end()) text = it->second;
+    else if (p.default_value) text = p.default_value;
+    std::string label = "parameter '" + p.name + "'" + (p.label != p.name ? " (" + p.label + ")" : "");
+    if (!text || (text->empty() && p.type != "string")) {
+      if (p.required) return Status::Invalid(label + " is required");
+      out[p.name] = nullptr;
+      continue;
+    }
+    if (p.required && text->empty()) return Status::Invalid(label + " is required");
+    if (p.pattern_re && !std::regex_match(*text, *p.pattern_re)) {
+      return Status::Invalid(label + " does not match the pattern " + p.pattern);
+    }
+    if (p.type == "int") {
+      if (!std::regex_match(*text, int_re)) return Status::Invalid(label + " must be a whole number");
+      try {
+        out[p.name] = static_cast<int64_t>(std::stoll(*text));
+      } catch (...) {
+        return Status::Invalid(label + " is out of range");
+      }
+    } else if (p.type == "bool") {
+      std::string l = *text;
+      for (auto& c : l) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (l == "true" || l == "yes" || l == "ja" || l == "1") out[p.name] = true;
+      else if (l == "false" || l == "no" || l == "nej" || l == "0") out[p.name] = false;
+      else return Status::Invalid(label + " must be true or false");
+    } else if (p.type == "date") {
+      std::smatch m;
+      int y = 0, mo = 0, d = 0;
+      if (std::regex_match(*text, m, iso_re)) {
+        y = std::stoi(m[1]); mo = std::stoi(m[2]); d = std::stoi(m[3]);
+      } else if (std::regex_match(*text, m, dk_re)) {
+        d = std::stoi(m[1]); mo = std::stoi(m[2]); y = std::stoi(m[3]);
+      } else {
+        return Status::Invalid(label + " must be a date (YYYY-MM-DD or DD-MM-YYYY)");
+      }
+      static const int kDays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+      bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+      if (mo < 1 || mo > 12 || d < 1 || d > kDays[mo - 1] || (mo == 2 && d == 29 && !leap)) {
+        return Status::Invalid(label + " is not a valid date");
+      }
+      char buf[48];
+      std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", y, mo, d);
+      out[p.name] = std::string(buf);
+    } else if (p.type == "enum") {
+      if (std::find(p.values.begin(), p.values.end(), *text) == p.values.end()) {
+        std::string list;
+        for (const auto& v : p.values) list += (list.empty() ? "" : ", ") + v;
+        return Status::Invalid(label + " must be one of: " + list);
+      }
+      out[p.name] = *text;
+    } else {
+      out[p.name] = *text;
+    }
+  }
+  return Value(std::move(out));
+}
+
+Result<Value> ResolveSecrets(const Recipe& recipe, Redactor* redactor) {
+  boost::json::object out;
+  for (const auto& s : recipe.secrets) {
+    std::string value;
+    if (!s.env.empty()) {
+      const char* v = std::getenv(s.env.c_str());
+      if (!v || !*v) {
+        return Status::Invalid("secret '" + s.name + "': environment variable " + s.env + " is not set");
+      }
+      value = v;
+    } else {
+      std::ifstream in(s.file, std::ios::binary);
+      if (!in) return Status::Invalid("secret '" + s.name + "': cannot read " + s.file);
+      std::stringstream ss;
+      ss << in.rdbuf();
+      value = ss.str();
+      while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) value.pop_back();
+    }
+    if (redactor) redactor->AddSecret(value);
+    out[s.name] = value;
+  }
+  return Value(std::move(out));
+}
+
+namespace {
+
+class Runner {
+ public:
+  Runner(const Recipe& recipe, const RunOptions& opt) : recipe_(recipe), opt_(opt) {}
+
+  Result<RunSummary> Run();
+
+ private:
+  Status Recover(TargetRun& t);
+  Status ProcessBatch(std::vector<Item>& items);
+  Status DryRunBatch(std::vector<Item>& items);
+  Result<Action> Plan(TargetRun& t, Item& item, int64_t batch, bool* journal_new);
+  WriteResult WriteWithRetry(TargetRun& t, const WriteOp& op);
+  void Quarantine(const std::string& stage, const std::string& target, const std::string& position,
+                  const std::string& ref, const std::string& reason, const std::string& record);
+  Status FlushQuarantine();
+  Scope RecordScope(Item& item) {
+    Scope s = base_scope_;
+    s.record = &item.record;
+    s.captures = &item.captures;
+    return s;
+  }
+  void Progress(bool final);
+
+  const Recipe& recipe_;
+  const RunOptions& opt_;
+  Redactor redactor_;
+  std::unique_ptr<RunLog> log_;
+  std::unique_ptr<StateStore> store_;
+  std::unique_ptr<Pseudonymizer> pseudo_;
+  ContentHasher hasher_;
+  Value params_, secrets_, run_, state_;
+  Scope base_scope_;
+  RunContext ctx_;
+  std::unique_ptr<RunTables> tables_;
+  std::vector<TargetRun> targets_;
+  std::vector<StateStore::QuarantineRow> pending_quarantine_;
+  RunSummary sum_;
+  std::optional<Value> watermark_;
+  Clock::time_point start_, last_progress_;
+  std::mt19937 rng_{std::random_device{}()};
+};
+
+Result<RunSummary> Runner::Run() {
+  start_ = last_progress_ = Clock::now();
+  log_ = std::make_unique<RunLog>(opt_.err ? opt_.err : &std::cerr, opt_.log_format, &redactor_);
+  auto params = ResolveParams(recipe_, opt_.params);
+  if (!params.ok()) return params.status();
+  params_ = std::move(params).value();
+  auto secrets = ResolveSecrets(recipe_, &redactor_);
+  if (!secrets.ok()) return secrets.status();
+  secrets_ = std::move(secrets).value();
+
+  auto store = StateStore::Open(opt_.state_path, opt_.dry_run);
+  if (!store.ok()) return store.status();
+  store_ = std::move(store).value();
+  pseudo_ = std::make_unique<Pseudonymizer>(store_->pseudonym_key());
+
+  std::string params_text = redactor_.Apply(ToJson(params_));
+  if (!opt_.dry_run) {
+    auto run = store_->BeginRun(recipe_.name, params_text, opt_.trigger);
+    if (!run.ok()) return run.status();
+    sum_.run = *run;
+  }
+  log_->set_context(recipe_.name, sum_.run);
+  auto wm = store_->Watermark(recipe_.name);
+  if (!wm.ok()) return wm.status();
+  run_ = {{"id", sum_.run}, {"recipe", recipe_.name}, {"started_at", NowIsoUtc()},
+          {"trigger", opt_.trigger}};
+  boost::json::object state;
+  state["watermark"] = wm->has_value() ? Value(**wm) : Value(nullptr);
+  state_ = std::move(state);
+  base_scope_.params = &params_;
+  base_scope_.secrets = &secrets_;
+  base_scope_.run = &run_;
+  base_scope_.state = &state_;
+  base_scope_.warnings = log_.get();
+  ctx_.recipe = recipe_.name;
+  ctx_.run_id = std::to_string(sum_.run);
+  ctx_.scope = base_scope_;
+  ctx_.log = log_.get();
+  ctx_.dry_run = opt_.dry_run;
+  tables_ = std::make_unique<RunTables>(recipe_, ctx_);
+  base_scope_.tables = tables_.get();
+
+  auto fail = [&](const Status& st) -> Result<RunSummary> {
+    sum_.status = "failed";
+    sum_.exit_code = kExitFailed;
+    sum_.error = redactor_.Apply(st.message());
+    log_->Error("The run failed: " + st.message());
+    for (auto& t : targets_) {
+      if (t.target) t.target->Close(false);
+    }
+    sum_.seconds = std::chrono::duration<double>(Clock::now() - start_).count();
+    if (!opt_.dry_run) store_->FinishRun(sum_.run, sum_.status, sum_.ToJson(), sum_.exit_code);
+    return sum_;
+  };
+
+  if (opt_.dry_run) {
+    log_->Info("Dry run of " + recipe_.name + ": nothing is written and the journal is not touched.");
+  } else {
+    log_->Info("Run " + std::to_string(sum_.run) + " of " + recipe_.name + " started.");
+  }
+
+  // Targets: recover what a crash left pending, then open.
+  for (const auto& def : recipe_.targets) {
+    TargetRun t;
+    t.def = &def;
+    auto made = def.def->make_target(def.settings);
+    if (!made.ok()) return fail(made.status().Wrap("preparing target " + def.name));
+    t.target = std::move(made).value();
+    t.traits = t.target->Traits();
+    auto id = store_->TargetId(recipe_.name, def.name);
+    if (!id.ok()) return fail(id.status());
+    t.id = *id;
+    targets_.push_back(std::move(t));
+  }
+  for (auto& t : targets_) {
+    RunContext tctx = ctx_;
+    tctx.target_name = t.def->name;
+    if (!opt_.dry_run) {
+      Status st = Recover(t);
+      if (!st.ok()) return fail(st);
+      st = t.target->Open(tctx);
+      if (!st.ok()) return fail(st.Wrap("opening target " + t.def->name));
+      auto tok = t.target->Checkpoint();
+      if (!tok.ok()) return fail(tok.status().Wrap("reading the state of target " + t.def->name));
+      t.token = *tok;
+    }
+  }
+
+  // Source.
+  std::unique_ptr<Source> source;
+  if (!opt_.retry_quarantine.empty()) {
+    std::vector<StateStore::QuarantineRow> rows;
+    for (int64_t id : opt_.retry_quarantine) {
+      auto row = store_->GetQuarantine(id);
+      if (!row.ok()) return fail(row.status());
+      if (row->recipe != recipe_.name) {
+        return fail(Status::Invalid("quarantined record " + std::to_string(id) + " belongs to recipe " + row->recipe));
+      }
+      rows.push_back(*row);
+      if (!opt_.dry_run) store_->SetQuarantineStatus(id, "retried");
+    }
+    source = std::make_unique<QuarantineSource>(std::move(rows));
+  } else {
+    auto made = recipe_.source.def->make_source(recipe_.source.settings);
+    if (!made.ok()) return fail(made.status().Wrap("preparing the source"));
+    source = std::move(made).value();
+  }
+  Status st = source->Open(ctx_);
+  if (!st.ok()) return fail(st.Wrap("opening the source"));
+
+  StepRunner steps(recipe_);
+  std::vector<Item> batch;
+  batch.reserve(static_cast<size_t>(recipe_.batch_records));
+  bool interrupted = false;
+  for (;;) {
+    SourceItem si;
+    auto more = source->Next(&si);
+    if (!more.ok()) return fail(more.status().Wrap("reading the source"));
+    if (*more) {
+      ++sum_.read;
+      if (si.rejected) {
+        ++sum_.rejected;
+        Quarantine("source", "", si.position, "", si.reason, si.raw);
+      } else {
+        Item item;
+        item.position = std::move(si.position);
+        item.source_json = boost::json::serialize(si.record);
+        item.record = std::move(si.record);
+        Scope scope = base_scope_;
+        auto outcome = steps.Apply(&item.record, scope);
+        if (!outcome.ok()) return fail(outcome.status());
+        if (outcome->kind == StepOutcome::Kind::kFilter) {
+          ++sum_.filtered;
+        } else if (outcome->kind == StepOutcome::Kind::kQuarantine) {
+          Quarantine("step", "", item.position, "", outcome->reason, item.source_json);
+        } else {
+          Scope ks = RecordScope(item);
+          auto key = recipe_.key.Evaluate(ks);
+          std::string key_text = key.ok() ? ToText(*key) : "";
+          if (!key.ok() || key_text.empty()) {
+            Quarantine("key", "", item.position, "",
+                       key.ok() ? "the key is empty" : "evaluating the key: " + key.status().message(),
+                       item.source_json);
+          } else {
+            item.key = std::move(key_text);
+            item.key_hash = pseudo_->KeyHash(recipe_.name, item.key);
+            item.ref = Pseudonymizer::Reference(item.key_hash);
+            item.content = hasher_.Hash(boost::json::serialize(item.record));
+            if (recipe_.source.watermark) {
+              auto w = recipe_.source.watermark->Evaluate(ks);
+              if (w.ok() && !w->is_null()) {
+                bool bigger = !watermark_;
+                if (!bigger) {
+                  const Value& a = *w;
+                  const Value& b = *watermark_;
+                  if ((a.is_number()) && (b.is_number())) bigger = a.to_number<double>() > b.to_number<double>();
+                  else bigger = ToText(a) > ToText(b);
+                }
+                if (bigger) watermark_ = *w;
+              }
+            }
+            batch.push_back(std::move(item));
+          }
+        }
+      }
+    }
+    bool stop = opt_.stop && opt_.stop->load();
+    if (batch.size() >= static_cast<size_t>(recipe_.batch_records) || (!*more && !batch.empty()) ||
+        (stop && !batch.empty())) {
+      Status bs = opt_.dry_run ? DryRunBatch(batch) : ProcessBatch(batch);
+      if (!bs.ok()) return fail(bs);
+      batch.clear();
+    }
+    if (!opt_.dry_run && pending_quarantine_.size() >= 1000) {
+      Status qs = FlushQuarantine();
+      if (!qs.ok()) return fail(qs);
+    }
+    Progress(false);
+    if (!*more) break;
+    if (stop) {
+      interrupted = true;
+      log_->Warn("Stopping on request after the batch in flight; the next run goes on from here.");
+      break;
+    }
+  }
+  source->Close();
+
+  if (!opt_.dry_run) {
+    // Final commits: atomic file replacements become visible here.
+    for (auto& t : targets_) {
+      auto cr = t.target->Commit(t.last_batch, true);
+      if (!cr.ok()) return fail(cr.status().Wrap("committing target " + t.def->name));
+      Status s = store_->Begin();
+      if (!s.ok()) return fail(s);
+      if (cr->durable) {
+        for (int64_t b : t.deferred) store_->SetBatchState(b, StateStore::BatchState::kDone, cr->token);
+        t.deferred.clear();
+      }
+      s = store_->Commit();
+      if (!s.ok()) return fail(s);
+      t.target->Close(true);
+      t.target.reset();
+      store_->Compact(t.id);
+    }
+    Status qs = FlushQuarantine();
+    if (!qs.ok()) return fail(qs);
+    if (watermark_ && !interrupted) {
+      Status ws = store_->SetWatermark(recipe_.name, ToText(*watermark_), sum_.run);
+      if (!ws.ok()) return fail(ws);
+    }
+  }
+  Progress(true);
+  for (auto& t : targets_) sum_.targets.emplace_back(t.def->name, t.counts);
+  sum_.seconds = std::chrono::duration<double>(Clock::now() - start_).count();
+  if (opt_.dry_run) {
+    sum_.status = "dry_run";
+  } else if (interrupted) {
+    sum_.status = "interrupted";
+  } else {
+    sum_.status = (sum_.quarantined || sum_.in_doubt) ? "completed_with_errors" : "completed";
+  }
+  sum_.exit_code = (sum_.quarantined || sum_.in_doubt) ? kExitQuarantined : kExitOk;
+  if (interrupted) sum_.exit_code = kExitFailed;
+  if (!opt_.dry_run) {
+    Status fs = store_->FinishRun(sum_.run, sum_.status, sum_.ToJson(), sum_.exit_code);
+    if (!fs.ok()) return fs;
+  }
+  return sum_;
+}
+
+Status Runner::Recover(TargetRun& t) {
+  auto pending = store_->PendingBatches(t.id);
+  if (!pending.ok()) return pending.status();
+  if (pending->empty()) return Status::OK();
+  RunContext tctx = ctx_;
+  tctx.target_name = t.def->name;
+  const auto& first = pending->front();
+  auto rr = t.target->Recover(tctx, static_cast<uint64_t>(first.id), first.token_before);
+  if (!rr.ok()) return rr.status().Wrap("recovering target " + t.def->name);
+  KEYONCE_RETURN_IF_ERROR(store_->Begin());
+  int applied = 0, rolled = 0, doubt = 0;
+  for (const auto& b : *pending) {
+    StateStore::BatchState s;
+    if (!rr->known) {
+      s = StateStore::BatchState::kInDoubt;
+      ++doubt;
+    } else if (static_cast<uint64_t>(b.id) <= rr->applied_through) {
+      s = StateStore::BatchState::kDone;
+      ++applied;
+    } else {
+      s = StateStore::BatchState::kRolledBack;
+      ++rolled;
+    }
+    Status st = store_->SetBatchState(b.id, s);
+    if (!st.ok()) {
+      store_->Rollback();
+      return st;
+    }
+  }
+  KEYONCE_RETURN_IF_ERROR(store_->Commit());
+  log_->Warn("Target " + t.def->name + " had " + std::to_string(pending->size()) +
+             " batch(es) from an interrupted run: " + std::to_string(applied) + " arrived, " +
+             std::to_string(rolled) + " did not and will be written again, " + std::to_string(doubt) +
+             " in doubt.");
+  return Status::OK();
+}
+
+Result<Action> Runner::Plan(TargetRun& t, Item& item, int64_t batch, bool* journal_new) {
+  *journal_new = false;
+  if (!opt_.dry_run) {
+    auto fresh = store_->TryNewIntent(t.id, item.key_hash, item.content, batch, sum_.run);
+    if (!fresh.ok()) return fresh.status();
+    if (*fresh) {
+      *journal_new = true;
+      return Action::kInsert;
+    }
+  }
+  auto e = store_->Get(t.id, item.key_hash);
+  if (!e.ok()) return e.status();
+  if (!e->found) return Action::kInsert;
+  if (!e->captures.empty()) item.captures.as_object()[t.def->name] = ParseCaptures(e->captures);
+  if (e->pending) {
+    // The same key twice in this run.
+    if (e->pending_hash == item.content) return Action::kUnchanged;
+    return t.def->on_change == OnChange::kSkip ? Action::kUnchanged
+           : t.def->on_change == OnChange::kUpdate ? Action::kUpdate
+                                                   : Action::kInsert;
+  }
+  if (e->in_doubt) return Action::kCheck;
+  if (!e->written) return Action::kInsert;
+  if (*e->written == item.content) {
+    // Written before, but its captures were lost in a crash: ask the target again.
+    if (!t.def->capture.empty() && e->captures.empty()) return Action::kCheck;
+    return Action::kUnchanged;
+  }
+  switch (t.def->on_change) {
+    case OnChange::kSkip: return Action::kUnchanged;
+    case OnChange::kUpdate: return Action::kUpdate;
+    case OnChange::kInsertNew: return Action::kInsert;
+  }
+  return Action::kInsert;
+}
+
+WriteResult Runner::WriteWithRetry(TargetRun& t, const WriteOp& op) {
+  const ErrorPolicy& p = recipe_.errors;
+  WriteResult r;
+  for (int attempt = 1;; ++attempt) {
+    r = t.target->Write(op);
+    if (r.status.ok()) return r;
+    bool transient = r.status.IsTransient() && !Matches(p.permanent, r.status.message());
+    if (!transient || attempt >= p.retry_attempts) return r;
+    double wait = std::min(p.backoff_max_seconds, p.backoff_seconds * std::pow(2.0, attempt - 1));
+    wait *= std::uniform_real_distribution<double>(0.5, 1.0)(rng_);
+    log_->Warn("Writing to " + t.def->name + " failed (attempt " + std::to_string(attempt) + " of " +
+               std::to_string(p.retry_attempts) + "): " + r.status.message() + "; retrying in " +
+               std::to_string(static_cast<int>(wait * 1000)) + " ms.");
+    std::this_thread::sleep_for(std::chrono::duration<double>(wait));
+  }
+}
+
+Status Runner::ProcessBatch(std::vector<Item>& items) {
+  const size_t nt = targets_.size();
+  std::vector<std::vector<Action>> actions(nt, std::vector<Action>(items.size(), Action::kNone));
+  std::vector<int64_t> batch_ids(nt, 0);
+
+  // 1. Intents, for every target, in one transaction.
+  KEYONCE_RETURN_IF_ERROR(store_->Begin());
+  for (size_t ti = 0; ti < nt; ++ti) {
+    auto& t = targets_[ti];
+    auto b = store_->NewBatch(t.id, sum_.run, t.token);
+    if (!b.ok()) return b.status();
+    batch_ids[ti] = *b;
+    for (size_t i = 0; i < items.size(); ++i) {
+      bool fresh = false;
+      auto a = Plan(t, items[i], *b, &fresh);
+      if (!a.ok()) return a.status();
+      actions[ti][i] = *a;
+      if (!fresh && (*a == Action::kInsert || *a == Action::kUpdate)) {
+        KEYONCE_RETURN_IF_ERROR(store_->PutIntent(t.id, items[i].key_hash, items[i].content, *b, sum_.run));
+      }
+    }
+  }
+  KEYONCE_RETURN_IF_ERROR(store_->Commit());
+
+  // 2. Writes, target by target.
+  std::vector<std::pair<size_t, size_t>> capture_saves;  // (target, item)
+  std::vector<std::pair<size_t, size_t>> confirmed;       // found by Check: (target, item)
+  for (size_t ti = 0; ti < nt; ++ti) {
+    auto& t = targets_[ti];
+    std::vector<size_t> clear;
+    for (size_t i = 0; i < items.size(); ++i) {
+      Item& item = items[i];
+      Action a = actions[ti][i];
+      bool intends = a == Action::kInsert || a == Action::kUpdate;
+      if (item.failed) {
+        if (intends) clear.push_back(i);
+        continue;
+      }
+      if (a == Action::kUnchanged) {
+        ++t.counts.unchanged;
+        continue;
+      }
+      Scope scope = RecordScope(item);
+      if (t.def->when) {
+        auto w = t.def->when->Evaluate(scope);
+        if (!w.ok() || !IsTruthy(*w)) {
+          if (!w.ok()) {
+            item.failed = true;
+            item.fail_target = t.def->name;
+            item.fail_reason = "evaluating `when`: " + w.status().message();
+          } else {
+            ++t.counts.not_applicable;
+          }
+          if (intends) clear.push_back(i);
+          continue;
+        }
+      }
+      WriteOp op;
+      op.kind = a == Action::kUpdate ? WriteOp::Kind::kUpdate : WriteOp::Kind::kInsert;
+      op.record = &item.record.as_object();
+      op.scope = &scope;
+      op.key = item.key;
+      op.batch = static_cast<uint64_t>(batch_ids[ti]);
+      if (a == Action::kCheck) {
+        auto c = t.target->Check(op);
+        if (!c.ok()) {
+          item.failed = true;
+          item.fail_target = t.def->name;
+          item.fail_reason = "checking a write in doubt: " + c.status().message();
+          continue;
+        }
+        InDoubt policy = t.def->in_doubt;
+        if (c->outcome == CheckResult::Outcome::kExists) {
+          Value reply = c->reply;
+          Scope cs = scope;
+          cs.reply = &reply;
+          boost::json::object caps;
+          for (const auto& [name, tmpl] : t.def->capture) {
+            auto v = tmpl.Evaluate(cs);
+            caps[name] = v.ok() ? std::move(v).value() : Value();
+          }
+          if (!t.def->capture.empty()) item.captures.as_object()[t.def->name] = std::move(caps);
+          confirmed.emplace_back(ti, i);
+          ++t.counts.unchanged;
+          continue;
+        }
+        bool rewrite = c->outcome == CheckResult::Outcome::kAbsent || policy == InDoubt::kRewrite ||
+                       (policy == InDoubt::kCheck && t.traits.idempotent);
+        if (!rewrite) {
+          item.failed = true;
+          item.quarantined_in_doubt = true;
+          item.fail_target = t.def->name;
+          item.fail_reason = "a write to " + t.def->name +
+                             " was interrupted by a crash and the target cannot tell whether it "
+                             "arrived; check the target, then retry or dismiss this record";
+          ++t.counts.in_doubt;
+          continue;
+        }
+        // Rewrite: journal the intent first, in its own transaction.
+        KEYONCE_RETURN_IF_ERROR(store_->Begin());
+        KEYONCE_RETURN_IF_ERROR(store_->PutIntent(t.id, item.key_hash, item.content, batch_ids[ti], sum_.run));
+        KEYONCE_RETURN_IF_ERROR(store_->Commit());
+        a = Action::kInsert;
+        actions[ti][i] = a;
+        intends = true;
+      }
+      WriteResult r = WriteWithRetry(t, op);
+      if (!r.status.ok()) {
+        item.failed = true;
+        item.fail_target = t.def->name;
+        item.fail_reason = "writing to " + t.def->name + ": " + r.status.message();
+        ++t.counts.failed;
+        clear.push_back(i);
+        continue;
+      }
+      if (a == Action::kUpdate) ++t.counts.updated; else ++t.counts.written;
+      if (!t.def->capture.empty()) {
+        Scope cs = scope;
+        cs.reply = &r.reply;
+        boost::json::object caps;
+        for (const auto& [name, tmpl] : t.def->capture) {
+          auto v = tmpl.Evaluate(cs);
+          if (!v.ok()) {
+            log_->Warn("Capture '" + name + "' from " + t.def->name + " failed for " + item.ref + ": " +
+                       v.status().message());
+            caps[name] = nullptr;
+          } else {
+            caps[name] = std::move(v).value();
+          }
+        }
+        item.captures.as_object()[t.def->name] = std::move(caps);
+        capture_saves.emplace_back(ti, i);
+      }
+    }
+    // Writes that did not happen must not be confirmed with the batch.
+    if (!clear.empty()) {
+      KEYONCE_RETURN_IF_ERROR(store_->Begin());
+      for (size_t i : clear) KEYONCE_RETURN_IF_ERROR(store_->ClearIntent(t.id, items[i].key_hash));
+      KEYONCE_RETURN_IF_ERROR(store_->Commit());
+    }
+    auto cr = t.target->Commit(static_cast<uint64_t>(batch_ids[ti]), false);
+    if (!cr.ok()) return cr.status().Wrap("committing target " + t.def->name);
+    t.last_batch = batch_ids[ti];
+    if (cr->durable) {
+      t.token = cr->token;
+      batch_ids[ti] = -batch_ids[ti];  // marks "confirm now"
+    } else {
+      t.deferred.push_back(batch_ids[ti]);
+    }
+  }
+
+  // 3. Confirm.
+  KEYONCE_RETURN_IF_ERROR(store_->Begin());
+  for (size_t ti = 0; ti < nt; ++ti) {
+    if (batch_ids[ti] < 0) {
+      KEYONCE_RETURN_IF_ERROR(store_->SetBatchState(-batch_ids[ti], StateStore::BatchState::kDone, targets_[ti].token));
+    }
+  }
+  for (auto [ti, i] : capture_saves) {
+    if (items[i].failed && items[i].fail_target == targets_[ti].def->name) continue;
+    const auto& caps = items[i].captures.as_object();
+    auto it = caps.find(targets_[ti].def->name);
+    if (it != caps.end()) {
+      KEYONCE_RETURN_IF_ERROR(store_->SetCaptures(targets_[ti].id, items[i].key_hash, ToJson(it->value())));
+    }
+  }
+  for (auto [ti, i] : confirmed) {
+    const auto& caps = items[i].captures.as_object();
+    auto it = caps.find(targets_[ti].def->name);
+    KEYONCE_RETURN_IF_ERROR(store_->SetWritten(targets_[ti].id, items[i].key_hash, items[i].content,
+                                               it != caps.end() ? ToJson(it->value()) : "", sum_.run));
+  }
+  KEYONCE_RETURN_IF_ERROR(store_->Commit());
+
+  for (auto& item : items) {
+    if (!item.failed) continue;
+    if (item.quarantined_in_doubt) ++sum_.in_doubt;
+    Quarantine(item.quarantined_in_doubt ? "in_doubt" : "target", item.fail_target, item.position,
+               item.ref, item.fail_reason, item.source_json);
+  }
+  return Status::OK();
+}
+
+Status Runner::DryRunBatch(std::vector<Item>& items) {
+  std::ostream& out = opt_.out ? *opt_.out : std::cout;
+  for (auto& item : items) {
+    for (auto& t : targets_) {
+      bool fresh = false;
+      auto a = Plan(t, item, 0, &fresh);
+      if (!a.ok()) return a.status();
+      if (*a == Action::kUnchanged) {
+        ++t.counts.unchanged;
+        continue;
+      }
+      Scope scope = RecordScope(item);
+      if (t.def->when) {
+        auto w = t.def->when->Evaluate(scope);
+        if (w.ok() && !IsTruthy(*w)) {
+          ++t.counts.not_applicable;
+          continue;
+        }
+      }
+      WriteOp op;
+      op.kind = *a == Action::kUpdate ? WriteOp::Kind::kUpdate : WriteOp::Kind::kInsert;
+      op.record = &item.record.as_object();
+      op.scope = &scope;
+      op.key = item.key;
+      auto rendered = t.target->Render(op);
+      std::string what = *a == Action::kUpdate ? "update" : *a == Action::kCheck ? "check" : "insert";
+      if (!rendered.ok()) {
+        item.failed = true;
+        log_->Warn("Record " + item.ref + " (" + item.position + ") would fail at " + t.def->name + ": " +
+                   rendered.status().message());
+        ++t.counts.failed;
+        break;
+      }
+      if (*a == Action::kUpdate) ++t.counts.updated; else ++t.counts.written;
+      if (opt_.log_format == LogFormat::kJson) {
+        boost::json::object o{{"target", t.def->name}, {"op", what}, {"ref", item.ref},
+                              {"position", item.position}, {"write", *rendered}};
+        out << redactor_.Apply(boost::json::serialize(o)) << "\n";
+      } else {
+        out << t.def->name << " " << what << " " << item.ref << " (" << item.position << "): "
+            << redactor_.Apply(boost::json::serialize(*rendered)) << "\n";
+      }
+    }
+    if (item.failed) ++sum_.quarantined;
+  }
+  return Status::OK();
+}
+
+void Runner::Quarantine(const std::string& stage, const std::string& target,
+                        const std::string& position, const std::string& ref,
+                        const std::string& reason, const std::string& record) {
+  ++sum_.quarantined;
+  std::string where = position.empty() ? "" : " (" + position + ")";
+  log_->Warn("Quarantined " + (ref.empty() ? std::string("a record") : "record " + ref) + where + ": " +
+             reason);
+  if (opt_.dry_run) return;
+  StateStore::QuarantineRow row;
+  row.recipe = recipe_.name;
+  row.run = sum_.run;
+  row.ref = ref;
+  row.stage = stage;
+  row.target = target;
+  row.position = position;
+  row.reason = redactor_.Apply(reason);
+  row.record = record;
+  pending_quarantine_.push_back(std::move(row));
+}
+
+Status Runner::FlushQuarantine() {
+  if (pending_quarantine_.empty()) return Status::OK();
+  KEYONCE_RETURN_IF_ERROR(store_->Begin());
+  for (const auto& row : pending_quarantine_) {
+    auto id = store_->AddQuarantine(row);
+    if (!id.ok()) {
+      store_->Rollback();
+      return id.status();
+    }
+  }
+  pending_quarantine_.clear();
+  return store_->Commit();
+}
+
+void Runner::Progress(bool final) {
+  if (!opt_.progress) return;
+  auto now = Clock::now();
+  double elapsed = std::chrono::duration<double>(now - start_).count();
+  if (!final && (elapsed < 1.0 || now - last_progress_ < std::chrono::milliseconds(250))) return;
+  if (final && elapsed < 1.0) return;
+  last_progress_ = now;
+  int64_t written = 0;
+  for (const auto& t : targets_) written += t.counts.written + t.counts.updated;
+  std::ostream& err = opt_.err ? *opt_.err : std::cerr;
+  err << "\r\033[Kread " << sum_.read << " · written " << written << " · quarantined "
+      << sum_.quarantined << " · " << static_cast<int64_t>(sum_.read / std::max(elapsed, 1e-9))
+      << " records/s" << (final ? "\n" : "") << std::flush;
+}
+
+}  // namespace
+
+Result<RunSummary> RunRecipe(const Recipe& recipe, const RunOptions& options) {
+  Runner r(recipe, options);
+  return r.Run();
+}
+
+}  // namespace keyonce

@@ -1,1 +1,313 @@
-// placeholder
+// Engine behaviour with real local connectors (jsonl, sqlite) and, for the
+// retry and in-doubt policies, a scripted target registered only here.
+#include "pipeline/runner.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "recipe/loader.h"
+
+namespace keyonce {
+namespace {
+
+// A target whose behaviour the test scripts: how many transient failures
+// each key gets before succeeding, keys that fail permanently, and whether
+// Recover can tell what happened.
+struct Script {
+  std::map<std::string, int> transient_failures;
+  std::set<std::string> permanent;
+  std::vector<std::string> written;
+  bool recover_known = true;
+  bool idempotent = false;
+  int commits = 0;
+};
+Script* g_script = nullptr;
+
+class ScriptedTarget : public Target {
+ public:
+  TargetTraits Traits() const override { return {false, g_script->idempotent}; }
+  Status Open(const RunContext&) override { return Status::OK(); }
+  Result<Value> Render(const WriteOp& op) override { return Value(op.key); }
+  WriteResult Write(const WriteOp& op) override {
+    auto it = g_script->transient_failures.find(op.key);
+    if (it != g_script->transient_failures.end() && it->second > 0) {
+      --it->second;
+      return {Status::Transient("service unavailable (503)"), {}};
+    }
+    if (g_script->permanent.count(op.key)) return {Status::Permanent("rejected (400)"), {}};
+    g_script->written.push_back(op.key);
+    return {Status::OK(), Value({{"id", "case-" + op.key}})};
+  }
+  Result<CommitResult> Commit(uint64_t, bool) override {
+    ++g_script->commits;
+    return CommitResult{true, ""};
+  }
+  Result<RecoverResult> Recover(const RunContext&, uint64_t, const std::string&) override {
+    return RecoverResult{g_script->recover_known, 0};
+  }
+};
+
+ConnectorDef ScriptedDef() {
+  ConnectorDef d;
+  d.name = "scripted";
+  d.summary = "Test target.";
+  d.target = ComponentSpec{"scripted", {}, ""};
+  d.make_target = [](const Settings&) -> Result<std::unique_ptr<Target>> {
+    return std::unique_ptr<Target>(new ScriptedTarget());
+  };
+  return d;
+}
+KEYONCE_REGISTER_CONNECTOR(ScriptedDef());
+
+class RunnerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::path(testing::TempDir()) /
+           ("runner_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    script_ = Script();
+    g_script = &script_;
+  }
+  void Write(const std::string& name, const std::string& text) {
+    std::ofstream(dir_ / name, std::ios::binary) << text;
+  }
+  std::string Read(const std::string& name) {
+    std::ifstream in(dir_ / name, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+  std::shared_ptr<const Recipe> Load(const std::string& text) {
+    Diagnostics d;
+    auto r = LoadRecipeText((dir_ / "r.yaml").string(), text, dir_, &d);
+    for (const auto& x : d.items()) ADD_FAILURE() << x.ToString();
+    return r;
+  }
+  RunSummary Run(const Recipe& r, std::map<std::string, std::string> params = {}) {
+    RunOptions o;
+    o.state_path = dir_ / "state.db";
+    o.params = std::move(params);
+    o.out = &out_;
+    o.err = &err_;
+    auto s = RunRecipe(r, o);
+    EXPECT_TRUE(s.ok()) << s.status().message();
+    return s.ok() ? *s : RunSummary{};
+  }
+  static int Lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
+
+  std::filesystem::path dir_;
+  Script script_;
+  std::ostringstream out_, err_;
+};
+
+const char* kTwoTargets = R"(recipe: two
+source: {type: jsonl, path: in.jsonl}
+key: "{{ record.id }}"
+batch_records: 2
+targets:
+  - {name: file, type: jsonl, path: out.jsonl}
+  - name: db
+    type: sqlite
+    path: out.db
+    table: t
+    create_table: true
+    key_columns: [id]
+    columns: {id: "{{ record.id }}", v: "{{ record.v }}"}
+)";
+
+TEST_F(RunnerTest, RerunAfterSuccessWritesNothing) {
+  Write("in.jsonl", "{\"id\":\"1\",\"v\":\"a\"}\n{\"id\":\"2\",\"v\":\"b\"}\n{\"id\":\"3\",\"v\":\"c\"}\n");
+  auto r = Load(kTwoTargets);
+  ASSERT_TRUE(r);
+  auto s1 = Run(*r);
+  EXPECT_EQ(s1.exit_code, kExitOk);
+  EXPECT_EQ(s1.targets[0].second.written, 3);
+  EXPECT_EQ(s1.targets[1].second.written, 3);
+  auto s2 = Run(*r);
+  EXPECT_EQ(s2.targets[0].second.written, 0);
+  EXPECT_EQ(s2.targets[0].second.unchanged, 3);
+  EXPECT_EQ(s2.targets[1].second.unchanged, 3);
+  EXPECT_EQ(Lines(Read("out.jsonl")), 3);
+}
+
+TEST_F(RunnerTest, ChangedRecordFollowsEachTargetsPolicy) {
+  Write("in.jsonl", "{\"id\":\"1\",\"v\":\"a\"}\n{\"id\":\"2\",\"v\":\"b\"}\n");
+  auto r = Load(kTwoTargets);
+  ASSERT_TRUE(r);
+  Run(*r);
+  Write("in.jsonl", "{\"id\":\"1\",\"v\":\"a\"}\n{\"id\":\"2\",\"v\":\"CHANGED\"}\n");
+  auto s = Run(*r);
+  // The file target appends the new version; the sqlite target updates in place.
+  EXPECT_EQ(s.targets[0].second.written, 1);
+  EXPECT_EQ(s.targets[1].second.updated, 1);
+  EXPECT_EQ(Lines(Read("out.jsonl")), 3);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ / "out.db").c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db, "SELECT count(*), (SELECT v FROM t WHERE id = '2') FROM t", -1, &st, nullptr);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(st, 0), 2);
+  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(st, 1)), "CHANGED");
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+}
+
+const char* kScripted = R"(recipe: scripted
+source: {type: jsonl, path: in.jsonl}
+key: "{{ record.id }}"
+on_error: {retry_attempts: 3, backoff_seconds: 0.001}
+targets:
+  - name: svc
+    type: scripted
+    capture: {case_id: "{{ reply.id }}"}
+  - name: file
+    type: jsonl
+    path: out.jsonl
+    body: {id: "{{ record.id }}", case: "{{ captures.svc.case_id }}"}
+)";
+
+TEST_F(RunnerTest, RetriesTransientErrorsThenSucceeds) {
+  Write("in.jsonl", "{\"id\":\"1\"}\n{\"id\":\"2\"}\n");
+  script_.transient_failures["1"] = 2;
+  auto r = Load(kScripted);
+  ASSERT_TRUE(r);
+  auto s = Run(*r);
+  EXPECT_EQ(s.exit_code, kExitOk);
+  EXPECT_EQ(script_.written, (std::vector<std::string>{"1", "2"}));
+  EXPECT_NE(err_.str().find("attempt 1 of 3"), std::string::npos);
+  // The later target used the earlier target's capture.
+  EXPECT_EQ(Read("out.jsonl"), "{\"id\":\"1\",\"case\":\"case-1\"}\n{\"id\":\"2\",\"case\":\"case-2\"}\n");
+}
+
+TEST_F(RunnerTest, PermanentErrorQuarantinesOneRecordAndTheRunGoesOn) {
+  Write("in.jsonl", "{\"id\":\"1\"}\n{\"id\":\"2\"}\n{\"id\":\"3\"}\n");
+  script_.permanent.insert("2");
+  script_.transient_failures["3"] = 5;  // more than the attempts
+  auto r = Load(kScripted);
+  ASSERT_TRUE(r);
+  auto s = Run(*r);
+  EXPECT_EQ(s.exit_code, kExitQuarantined);
+  EXPECT_EQ(s.quarantined, 2);
+  EXPECT_EQ(script_.written, (std::vector<std::string>{"1"}));
+  // Records that failed at the first target never reach the second.
+  EXPECT_EQ(Lines(Read("out.jsonl")), 1);
+  // A rerun once the service is fixed writes only what is missing.
+  script_.permanent.clear();
+  script_.transient_failures.clear();
+  auto s2 = Run(*r);
+  EXPECT_EQ(s2.exit_code, kExitOk);
+  EXPECT_EQ(script_.written, (std::vector<std::string>{"1", "2", "3"}));
+  EXPECT_EQ(Lines(Read("out.jsonl")), 3);
+}
+
+TEST_F(RunnerTest, CapturesSurviveIntoLaterRuns) {
+  Write("in.jsonl", "{\"id\":\"1\"}\n");
+  script_.permanent.insert("never");
+  auto r = Load(R"(recipe: caps
+source: {type: jsonl, path: in.jsonl}
+key: "{{ record.id }}"
+targets:
+  - name: svc
+    type: scripted
+    on_change: skip
+    capture: {case_id: "{{ reply.id }}"}
+  - name: file
+    type: jsonl
+    path: out.jsonl
+    when: "{{ record.ready == 'yes' }}"
+    body: {case: "{{ captures.svc.case_id }}"}
+)");
+  ASSERT_TRUE(r);
+  Run(*r);
+  EXPECT_EQ(Read("out.jsonl"), "");
+  Write("in.jsonl", "{\"id\":\"1\",\"ready\":\"yes\"}\n");
+  Run(*r);
+  // The service was not called again, yet its case id from the first run was used.
+  EXPECT_EQ(script_.written.size(), 1u);
+  EXPECT_EQ(Read("out.jsonl"), "{\"case\":\"case-1\"}\n");
+}
+
+TEST_F(RunnerTest, WatermarkIsStoredAndOffered) {
+  Write("in.jsonl", "{\"id\":\"1\",\"t\":\"2026-01-02\"}\n{\"id\":\"2\",\"t\":\"2026-03-01\"}\n");
+  auto r = Load(R"(recipe: wm
+source: {type: jsonl, path: in.jsonl, watermark: "{{ record.t }}"}
+key: "{{ record.id }}"
+targets:
+  - name: file
+    type: jsonl
+    path: out.jsonl
+    body: {id: "{{ record.id }}", since: "{{ state.watermark }}"}
+)");
+  ASSERT_TRUE(r);
+  Run(*r);
+  Write("in.jsonl", "{\"id\":\"3\",\"t\":\"2026-04-01\"}\n");
+  Run(*r);
+  EXPECT_NE(Read("out.jsonl").find("{\"id\":\"3\",\"since\":\"2026-03-01\"}"), std::string::npos);
+}
+
+TEST_F(RunnerTest, ParamsAreCheckedAndNamed) {
+  auto r = Load(R"(recipe: params
+params:
+  cpr: {type: string, required: true, pattern: '^[0-9]{6}-?[0-9]{4}$', label: Cpr-nummer}
+  day: {type: date}
+  n: {type: int, default: 5}
+source: {type: jsonl, path: in.jsonl}
+key: "{{ record.id }}"
+targets:
+  - {name: file, type: jsonl, path: out.jsonl}
+)");
+  ASSERT_TRUE(r);
+  auto missing = ResolveParams(*r, {});
+  EXPECT_EQ(missing.status().message(), "parameter 'cpr' (Cpr-nummer) is required");
+  auto bad = ResolveParams(*r, {{"cpr", "12345"}});
+  EXPECT_EQ(bad.status().message().find("12345"), std::string::npos);
+  auto typo = ResolveParams(*r, {{"cpr", "010203-1234"}, {"dya", "x"}});
+  EXPECT_EQ(typo.status().message(), "unknown parameter 'dya'; did you mean 'day'?");
+  auto ok = ResolveParams(*r, {{"cpr", "010203-1234"}, {"day", "24-12-2026"}});
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(ok->at("day"), "2026-12-24");
+  EXPECT_EQ(ok->at("n"), 5);
+  EXPECT_FALSE(ResolveParams(*r, {{"cpr", "010203-1234"}, {"day", "31-02-2026"}}).ok());
+}
+
+TEST_F(RunnerTest, InDoubtWritesAreQuarantinedUnlessTheTargetIsIdempotent) {
+  Write("in.jsonl", "{\"id\":\"1\"}\n");
+  auto r = Load(R"(recipe: doubt
+source: {type: jsonl, path: in.jsonl}
+key: "{{ record.id }}"
+targets:
+  - {name: svc, type: scripted}
+)");
+  ASSERT_TRUE(r);
+  // Simulate a crash: an intent journaled for a batch that never confirmed.
+  {
+    RunOptions o;
+    o.state_path = dir_ / "state.db";
+    o.out = &out_;
+    o.err = &err_;
+    Run(*r);  // creates the store and journal row
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ / "state.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "INSERT INTO batches(id, target, run, state) VALUES(999, 1, 1, 0);"
+                         "UPDATE journal SET written=NULL, pending=X'00', batch=999;",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  script_.recover_known = false;
+  script_.written.clear();
+  auto s = Run(*r);
+  EXPECT_EQ(s.in_doubt, 1);
+  EXPECT_EQ(s.exit_code, kExitQuarantined);
+  EXPECT_TRUE(script_.written.empty());  // never blindly repeated
+}
+
+}  // namespace
+}  // namespace keyonce

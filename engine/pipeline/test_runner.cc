@@ -1,1 +1,263 @@
-// placeholder
+#include "pipeline/test_runner.h"
+
+#include <boost/json/serialize.hpp>
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <sstream>
+
+#include "pipeline/run_log.h"
+#include "pipeline/runner.h"
+#include "recipe/loader.h"
+#include "recipe/steps.h"
+
+namespace keyonce {
+namespace {
+
+class TestTables : public TableResolver {
+ public:
+  TestTables(const Recipe& r, RunContext ctx) : recipe_(r), ctx_(std::move(ctx)) {}
+  Result<std::optional<Record>> Find(std::string_view table, const Value& key) override {
+    auto it = open_.find(std::string(table));
+    if (it == open_.end()) {
+      for (const auto& t : recipe_.tables) {
+        if (t.name != table) continue;
+        auto made = t.def->make_lookup(t.settings);
+        if (!made.ok()) return made.status();
+        KEYONCE_RETURN_IF_ERROR((*made)->Open(ctx_));
+        it = open_.emplace(t.name, std::move(made).value()).first;
+      }
+      if (it == open_.end()) return Status::Invalid("no table named '" + std::string(table) + "'");
+    }
+    return it->second->Find(key);
+  }
+
+ private:
+  const Recipe& recipe_;
+  RunContext ctx_;
+  std::map<std::string, std::unique_ptr<Lookup>> open_;
+};
+
+std::string Show(const Value& v, const Redactor& r) { return r.Apply(boost::json::serialize(v)); }
+
+}  // namespace
+
+int RunRecipeTest(const std::filesystem::path& test_file, std::ostream& out, std::ostream& err) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(test_file.string());
+  } catch (const YAML::Exception& e) {
+    err << test_file.string() << ":" << e.mark.line + 1 << ":" << e.mark.column + 1 << ": error: " << e.msg << "\n";
+    return 2;
+  }
+  auto fail_usage = [&](const YAML::Node& n, const std::string& msg) {
+    err << test_file.string() << ":" << n.Mark().line + 1 << ":" << n.Mark().column + 1 << ": error: " << msg << "\n";
+    return 2;
+  };
+  if (!root.IsMap() || !root["recipe"] || !root["cases"] || !root["cases"].IsSequence()) {
+    return fail_usage(root, "a test file needs `recipe:` (path) and `cases:` (a list)");
+  }
+  static const std::set<std::string> kTop = {"recipe", "params", "secrets", "state", "cases"};
+  for (const auto& kv : root) {
+    if (!kTop.count(kv.first.Scalar())) return fail_usage(kv.first, "unknown key '" + kv.first.Scalar() + "'");
+  }
+  std::filesystem::path base = test_file.parent_path();
+  std::filesystem::path recipe_path = base / root["recipe"].Scalar();
+  Diagnostics diags;
+  auto recipe = LoadRecipe(recipe_path, &diags);
+  for (const auto& d : diags.items()) err << d.ToString() << "\n";
+  if (!recipe) return 2;
+
+  Redactor redactor;
+  std::map<std::string, std::string> raw_params;
+  if (root["params"]) {
+    for (const auto& kv : root["params"]) raw_params[kv.first.Scalar()] = kv.second.Scalar();
+  }
+  auto params = ResolveParams(*recipe, raw_params);
+  if (!params.ok()) return fail_usage(root["params"] ? root["params"] : root, params.status().message());
+  boost::json::object secrets;
+  for (const auto& s : recipe->secrets) {
+    if (!root["secrets"] || !root["secrets"][s.name]) {
+      return fail_usage(root, "give a dummy value for secret '" + s.name + "' under secrets:");
+    }
+    std::string v = root["secrets"][s.name].Scalar();
+    redactor.AddSecret(v);
+    secrets[s.name] = v;
+  }
+  Value secrets_v(std::move(secrets));
+  Value run = {{"id", 0}, {"recipe", recipe->name}, {"started_at", "2026-01-01T00:00:00Z"}, {"trigger", "test"}};
+  Value state = boost::json::object{{"watermark", nullptr}};
+  if (root["state"] && root["state"]["watermark"]) state.as_object()["watermark"] = root["state"]["watermark"].Scalar();
+
+  std::ostringstream logbuf;
+  RunLog log(&logbuf, LogFormat::kText, &redactor);
+  Scope base_scope;
+  base_scope.params = &*params;
+  base_scope.secrets = &secrets_v;
+  base_scope.run = &run;
+  base_scope.state = &state;
+  base_scope.warnings = &log;
+  RunContext ctx;
+  ctx.recipe = recipe->name;
+  ctx.scope = base_scope;
+  ctx.log = &log;
+  ctx.dry_run = true;
+  TestTables tables(*recipe, ctx);
+  base_scope.tables = &tables;
+
+  std::vector<std::unique_ptr<Target>> targets;
+  for (const auto& t : recipe->targets) {
+    auto made = t.def->make_target(t.settings);
+    if (!made.ok()) {
+      err << "preparing target " << t.name << ": " << made.status().message() << "\n";
+      return 2;
+    }
+    targets.push_back(std::move(made).value());
+  }
+  StepRunner steps(*recipe);
+  int failed_cases = 0, passed_cases = 0;
+  size_t ci = 0;
+  for (const auto& c : root["cases"]) {
+    std::string name = c["name"] ? c["name"].Scalar() : "case " + std::to_string(ci + 1);
+    ++ci;
+    std::vector<std::string> problems;
+    std::map<std::string, std::vector<Value>> actual;
+    std::map<std::string, size_t> reply_index;
+    std::vector<std::string> quarantined;
+    int filtered = 0;
+    for (const auto& in : c["input"]) {
+      Value record = SpecWalker::ToValue(in);
+      // Inputs are what a source reads: text fields.
+      if (!record.is_object()) {
+        problems.push_back("an input is not a mapping");
+        continue;
+      }
+      for (auto& kv : record.as_object()) {
+        if (!kv.value().is_string() && !kv.value().is_null() && !kv.value().is_object() && !kv.value().is_array()) {
+          kv.value() = ToText(kv.value());
+        }
+      }
+      auto outcome = steps.Apply(&record, base_scope);
+      if (!outcome.ok()) {
+        problems.push_back("step failed: " + outcome.status().message());
+        continue;
+      }
+      if (outcome->kind == StepOutcome::Kind::kFilter) {
+        ++filtered;
+        continue;
+      }
+      if (outcome->kind == StepOutcome::Kind::kQuarantine) {
+        quarantined.push_back(outcome->reason);
+        continue;
+      }
+      Value captures = boost::json::object();
+      Scope scope = base_scope;
+      scope.record = &record;
+      scope.captures = &captures;
+      auto key = recipe->key.Evaluate(scope);
+      if (!key.ok() || ToText(*key).empty()) {
+        quarantined.push_back(key.ok() ? "the key is empty" : "evaluating the key: " + key.status().message());
+        continue;
+      }
+      for (size_t ti = 0; ti < recipe->targets.size(); ++ti) {
+        const auto& td = recipe->targets[ti];
+        if (td.when) {
+          auto w = td.when->Evaluate(scope);
+          if (!w.ok()) {
+            quarantined.push_back("evaluating `when` of " + td.name + ": " + w.status().message());
+            break;
+          }
+          if (!IsTruthy(*w)) continue;
+        }
+        WriteOp op;
+        op.record = &record.as_object();
+        op.scope = &scope;
+        op.key = ToText(*key);
+        auto r = targets[ti]->Render(op);
+        if (!r.ok()) {
+          quarantined.push_back("writing to " + td.name + ": " + r.status().message());
+          break;
+        }
+        actual[td.name].push_back(*r);
+        if (!td.capture.empty()) {
+          Value reply = boost::json::object();
+          if (c["replies"] && c["replies"][td.name]) {
+            size_t& k = reply_index[td.name];
+            YAML::Node rs = c["replies"][td.name];
+            if (k < rs.size()) reply = SpecWalker::ToValue(rs[k]);
+            ++k;
+          }
+          Scope cs = scope;
+          cs.reply = &reply;
+          boost::json::object caps;
+          for (const auto& [cname, tmpl] : td.capture) {
+            auto v = tmpl.Evaluate(cs);
+            caps[cname] = v.ok() ? std::move(v).value() : Value();
+          }
+          captures.as_object()[td.name] = std::move(caps);
+        }
+      }
+    }
+    if (c["expect"]) {
+      for (const auto& kv : c["expect"]) {
+        std::string tname = kv.first.Scalar();
+        bool known = false;
+        for (const auto& t : recipe->targets) known |= t.name == tname;
+        if (!known) {
+          problems.push_back("expect names no target of the recipe: " + tname);
+          continue;
+        }
+        std::vector<Value> want;
+        for (const auto& w : kv.second) want.push_back(SpecWalker::ToValue(w));
+        const auto& got = actual[tname];
+        if (got.size() != want.size()) {
+          problems.push_back(tname + ": expected " + std::to_string(want.size()) + " write(s), got " +
+                             std::to_string(got.size()));
+        }
+        for (size_t i = 0; i < std::min(got.size(), want.size()); ++i) {
+          if (got[i] != want[i]) {
+            problems.push_back(tname + " write " + std::to_string(i + 1) + ":\n      expected " +
+                               Show(want[i], redactor) + "\n      got      " + Show(got[i], redactor));
+          }
+        }
+      }
+    }
+    size_t want_q = 0;
+    if (c["expect_quarantined"]) {
+      want_q = c["expect_quarantined"].size();
+      size_t i = 0;
+      for (const auto& q : c["expect_quarantined"]) {
+        std::string sub = q["reason"] ? q["reason"].Scalar() : "";
+        if (i < quarantined.size() && quarantined[i].find(sub) == std::string::npos) {
+          problems.push_back("quarantine reason " + std::to_string(i + 1) + ": expected it to contain '" + sub +
+                             "', got '" + redactor.Apply(quarantined[i]) + "'");
+        }
+        ++i;
+      }
+    }
+    if (quarantined.size() != want_q) {
+      std::string list;
+      for (const auto& q : quarantined) list += "\n      " + redactor.Apply(q);
+      problems.push_back("expected " + std::to_string(want_q) + " quarantined record(s), got " +
+                         std::to_string(quarantined.size()) + list);
+    }
+    if (c["expect_filtered"] && c["expect_filtered"].as<int>() != filtered) {
+      problems.push_back("expected " + c["expect_filtered"].Scalar() + " filtered record(s), got " +
+                         std::to_string(filtered));
+    }
+    if (problems.empty()) {
+      ++passed_cases;
+      out << "PASS " << name << "\n";
+    } else {
+      ++failed_cases;
+      out << "FAIL " << name << "\n";
+      for (const auto& p : problems) out << "    " << p << "\n";
+    }
+  }
+  out << test_file.filename().string() << ": " << passed_cases << " passed, " << failed_cases << " failed\n";
+  return failed_cases ? 1 : 0;
+}
+
+}  // namespace keyonce

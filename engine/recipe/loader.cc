@@ -1,1 +1,379 @@
-// placeholder
+#include "recipe/loader.h"
+
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "recipe/recipe_spec.h"
+
+namespace keyonce {
+namespace {
+
+std::vector<std::string> ConnectorNames(const char* role) {
+  std::vector<std::string> out;
+  for (const auto* d : Registry::Global().All()) {
+    if ((std::string(role) == "source" && d->source) || (std::string(role) == "target" && d->target) ||
+        (std::string(role) == "lookup" && d->lookup)) {
+      out.push_back(d->name);
+    }
+  }
+  return out;
+}
+
+// Duplicate keys are silently merged by YAML parsers; here they are errors.
+void CheckDuplicates(const YAML::Node& node, SpecWalker& w, const std::string& path) {
+  if (node.IsMap()) {
+    std::set<std::string> seen;
+    for (const auto& kv : node) {
+      std::string k = kv.first.IsScalar() ? kv.first.Scalar() : "";
+      if (!seen.insert(k).second) w.Error(kv.first, path + (path.empty() ? "" : ".") + k, "duplicate key '" + k + "'");
+      CheckDuplicates(kv.second, w, path + (path.empty() ? "" : ".") + k);
+    }
+  } else if (node.IsSequence()) {
+    size_t i = 0;
+    for (const auto& c : node) CheckDuplicates(c, w, path + "[" + std::to_string(i++) + "]");
+  }
+}
+
+// Finds `captures.NAME` in every string of a section and checks NAME.
+void CheckCaptures(const YAML::Node& node, SpecWalker& w, const std::string& path,
+                   const std::vector<std::string>& earlier, const std::string& self) {
+  static const std::regex re(R"(captures\s*\.\s*([A-Za-z_][A-Za-z0-9_-]*))");
+  if (node.IsScalar()) {
+    const std::string& s = node.Scalar();
+    for (std::sregex_iterator it(s.begin(), s.end(), re), end; it != end; ++it) {
+      std::string name = (*it)[1];
+      if (std::find(earlier.begin(), earlier.end(), name) != earlier.end()) continue;
+      std::string msg = name == self ? "a target cannot read its own captures"
+                                     : "'captures." + name + "': no earlier target is named '" +
+                                           name + "'" + DidYouMean(name, earlier);
+      w.ErrorAt(node, static_cast<size_t>(it->position(0)), path, msg);
+    }
+  } else if (node.IsMap()) {
+    for (const auto& kv : node) {
+      std::string k = kv.first.Scalar();
+      if (k == "capture") continue;  // capture templates read `reply`
+      CheckCaptures(kv.second, w, path + "." + k, earlier, self);
+    }
+  } else if (node.IsSequence()) {
+    size_t i = 0;
+    for (const auto& c : node) CheckCaptures(c, w, path + "[" + std::to_string(i++) + "]", earlier, self);
+  }
+}
+
+const ConnectorDef* FindConnector(const YAML::Node& section, const char* role, SpecWalker& w,
+                                  const std::string& path) {
+  if (!section.IsMap()) return nullptr;
+  YAML::Node t = section["type"];
+  if (!t || !t.IsScalar()) return nullptr;  // reported as a missing required key
+  const ConnectorDef* d = Registry::Global().Find(t.Scalar());
+  std::vector<std::string> names = ConnectorNames(role);
+  if (!d) {
+    std::string list;
+    for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+    w.Error(t, path + ".type", "unknown connector '" + t.Scalar() + "'" + DidYouMean(t.Scalar(), names) +
+                                   " (" + role + " connectors: " + list + ")");
+    return nullptr;
+  }
+  bool has = (std::string(role) == "source" && d->source) ||
+             (std::string(role) == "target" && d->target) ||
+             (std::string(role) == "lookup" && d->lookup);
+  if (!has) {
+    w.Error(t, path + ".type", "connector '" + d->name + "' cannot be used as a " + role);
+    return nullptr;
+  }
+  return d;
+}
+
+std::vector<FieldSpec> Concat(const std::vector<FieldSpec>& a, const std::vector<FieldSpec>& b) {
+  std::vector<FieldSpec> out = a;
+  out.insert(out.end(), b.begin(), b.end());
+  return out;
+}
+
+const Template* CommonTmpl(const Settings& s, const std::string& name) { return s.Tmpl(name); }
+
+// Walks a connector section; without a known connector only `type` problems are reported.
+Settings WalkComponent(SpecWalker& w, const YAML::Node& node, const ConnectorDef* d,
+                       const std::vector<FieldSpec>& common, const ComponentSpec* own,
+                       const std::string& path) {
+  if (d && own) return w.Walk(node, Concat(common, own->fields), path);
+  if (!node.IsMap()) {
+    w.Error(node, path, "expected a mapping with `type` and the connector's settings");
+  } else if (!node["type"]) {
+    w.Error(node, path, "missing required key 'type'");
+  }
+  return Settings();
+}
+
+}  // namespace
+
+std::shared_ptr<const Recipe> LoadRecipe(const std::filesystem::path& file, Diagnostics* diags) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    diags->Add({file.string(), 0, 0, "", "cannot read the file", false});
+    return nullptr;
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::filesystem::path base = file.has_parent_path() ? file.parent_path() : ".";
+  return LoadRecipeText(file.string(), ss.str(), base, diags);
+}
+
+std::shared_ptr<const Recipe> LoadRecipeText(const std::string& name, const std::string& text,
+                                             const std::filesystem::path& base_dir,
+                                             Diagnostics* diags) {
+  SpecWalker w(name, text, diags);
+  w.base_dir = base_dir;
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    diags->Add({name, e.mark.line + 1, e.mark.column + 1, "", "YAML syntax: " + e.msg, false});
+    return nullptr;
+  }
+  if (!root.IsMap()) {
+    diags->Add({name, 1, 1, "", "a recipe is a YAML mapping (recipe:, source:, key:, targets:, ...)", false});
+    return nullptr;
+  }
+  CheckDuplicates(root, w, "");
+  auto r = std::make_shared<Recipe>();
+  r->file = name;
+  r->base_dir = base_dir;
+
+  // Params and secrets first: templates elsewhere are checked against them.
+  if (YAML::Node p = root["params"]; p && p.IsMap()) {
+    for (const auto& kv : p) {
+      std::string pname = kv.first.Scalar();
+      std::string path = "params." + pname;
+      Settings s = w.Walk(kv.second, ParamFields(), path);
+      ParamDecl d;
+      d.name = pname;
+      d.type = s.String("type").value_or("string");
+      d.label = s.String("label").value_or(pname);
+      d.help = s.String("help").value_or("");
+      d.required = s.Bool("required").value_or(false);
+      if (const Value* dv = s.Raw("default"); dv && !dv->is_null()) d.default_value = ToText(*dv);
+      d.pattern = s.String("pattern").value_or("");
+      if (!d.pattern.empty()) {
+        try {
+          d.pattern_re.emplace(d.pattern, std::regex::ECMAScript);
+        } catch (const std::regex_error& e) {
+          w.Error(kv.second["pattern"], path + ".pattern", std::string("invalid regular expression: ") + e.what());
+        }
+      }
+      d.values = s.StringList("values");
+      if (d.type == "enum" && d.values.empty()) {
+        w.Error(kv.second, path, "an enum parameter needs `values`");
+      }
+      w.params.push_back(pname);
+      r->params.push_back(std::move(d));
+    }
+  }
+  if (YAML::Node p = root["secrets"]; p && p.IsMap()) {
+    for (const auto& kv : p) {
+      std::string sname = kv.first.Scalar();
+      Settings s = w.Walk(kv.second, SecretFields(), "secrets." + sname);
+      SecretDecl d;
+      d.name = sname;
+      d.env = s.String("env").value_or("");
+      d.file = s.String("file").value_or("");
+      d.description = s.String("description").value_or("");
+      if (d.env.empty() == d.file.empty()) {
+        w.Error(kv.second, "secrets." + sname, "give exactly one of `env` or `file`");
+      }
+      w.secrets.push_back(sname);
+      r->secrets.push_back(std::move(d));
+    }
+  }
+
+  Settings top = w.Walk(root, RecipeFields(), "",
+                        {"params", "secrets", "tables", "source", "steps", "targets", "on_error"});
+  r->name = top.String("recipe").value_or("");
+  static const std::regex name_re("^[a-z0-9][a-z0-9_-]*$");
+  if (!r->name.empty() && !std::regex_match(r->name, name_re)) {
+    w.Error(root["recipe"], "recipe", "use lower case letters, digits, '-' and '_' (it names files and URLs)");
+  }
+  r->description = top.String("description").value_or("");
+  if (const Template* k = top.Tmpl("key")) r->key = *k;
+  r->batch_records = static_cast<int>(top.Int("batch_records").value_or(5000));
+  if (r->batch_records < 1 || r->batch_records > 1000000) {
+    w.Error(root["batch_records"], "batch_records", "must be between 1 and 1000000");
+  }
+
+  // Tables.
+  std::vector<std::string> table_names;
+  if (YAML::Node t = root["tables"]; t) {
+    if (!t.IsMap()) {
+      w.Error(t, "tables", "expected a mapping of table names to tables");
+    } else {
+      for (const auto& kv : t) {
+        std::string tname = kv.first.Scalar();
+        std::string path = "tables." + tname;
+        const ConnectorDef* d = FindConnector(kv.second, "lookup", w, path);
+        ComponentRef c;
+        c.name = tname;
+        c.def = d;
+        c.settings = WalkComponent(w, kv.second, d, TableCommonFields(), d ? &*d->lookup : nullptr, path);
+        c.type = c.settings.String("type").value_or("");
+        if (d) {
+          auto made = d->make_lookup(c.settings);
+          if (!made.ok()) w.Error(kv.second, path, made.status().message());
+        }
+        table_names.push_back(tname);
+        r->tables.push_back(std::move(c));
+      }
+    }
+  }
+
+  // Source.
+  if (YAML::Node s = root["source"]; s) {
+    const ConnectorDef* d = FindConnector(s, "source", w, "source");
+    r->source.def = d;
+    r->source.settings = WalkComponent(w, s, d, SourceCommonFields(), d ? &*d->source : nullptr, "source");
+    r->source.type = r->source.settings.String("type").value_or("");
+    if (const Template* wm = CommonTmpl(r->source.settings, "watermark")) r->source.watermark = *wm;
+    if (d) {
+      auto made = d->make_source(r->source.settings);
+      if (!made.ok()) w.Error(s, "source", made.status().message());
+    }
+  }
+
+  // Steps.
+  if (YAML::Node steps = root["steps"]; steps) {
+    if (!steps.IsSequence()) {
+      w.Error(steps, "steps", "expected a list of steps (each `- name: ...`)");
+    } else {
+      size_t i = 0;
+      std::vector<std::string> step_names;
+      for (const auto& s : StepSpecs()) step_names.push_back(s.name);
+      for (const auto& item : steps) {
+        std::string path = "steps[" + std::to_string(i++) + "]";
+        if (!item.IsMap() || item.size() != 1) {
+          w.Error(item, path, "each step is a mapping with one key, the step's name (set, map, drop, "
+                              "filter, validate, lookup)");
+          continue;
+        }
+        auto kv = *item.begin();
+        std::string kind = kv.first.Scalar();
+        const StepSpec* spec = FindStep(kind);
+        if (!spec) {
+          w.Error(kv.first, path, "unknown step '" + kind + "'" + DidYouMean(kind, step_names));
+          continue;
+        }
+        StepDef def;
+        def.kind = kind;
+        def.where = name + ":" + std::to_string(item.Mark().line + 1);
+        path += "." + kind;
+        if (spec->value.type == FieldType::kObject) {
+          if (!kv.second.IsMap()) {
+            w.Error(kv.second, path, "expected a mapping");
+            continue;
+          }
+          def.settings = w.Walk(kv.second, spec->value.children, path);
+          if (kind == "lookup") {
+            auto t = def.settings.String("table");
+            if (t && std::find(table_names.begin(), table_names.end(), *t) == table_names.end()) {
+              w.Error(kv.second["table"], path + ".table",
+                      "no table named '" + *t + "' under tables:" + DidYouMean(*t, table_names));
+            }
+          }
+        } else if (spec->value.type == FieldType::kObjectMap) {
+          if (!kv.second.IsMap()) {
+            w.Error(kv.second, path, "expected a mapping of field names to rules");
+            continue;
+          }
+          for (const auto& rule : kv.second) {
+            std::string field = rule.first.Scalar();
+            Settings rs = w.Walk(rule.second, spec->value.children, path + "." + field);
+            if (auto p = rs.String("pattern")) {
+              try {
+                std::regex test(*p);
+              } catch (const std::regex_error& e) {
+                w.Error(rule.second["pattern"], path + "." + field + ".pattern",
+                        std::string("invalid regular expression: ") + e.what());
+              }
+            }
+            def.rules.emplace_back(field, std::move(rs));
+          }
+        } else {
+          def.settings = w.Walk(item, {spec->value}, "steps[" + std::to_string(i - 1) + "]");
+        }
+        r->steps.push_back(std::move(def));
+      }
+    }
+  }
+
+  // Targets.
+  if (YAML::Node targets = root["targets"]; targets) {
+    if (!targets.IsSequence() || targets.size() == 0) {
+      w.Error(targets, "targets", "expected a list of one or more targets");
+    } else {
+      std::vector<std::string> earlier;
+      size_t i = 0;
+      for (const auto& node : targets) {
+        std::string path = "targets[" + std::to_string(i++) + "]";
+        if (node.IsMap() && node["name"] && node["name"].IsScalar()) path = "targets[" + node["name"].Scalar() + "]";
+        const ConnectorDef* d = FindConnector(node, "target", w, path);
+        TargetDef t;
+        t.def = d;
+        t.settings = WalkComponent(w, node, d, TargetCommonFields(), d ? &*d->target : nullptr, path);
+        t.name = t.settings.String("name").value_or("");
+        t.type = t.settings.String("type").value_or("");
+        if (!t.name.empty()) {
+          if (std::find(earlier.begin(), earlier.end(), t.name) != earlier.end()) {
+            w.Error(node["name"], path, "two targets are named '" + t.name + "'");
+          }
+        }
+        if (const Template* wt = t.settings.Tmpl("when")) t.when = *wt;
+        t.capture = t.settings.TmplMap("capture");
+        auto oc = t.settings.String("on_change");
+        t.on_change_set = oc.has_value();
+        if (oc == "skip") t.on_change = OnChange::kSkip;
+        if (oc == "insert_new") t.on_change = OnChange::kInsertNew;
+        auto id = t.settings.String("in_doubt").value_or("check");
+        t.in_doubt = id == "rewrite" ? InDoubt::kRewrite : id == "quarantine" ? InDoubt::kQuarantine : InDoubt::kCheck;
+        CheckCaptures(node, w, path, earlier, t.name);
+        if (d) {
+          auto made = d->make_target(t.settings);
+          if (!made.ok()) {
+            w.Error(node, path, made.status().message());
+          } else {
+            bool can_update = (*made)->Traits().supports_update;
+            if (!t.on_change_set) {
+              t.on_change = can_update ? OnChange::kUpdate : OnChange::kInsertNew;
+            } else if (t.on_change == OnChange::kUpdate && !can_update) {
+              w.Error(node["on_change"], path + ".on_change",
+                      "a " + t.type + " target cannot update what it wrote before (with these settings); "
+                      "use insert_new or skip");
+            }
+          }
+        }
+        earlier.push_back(t.name);
+        r->targets.push_back(std::move(t));
+      }
+    }
+  }
+
+  // Error policy.
+  if (YAML::Node e = root["on_error"]; e) {
+    Settings s = w.Walk(e, ErrorFields(), "on_error");
+    r->errors.retry_attempts = static_cast<int>(s.Int("retry_attempts").value_or(3));
+    r->errors.backoff_seconds = s.Number("backoff_seconds").value_or(1.0);
+    r->errors.backoff_max_seconds = s.Number("backoff_max_seconds").value_or(60.0);
+    for (const auto& p : s.StringList("permanent")) {
+      try {
+        r->errors.permanent.emplace_back(p);
+      } catch (const std::regex_error& ex) {
+        w.Error(e["permanent"], "on_error.permanent", std::string("invalid regular expression: ") + ex.what());
+      }
+    }
+    if (r->errors.retry_attempts < 1) w.Error(e, "on_error.retry_attempts", "must be at least 1");
+  }
+
+  if (diags->HasErrors()) return nullptr;
+  return r;
+}
+
+}  // namespace keyonce

@@ -1,1 +1,204 @@
-// placeholder
+#include "recipe/steps.h"
+
+#include <cmath>
+#include <regex>
+
+namespace keyonce {
+
+namespace {
+bool IsCprText(const std::string& s, std::string* digits) {
+  std::string d;
+  for (char c : s) {
+    if (c >= '0' && c <= '9') {
+      d.push_back(c);
+    } else if (c != '-' || d.size() != 6) {
+      return false;
+    }
+  }
+  if (d.size() != 10) return false;
+  int day = (d[0] - '0') * 10 + (d[1] - '0');
+  int month = (d[2] - '0') * 10 + (d[3] - '0');
+  if (day < 1 || day > 31 || month < 1 || month > 12) return false;
+  *digits = d;
+  return true;
+}
+
+std::optional<double> AsNumber(const Value& v) {
+  if (v.is_int64()) return static_cast<double>(v.get_int64());
+  if (v.is_uint64()) return static_cast<double>(v.get_uint64());
+  if (v.is_double()) return v.get_double();
+  if (v.is_string()) {
+    std::string s(v.get_string());
+    for (auto& c : s) {
+      if (c == ',') c = '.';
+    }
+    try {
+      size_t n = 0;
+      double d = std::stod(s, &n);
+      if (n == s.size()) return d;
+    } catch (...) {
+    }
+  }
+  return std::nullopt;
+}
+
+size_t Utf8Length(const std::string& s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+}  // namespace
+
+struct StepRunner::Compiled {
+  const StepDef* def = nullptr;
+  struct Rule {
+    std::string field;
+    bool required = false;
+    std::string type;
+    std::optional<std::regex> pattern;
+    std::optional<double> min, max;
+    std::optional<int64_t> max_length;
+    std::vector<std::string> one_of;
+    std::string message;
+  };
+  std::vector<Rule> rules;
+};
+
+StepRunner::StepRunner(const Recipe& recipe) {
+  for (const auto& s : recipe.steps) {
+    auto c = std::make_shared<Compiled>();
+    c->def = &s;
+    for (const auto& [field, rs] : s.rules) {
+      Compiled::Rule r;
+      r.field = field;
+      r.required = rs.Bool("required").value_or(false);
+      r.type = rs.String("type").value_or("");
+      if (auto p = rs.String("pattern")) r.pattern.emplace(*p);
+      r.min = rs.Number("min");
+      r.max = rs.Number("max");
+      r.max_length = rs.Int("max_length");
+      r.one_of = rs.StringList("one_of");
+      r.message = rs.String("message").value_or("");
+      c->rules.push_back(std::move(r));
+    }
+    steps_.push_back(std::move(c));
+  }
+}
+
+Result<StepOutcome> StepRunner::Apply(Value* record, Scope scope) const {
+  scope.record = record;
+  for (const auto& c : steps_) {
+    const StepDef& s = *c->def;
+    const std::string& kind = s.kind;
+    auto quarantine = [&](const std::string& why) {
+      return StepOutcome{StepOutcome::Kind::kQuarantine, "step " + kind + " (" + s.where + "): " + why};
+    };
+    if (kind == "set" || kind == "map") {
+      boost::json::object out;
+      const auto& m = s.settings.TmplMap(kind);
+      if (kind == "map") out.reserve(m.size());
+      for (const auto& [field, t] : m) {
+        auto v = t.Evaluate(scope);
+        if (!v.ok()) return quarantine("field '" + field + "': " + v.status().message());
+        out[field] = std::move(v).value();
+      }
+      if (kind == "map") {
+        *record = std::move(out);
+      } else {
+        auto& rec = record->as_object();
+        for (auto& kv : out) rec[kv.key()] = std::move(kv.value());
+      }
+    } else if (kind == "drop") {
+      auto& rec = record->as_object();
+      for (const auto& f : s.settings.StringList("drop")) rec.erase(f);
+    } else if (kind == "filter") {
+      auto v = s.settings.Tmpl("when")->Evaluate(scope);
+      if (!v.ok()) return quarantine(v.status().message());
+      if (!IsTruthy(*v)) {
+        return StepOutcome{StepOutcome::Kind::kFilter,
+                           s.settings.String("reason").value_or("filtered at " + s.where)};
+      }
+    } else if (kind == "validate") {
+      const auto& rec = record->as_object();
+      for (const auto& r : c->rules) {
+        auto fail = [&](const std::string& why) {
+          return quarantine("field '" + r.field + "' " + (r.message.empty() ? why : r.message));
+        };
+        auto it = rec.find(r.field);
+        bool empty = it == rec.end() || it->value().is_null() ||
+                     (it->value().is_string() && it->value().get_string().empty());
+        if (empty) {
+          if (r.required) return fail("is required but empty");
+          continue;
+        }
+        const Value& v = it->value();
+        std::string text = ToText(v);
+        if (!r.type.empty()) {
+          bool ok = true;
+          std::string digits;
+          if (r.type == "int") {
+            static const std::regex re("^-?[0-9]+$");
+            ok = v.is_int64() || v.is_uint64() || std::regex_match(text, re);
+          } else if (r.type == "number") {
+            ok = AsNumber(v).has_value();
+          } else if (r.type == "date") {
+            static const std::regex re("^[0-9]{4}-[0-9]{2}-[0-9]{2}$");
+            ok = std::regex_match(text, re);
+          } else if (r.type == "cpr") {
+            ok = IsCprText(text, &digits);
+          } else if (r.type == "email") {
+            static const std::regex re("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$");
+            ok = std::regex_match(text, re);
+          }
+          if (!ok) return fail("is not a valid " + r.type);
+        }
+        if (r.pattern && !std::regex_match(text, *r.pattern)) return fail("does not match the pattern");
+        if (r.min || r.max) {
+          auto n = AsNumber(v);
+          if (!n) return fail("is not a number");
+          if (r.min && *n < *r.min) return fail("is below the minimum");
+          if (r.max && *n > *r.max) return fail("is above the maximum");
+        }
+        if (r.max_length && static_cast<int64_t>(Utf8Length(text)) > *r.max_length) {
+          return fail("is longer than " + std::to_string(*r.max_length) + " characters");
+        }
+        if (!r.one_of.empty() &&
+            std::find(r.one_of.begin(), r.one_of.end(), text) == r.one_of.end()) {
+          return fail("is not one of the allowed values");
+        }
+      }
+    } else if (kind == "lookup") {
+      if (!scope.tables) return Status::Internal("lookup step without tables");
+      auto key = s.settings.Tmpl("key")->Evaluate(scope);
+      if (!key.ok()) return quarantine(key.status().message());
+      std::string table = *s.settings.String("table");
+      auto row = scope.tables->Find(table, *key);
+      if (!row.ok()) {
+        if (row.status().IsTransient()) return row.status();
+        return quarantine("table '" + table + "': " + row.status().message());
+      }
+      if (!row->has_value()) {
+        std::string on_missing = s.settings.String("on_missing").value_or("quarantine");
+        if (on_missing == "keep") continue;
+        if (on_missing == "skip") {
+          return StepOutcome{StepOutcome::Kind::kFilter, "no row in table '" + table + "'"};
+        }
+        return quarantine("no row in table '" + table + "' for the key");
+      }
+      Value found(std::move(**row));
+      Scope inner = scope;
+      inner.lookup = &found;
+      boost::json::object out;
+      for (const auto& [field, t] : s.settings.TmplMap("set")) {
+        auto v = t.Evaluate(inner);
+        if (!v.ok()) return quarantine("field '" + field + "': " + v.status().message());
+        out[field] = std::move(v).value();
+      }
+      auto& rec = record->as_object();
+      for (auto& kv : out) rec[kv.key()] = std::move(kv.value());
+    }
+  }
+  return StepOutcome{};
+}
+
+}  // namespace keyonce

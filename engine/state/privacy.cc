@@ -1,1 +1,142 @@
-// placeholder
+#include "state/privacy.h"
+
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <cstring>
+#include <stdexcept>
+
+namespace keyonce {
+
+void Redactor::AddSecret(std::string value) {
+  if (value.size() >= 4) secrets_.push_back(std::move(value));
+}
+
+namespace {
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+}  // namespace
+
+std::string Redactor::MaskCpr(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  size_t i = 0;
+  const size_t n = text.size();
+  while (i < n) {
+    // A CPR stands alone: not preceded or followed by a digit.
+    if (IsDigit(text[i]) && (i == 0 || !IsDigit(text[i - 1]))) {
+      size_t j = i;
+      while (j < n && IsDigit(text[j])) ++j;
+      size_t run = j - i;
+      if (run == 10) {
+        out += "xxxxxxxxxx";
+        i = j;
+        continue;
+      }
+      if (run == 6 && j < n && text[j] == '-' && j + 5 <= n) {
+        size_t k = j + 1;
+        size_t m = k;
+        while (m < n && IsDigit(text[m])) ++m;
+        if (m - k == 4) {
+          out += "xxxxxx-xxxx";
+          i = m;
+          continue;
+        }
+      }
+      out.append(text.substr(i, run));
+      i = j;
+      continue;
+    }
+    out.push_back(text[i]);
+    ++i;
+  }
+  return out;
+}
+
+std::string Redactor::Apply(std::string_view text) const {
+  std::string out = MaskCpr(text);
+  for (const auto& s : secrets_) {
+    size_t pos = 0;
+    while ((pos = out.find(s, pos)) != std::string::npos) {
+      out.replace(pos, s.size(), "[secret]");
+      pos += 8;
+    }
+  }
+  return out;
+}
+
+struct Pseudonymizer::Impl {
+  EVP_MAC* mac = nullptr;
+  EVP_MAC_CTX* ctx = nullptr;
+  std::string key;
+};
+
+Pseudonymizer::Pseudonymizer(std::string key) : impl_(std::make_unique<Impl>()) {
+  impl_->key = std::move(key);
+  impl_->mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  if (!impl_->mac) throw std::runtime_error("OpenSSL has no HMAC");
+  impl_->ctx = EVP_MAC_CTX_new(impl_->mac);
+  char digest[] = "SHA256";
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                         OSSL_PARAM_construct_end()};
+  if (!EVP_MAC_init(impl_->ctx, reinterpret_cast<const unsigned char*>(impl_->key.data()),
+                    impl_->key.size(), params)) {
+    throw std::runtime_error("cannot initialise HMAC");
+  }
+}
+
+Pseudonymizer::~Pseudonymizer() {
+  EVP_MAC_CTX_free(impl_->ctx);
+  EVP_MAC_free(impl_->mac);
+}
+
+Digest Pseudonymizer::KeyHash(std::string_view scope, std::string_view key) {
+  // Re-initialising with a null key keeps the key and resets the state.
+  EVP_MAC_init(impl_->ctx, nullptr, 0, nullptr);
+  EVP_MAC_update(impl_->ctx, reinterpret_cast<const unsigned char*>(scope.data()), scope.size());
+  const unsigned char sep = 0;
+  EVP_MAC_update(impl_->ctx, &sep, 1);
+  EVP_MAC_update(impl_->ctx, reinterpret_cast<const unsigned char*>(key.data()), key.size());
+  unsigned char out[64];
+  size_t len = 0;
+  EVP_MAC_final(impl_->ctx, out, &len, sizeof out);
+  Digest d{};
+  std::memcpy(d.data(), out, d.size());
+  return d;
+}
+
+std::string Hex(const uint8_t* data, size_t n) {
+  static const char* kHex = "0123456789abcdef";
+  std::string s;
+  s.reserve(n * 2);
+  for (size_t i = 0; i < n; ++i) {
+    s.push_back(kHex[data[i] >> 4]);
+    s.push_back(kHex[data[i] & 15]);
+  }
+  return s;
+}
+
+std::string Pseudonymizer::Reference(const Digest& d) { return "ref-" + Hex(d.data(), 6); }
+
+ContentHasher::ContentHasher() : ctx_(EVP_MD_CTX_new()) {}
+ContentHasher::~ContentHasher() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_)); }
+
+Digest ContentHasher::Hash(std::string_view data) {
+  auto* ctx = static_cast<EVP_MD_CTX*>(ctx_);
+  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+  EVP_DigestUpdate(ctx, data.data(), data.size());
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(ctx, out, &len);
+  Digest d{};
+  std::memcpy(d.data(), out, d.size());
+  return d;
+}
+
+std::string RandomHex(size_t bytes) {
+  std::string raw(bytes, '\0');
+  RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(bytes));
+  return Hex(reinterpret_cast<const uint8_t*>(raw.data()), bytes);
+}
+
+}  // namespace keyonce

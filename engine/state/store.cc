@@ -1,1 +1,488 @@
-// placeholder
+#include "state/store.h"
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+
+namespace keyonce {
+namespace {
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs(
+  id INTEGER PRIMARY KEY, recipe TEXT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT,
+  status TEXT NOT NULL, trigger TEXT, params TEXT, counts TEXT, exit_code INTEGER);
+CREATE INDEX IF NOT EXISTS runs_recipe ON runs(recipe, id);
+CREATE TABLE IF NOT EXISTS targets(
+  id INTEGER PRIMARY KEY, recipe TEXT NOT NULL, name TEXT NOT NULL, UNIQUE(recipe, name));
+CREATE TABLE IF NOT EXISTS journal(
+  target INTEGER NOT NULL, key BLOB NOT NULL, written BLOB, pending BLOB, batch INTEGER,
+  captures TEXT, run INTEGER, updated_at INTEGER, PRIMARY KEY(target, key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS batches(
+  id INTEGER PRIMARY KEY, target INTEGER NOT NULL, run INTEGER NOT NULL, state INTEGER NOT NULL,
+  token_before TEXT, token_after TEXT, created_at INTEGER);
+CREATE INDEX IF NOT EXISTS batches_open ON batches(target, id) WHERE state = 0;
+CREATE TABLE IF NOT EXISTS quarantine(
+  id INTEGER PRIMARY KEY, recipe TEXT NOT NULL, run INTEGER, ref TEXT, stage TEXT NOT NULL,
+  target TEXT, position TEXT, reason TEXT NOT NULL, record TEXT, status TEXT NOT NULL,
+  created_at TEXT NOT NULL, updated_at TEXT);
+CREATE INDEX IF NOT EXISTS quarantine_recipe ON quarantine(recipe, status, id);
+CREATE TABLE IF NOT EXISTS watermarks(recipe TEXT PRIMARY KEY, value TEXT, run INTEGER);
+)sql";
+
+std::string NowIso() {
+  auto now = std::chrono::system_clock::now();
+  std::time_t t = std::chrono::system_clock::to_time_t(now);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+int64_t NowUnix() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string ColText(sqlite3_stmt* s, int i) {
+  const unsigned char* t = sqlite3_column_text(s, i);
+  return t ? reinterpret_cast<const char*>(t) : "";
+}
+
+bool ColDigest(sqlite3_stmt* s, int i, Digest* d) {
+  if (sqlite3_column_type(s, i) != SQLITE_BLOB) return false;
+  if (sqlite3_column_bytes(s, i) != static_cast<int>(d->size())) return false;
+  std::memcpy(d->data(), sqlite3_column_blob(s, i), d->size());
+  return true;
+}
+
+// Resets a cached statement when the scope ends.
+struct Stmt {
+  sqlite3_stmt* s;
+  explicit Stmt(sqlite3_stmt* st) : s(st) {}
+  ~Stmt() {
+    if (s) {
+      sqlite3_reset(s);
+      sqlite3_clear_bindings(s);
+    }
+  }
+  void Text(int i, const std::string& v) { sqlite3_bind_text(s, i, v.data(), int(v.size()), SQLITE_TRANSIENT); }
+  void Int(int i, int64_t v) { sqlite3_bind_int64(s, i, v); }
+  void Blob(int i, const Digest& d) { sqlite3_bind_blob(s, i, d.data(), int(d.size()), SQLITE_STATIC); }
+  void Null(int i) { sqlite3_bind_null(s, i); }
+};
+
+}  // namespace
+
+const char* BatchStateName(StateStore::BatchState s) {
+  switch (s) {
+    case StateStore::BatchState::kPending: return "pending";
+    case StateStore::BatchState::kDone: return "done";
+    case StateStore::BatchState::kRolledBack: return "rolled back";
+    case StateStore::BatchState::kInDoubt: return "in doubt";
+  }
+  return "?";
+}
+
+std::filesystem::path StateStore::DefaultPath() {
+  if (const char* env = std::getenv("KEYONCE_STATE"); env && *env) return env;
+  return "keyonce-state.db";
+}
+
+Status StateStore::Error(const char* what) {
+  int code = sqlite3_errcode(db_);
+  std::string msg = std::string(what) + ": " + sqlite3_errmsg(db_);
+  if (code == SQLITE_BUSY || code == SQLITE_LOCKED) return Status::Transient(msg);
+  return Status::Io(msg);
+}
+
+Status StateStore::Exec(const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : "unknown error";
+    sqlite3_free(err);
+    return Status::Io("state store: " + msg);
+  }
+  return Status::OK();
+}
+
+sqlite3_stmt* StateStore::Prepare(const char* sql) {
+  auto it = stmts_.find(sql);
+  if (it != stmts_.end()) return it->second;
+  sqlite3_stmt* s = nullptr;
+  if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr) != SQLITE_OK) {
+    return nullptr;
+  }
+  stmts_[sql] = s;
+  return s;
+}
+
+Result<std::unique_ptr<StateStore>> StateStore::Open(const std::filesystem::path& path,
+                                                     bool read_only) {
+  std::unique_ptr<StateStore> st(new StateStore());
+  st->read_only_ = read_only;
+  std::error_code ec;
+  bool exists = std::filesystem::exists(path, ec);
+  if (read_only && !exists) {
+    // Nothing recorded yet: an in-memory store answers every question with "never".
+    if (sqlite3_open(":memory:", &st->db_) != SQLITE_OK) return Status::Io("cannot open memory db");
+    st->empty_ = true;
+  } else {
+    if (!read_only && path.has_parent_path()) std::filesystem::create_directories(path.parent_path(), ec);
+    int flags = read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    if (sqlite3_open_v2(path.c_str(), &st->db_, flags | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
+      std::string msg = st->db_ ? sqlite3_errmsg(st->db_) : "out of memory";
+      return Status::Io("opening state store " + path.string() + ": " + msg);
+    }
+  }
+  sqlite3_busy_timeout(st->db_, 30000);
+  if (!read_only) {
+    // WAL with FULL sync: a committed intent survives a power cut, not only kill -9.
+    KEYONCE_RETURN_IF_ERROR(st->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"));
+  }
+  if (!read_only || st->empty_) {
+    KEYONCE_RETURN_IF_ERROR(st->Exec(kSchema).Wrap("creating the state store schema"));
+    Stmt q(st->Prepare("SELECT v FROM meta WHERE k='pseudonym_key'"));
+    if (sqlite3_step(q.s) == SQLITE_ROW) st->pseudonym_key_ = ColText(q.s, 0);
+  } else {
+    sqlite3_stmt* q = nullptr;
+    if (sqlite3_prepare_v2(st->db_, "SELECT v FROM meta WHERE k='pseudonym_key'", -1, &q, nullptr) ==
+            SQLITE_OK &&
+        sqlite3_step(q) == SQLITE_ROW) {
+      st->pseudonym_key_ = ColText(q, 0);
+    }
+    sqlite3_finalize(q);
+  }
+  if (const char* env = std::getenv("KEYONCE_PSEUDONYM_KEY"); env && *env) {
+    st->pseudonym_key_ = env;
+  } else if (st->pseudonym_key_.empty()) {
+    st->pseudonym_key_ = RandomHex(32);
+    if (!read_only) {
+      Stmt ins(st->Prepare("INSERT OR IGNORE INTO meta(k, v) VALUES('pseudonym_key', ?)"));
+      ins.Text(1, st->pseudonym_key_);
+      if (sqlite3_step(ins.s) != SQLITE_DONE) return st->Error("storing the pseudonym key");
+    }
+  }
+  return st;
+}
+
+StateStore::~StateStore() {
+  for (auto& [_, s] : stmts_) sqlite3_finalize(s);
+  if (db_) sqlite3_close(db_);
+}
+
+Status StateStore::Begin() { return Exec("BEGIN IMMEDIATE"); }
+Status StateStore::Commit() { return Exec("COMMIT"); }
+Status StateStore::Rollback() { return Exec("ROLLBACK"); }
+
+Result<int64_t> StateStore::BeginRun(const std::string& recipe, const std::string& params,
+                                     const std::string& trigger) {
+  Stmt s(Prepare("INSERT INTO runs(recipe, started_at, status, trigger, params) "
+                 "VALUES(?, ?, 'running', ?, ?)"));
+  s.Text(1, recipe);
+  s.Text(2, NowIso());
+  s.Text(3, trigger);
+  s.Text(4, params);
+  if (sqlite3_step(s.s) != SQLITE_DONE) return Error("recording the run");
+  return sqlite3_last_insert_rowid(db_);
+}
+
+Status StateStore::FinishRun(int64_t run, const std::string& status, const std::string& counts,
+                             int exit_code) {
+  Stmt s(Prepare("UPDATE runs SET finished_at=?, status=?, counts=?, exit_code=? WHERE id=?"));
+  s.Text(1, NowIso());
+  s.Text(2, status);
+  s.Text(3, counts);
+  s.Int(4, exit_code);
+  s.Int(5, run);
+  if (sqlite3_step(s.s) != SQLITE_DONE) return Error("finishing the run");
+  return Status::OK();
+}
+
+Result<std::vector<StateStore::RunRow>> StateStore::ListRuns(const std::string& recipe, int limit) {
+  Stmt s(Prepare("SELECT id, recipe, started_at, IFNULL(finished_at,''), status, IFNULL(params,''),"
+                 " IFNULL(counts,''), IFNULL(exit_code,0), IFNULL(trigger,'') FROM runs"
+                 " WHERE (?1 = '' OR recipe = ?1) ORDER BY id DESC LIMIT ?2"));
+  s.Text(1, recipe);
+  s.Int(2, limit);
+  std::vector<RunRow> out;
+  while (sqlite3_step(s.s) == SQLITE_ROW) {
+    RunRow r;
+    r.id = sqlite3_column_int64(s.s, 0);
+    r.recipe = ColText(s.s, 1);
+    r.started_at = ColText(s.s, 2);
+    r.finished_at = ColText(s.s, 3);
+    r.status = ColText(s.s, 4);
+    r.params = ColText(s.s, 5);
+    r.counts = ColText(s.s, 6);
+    r.exit_code = sqlite3_column_int(s.s, 7);
+    r.trigger = ColText(s.s, 8);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+Result<int64_t> StateStore::TargetId(const std::string& recipe, const std::string& target) {
+  {
+    Stmt s(Prepare("SELECT id FROM targets WHERE recipe=? AND name=?"));
+    s.Text(1, recipe);
+    s.Text(2, target);
+    if (sqlite3_step(s.s) == SQLITE_ROW) return sqlite3_column_int64(s.s, 0);
+  }
+  if (read_only_) return int64_t{-1};
+  Stmt s(Prepare("INSERT INTO targets(recipe, name) VALUES(?, ?)"));
+  s.Text(1, recipe);
+  s.Text(2, target);
+  if (sqlite3_step(s.s) != SQLITE_DONE) return Error("registering target");
+  return sqlite3_last_insert_rowid(db_);
+}
+
+Result<StateStore::BatchState> StateStore::StateOf(int64_t batch) {
+  auto it = batch_cache_.find(batch);
+  if (it != batch_cache_.end()) return it->second;
+  Stmt s(Prepare("SELECT state FROM batches WHERE id=?"));
+  s.Int(1, batch);
+  if (sqlite3_step(s.s) != SQLITE_ROW) return BatchState::kRolledBack;
+  auto st = static_cast<BatchState>(sqlite3_column_int(s.s, 0));
+  if (st != BatchState::kPending) batch_cache_[batch] = st;
+  return st;
+}
+
+Result<StateStore::Entry> StateStore::Get(int64_t target, const Digest& key) {
+  Entry e;
+  if (target < 0) return e;
+  Stmt s(Prepare("SELECT written, pending, batch, captures FROM journal WHERE target=? AND key=?"));
+  s.Int(1, target);
+  s.Blob(2, key);
+  int rc = sqlite3_step(s.s);
+  if (rc == SQLITE_DONE) return e;
+  if (rc != SQLITE_ROW) return Error("reading the journal");
+  e.found = true;
+  Digest d{};
+  if (ColDigest(s.s, 0, &d)) e.written = d;
+  if (sqlite3_column_type(s.s, 2) != SQLITE_NULL) {
+    int64_t batch = sqlite3_column_int64(s.s, 2);
+    auto st = StateOf(batch);
+    if (!st.ok()) return st.status();
+    switch (*st) {
+      case BatchState::kDone:
+        if (ColDigest(s.s, 1, &d)) e.written = d;
+        break;
+      case BatchState::kRolledBack: break;
+      case BatchState::kInDoubt: e.in_doubt = true; break;
+      case BatchState::kPending:
+        e.pending = true;
+        if (ColDigest(s.s, 1, &d)) e.pending_hash = d;
+        break;
+    }
+  }
+  e.captures = ColText(s.s, 3);
+  return e;
+}
+
+Result<int64_t> StateStore::NewBatch(int64_t target, int64_t run, const std::string& token_before) {
+  Stmt s(Prepare("INSERT INTO batches(target, run, state, token_before, created_at) "
+                 "VALUES(?, ?, 0, ?, ?)"));
+  s.Int(1, target);
+  s.Int(2, run);
+  s.Text(3, token_before);
+  s.Int(4, NowUnix());
+  if (sqlite3_step(s.s) != SQLITE_DONE) return Error("starting a batch");
+  return sqlite3_last_insert_rowid(db_);
+}
+
+Result<bool> StateStore::TryNewIntent(int64_t target, const Digest& key, const Digest& hash,
+                                      int64_t batch, int64_t run) {
+  Stmt s(Prepare("INSERT INTO journal(target, key, pending, batch, run, updated_at) "
+                 "VALUES(?1,?2,?3,?4,?5,?6) ON CONFLICT(target, key) DO NOTHING"));
+  s.Int(1, target);
+  s.Blob(2, key);
+  s.Blob(3, hash);
+  s.Int(4, batch);
+  s.Int(5, run);
+  s.Int(6, NowUnix());
+  if (sqlite3_step(s.s) != SQLITE_DONE) return Error("journaling a write intent");
+  return sqlite3_changes(db_) == 1;
+}
+
+Status StateStore::PutIntent(int64_t target, const Digest& key, const Digest& hash, int64_t batch,
+                             int64_t run) {
+  // Folds a previous batch's outcome into `written` before the row points at the new batch.
+  Stmt s(Prepare(
+      "INSERT INTO journal(target, key, pending, batch, run, updated_at) VALUES(?1,?2,?3,?4,?5,?6) "
+      "ON CONFLICT(target, key) DO UPDATE SET "
+      "written = CASE WHEN journal.batch IS NOT NULL AND "
+      "  (SELECT state FROM batches WHERE id = journal.batch) = 1 THEN journal.pending "
+      "  ELSE journal.written END, "
+      "pending = excluded.pending, batch = excluded.batch, run = excluded.run, "
+      "updated_at = excluded.updated_at"));
+  s.Int(1, target);
+  s.Blob(2, key);
+  s.Blob(3, hash);
+  s.Int(4, batch);
+  s.Int(5, run);
+  s.Int(6, NowUnix());
+  if (sqlite3_step(s.s) != SQLITE_DONE) return Error("journaling a write intent");
+  return Status::OK();
+}
+
+Status StateStore::ClearIntent(int64_t target, const Digest& key) {
+  Stmt s(Prepare("UPDATE journal SET pending=NULL, batch=NULL WHERE target=? AND key=?"));
+  s.Int(1, target);
+  s.Blob(2, key);
+  if (sqlite3_step(s.s) != SQLITE_DONE) return Error("clearing a write intent");
+  return Status::OK();
+}
+
+Status StateStore::SetWritten(int64_t target, const Digest& key, const Digest& hash,
+                              const std::string& captures, int64_t run) {
+  Stmt s(Prepare(
+      "INSERT INTO journal(target, key, written, captures, run, updated_at) VALUES(?1,?2,?3,?4,?5,?6) "
+      "ON CONFLICT(target, key) DO UPDATE SET written=excluded.written, pending=NULL, batch=NULL, "
+      "captures=excluded.captures, run=excluded.run, updated_at=excluded.updated_at"));
+  s.Int(1, target);
+  s.Blob(2, key);
+  s.Blob(3, hash);
+  if (captures.empty()) s.Null(4); else s.Text(4, captures);
+  s.Int(5, run);
+  s.Int(6, NowUnix());
+  if (sqlite3_step(s.s) != SQLITE_DONE) return Error("journaling a confirmed write");
+  return Status::OK();
+}
+
+Status StateStore::SetCaptures(int64_t target, const Digest& key, const std::string& captures) {
+  Stmt s(Prepare("UPDATE journal SET captures=? WHERE target=? AND key=?"));
+  s.Text(1, captures);
+  s.Int(2, target);
+  s.Blob(3, key);
+  if (sqlite3_step(s.s) != SQLITE_DONE) return Error("journaling captured values");
+  return Status::OK();
+}
+
+Status StateStore::SetBatchState(int64_t batch, BatchState state, const std::string& token_after) {
+  Stmt s(Prepare("UPDATE batches SET state=?, token_after=? WHERE id=?"));
+  s.Int(1, static_cast<int>(state));
+  s.Text(2, token_after);
+  s.Int(3, batch);
+  if (sqlite3_step(s.s) != SQLITE_DONE) return Error("updating a batch");
+  if (state == BatchState::kPending) {
+    batch_cache_.erase(batch);
+  } else {
+    batch_cache_[batch] = state;
+  }
+  return Status::OK();
+}
+
+Result<std::vector<StateStore::Batch>> StateStore::PendingBatches(int64_t target) {
+  std::vector<Batch> out;
+  Stmt s(Prepare("SELECT id, IFNULL(token_before,'') FROM batches WHERE target=? AND state=0 ORDER BY id"));
+  s.Int(1, target);
+  while (sqlite3_step(s.s) == SQLITE_ROW) {
+    out.push_back({sqlite3_column_int64(s.s, 0), ColText(s.s, 1)});
+  }
+  return out;
+}
+
+Status StateStore::Compact(int64_t target) {
+  Stmt a(Prepare(
+      "UPDATE journal SET written = CASE WHEN (SELECT state FROM batches WHERE id=journal.batch)=1 "
+      "THEN pending ELSE written END, pending=NULL, batch=NULL "
+      "WHERE target=?1 AND batch IN (SELECT id FROM batches WHERE target=?1 AND state IN (1,2))"));
+  a.Int(1, target);
+  if (sqlite3_step(a.s) != SQLITE_DONE) return Error("compacting the journal");
+  return Status::OK();
+}
+
+Result<int64_t> StateStore::AddQuarantine(const QuarantineRow& r) {
+  Stmt s(Prepare("INSERT INTO quarantine(recipe, run, ref, stage, target, position, reason, record,"
+                 " status, created_at) VALUES(?,?,?,?,?,?,?,?,'open',?)"));
+  s.Text(1, r.recipe);
+  s.Int(2, r.run);
+  s.Text(3, r.ref);
+  s.Text(4, r.stage);
+  s.Text(5, r.target);
+  s.Text(6, r.position);
+  s.Text(7, r.reason);
+  s.Text(8, r.record);
+  s.Text(9, NowIso());
+  if (sqlite3_step(s.s) != SQLITE_DONE) return Error("quarantining a record");
+  return sqlite3_last_insert_rowid(db_);
+}
+
+namespace {
+StateStore::QuarantineRow ReadQuarantine(sqlite3_stmt* s) {
+  StateStore::QuarantineRow r;
+  r.id = sqlite3_column_int64(s, 0);
+  r.recipe = ColText(s, 1);
+  r.run = sqlite3_column_int64(s, 2);
+  r.ref = ColText(s, 3);
+  r.stage = ColText(s, 4);
+  r.target = ColText(s, 5);
+  r.position = ColText(s, 6);
+  r.reason = ColText(s, 7);
+  r.record = ColText(s, 8);
+  r.status = ColText(s, 9);
+  r.created_at = ColText(s, 10);
+  return r;
+}
+constexpr const char* kQuarantineCols =
+    "id, recipe, IFNULL(run,0), IFNULL(ref,''), stage, IFNULL(target,''), IFNULL(position,''),"
+    " reason, IFNULL(record,''), status, created_at";
+}  // namespace
+
+Result<std::vector<StateStore::QuarantineRow>> StateStore::ListQuarantine(const std::string& recipe,
+                                                                          const std::string& status,
+                                                                          int limit) {
+  static const std::string sql = std::string("SELECT ") + kQuarantineCols +
+                                 " FROM quarantine WHERE (?1='' OR recipe=?1) AND (?2='' OR status=?2)"
+                                 " ORDER BY id LIMIT ?3";
+  Stmt s(Prepare(sql.c_str()));
+  s.Text(1, recipe);
+  s.Text(2, status);
+  s.Int(3, limit);
+  std::vector<QuarantineRow> out;
+  while (sqlite3_step(s.s) == SQLITE_ROW) out.push_back(ReadQuarantine(s.s));
+  return out;
+}
+
+Result<StateStore::QuarantineRow> StateStore::GetQuarantine(int64_t id) {
+  static const std::string sql =
+      std::string("SELECT ") + kQuarantineCols + " FROM quarantine WHERE id=?";
+  Stmt s(Prepare(sql.c_str()));
+  s.Int(1, id);
+  if (sqlite3_step(s.s) != SQLITE_ROW) {
+    return Status::NotFound("no quarantined record with id " + std::to_string(id));
+  }
+  return ReadQuarantine(s.s);
+}
+
+Status StateStore::SetQuarantineStatus(int64_t id, const std::string& status) {
+  Stmt s(Prepare("UPDATE quarantine SET status=?, updated_at=? WHERE id=?"));
+  s.Text(1, status);
+  s.Text(2, NowIso());
+  s.Int(3, id);
+  if (sqlite3_step(s.s) != SQLITE_DONE) return Error("updating a quarantined record");
+  return Status::OK();
+}
+
+Result<std::optional<std::string>> StateStore::Watermark(const std::string& recipe) {
+  Stmt s(Prepare("SELECT value FROM watermarks WHERE recipe=?"));
+  s.Text(1, recipe);
+  if (sqlite3_step(s.s) == SQLITE_ROW) return std::optional<std::string>(ColText(s.s, 0));
+  return std::optional<std::string>();
+}
+
+Status StateStore::SetWatermark(const std::string& recipe, const std::string& value, int64_t run) {
+  Stmt s(Prepare("INSERT INTO watermarks(recipe, value, run) VALUES(?,?,?) "
+                 "ON CONFLICT(recipe) DO UPDATE SET value=excluded.value, run=excluded.run"));
+  s.Text(1, recipe);
+  s.Text(2, value);
+  s.Int(3, run);
+  if (sqlite3_step(s.s) != SQLITE_DONE) return Error("storing the watermark");
+  return Status::OK();
+}
+
+}  // namespace keyonce

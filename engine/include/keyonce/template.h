@@ -49,7 +49,7 @@ class TableResolver {
 class WarningSink {
  public:
   virtual ~WarningSink() = default;
-  virtual void Warn(std::string message) = 0;
+  virtual void Warn(const std::string& message) = 0;
 };
 
 // The values an expression can see. Any root may be null (absent); reading a

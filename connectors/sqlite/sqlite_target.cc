@@ -1,0 +1,445 @@
+// The sqlite target: inserts or upserts one row per record, a transaction per
+// batch, with its checkpoint row committed in the same transaction.
+
+#include <algorithm>
+#include <boost/json/object.hpp>
+
+#include "connectors/sqlite/sqlite_internal.h"
+#include "connectors/sqlite/sqlite_util.h"
+
+namespace keyonce::connectors::sqlite {
+namespace {
+
+constexpr const char* kCheckpointTable = "keyonce_checkpoint";
+
+struct Config {
+  std::string table, table_q;
+  std::vector<std::string> columns, columns_q;  // in the order of the `columns` setting
+  std::vector<size_t> keys;                     // indexes into columns
+  std::vector<std::string> returning, returning_q;
+  bool upsert = true;
+  bool create_table = false;
+  double busy_seconds = 10;
+  bool sync_full = true;
+};
+
+std::string Join(const std::vector<std::string>& parts, const std::string& sep) {
+  std::string out;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (i) out += sep;
+    out += parts[i];
+  }
+  return out;
+}
+
+// RETURNING makes SQLite buffer rows in a temporary table per statement
+// (about 40% of an insert's cost), so it is used only when columns are asked
+// for; the rowid alone comes from sqlite3_last_insert_rowid.
+std::string ReturningClause(const Config& c) {
+  if (c.returning.empty()) return "";
+  std::string out = " RETURNING rowid";
+  for (const auto& r : c.returning_q) out += ", " + r;
+  return out;
+}
+
+std::string WriteSql(const Config& c) {
+  std::vector<std::string> params;
+  for (size_t i = 0; i < c.columns.size(); ++i) params.push_back("?" + std::to_string(i + 1));
+  std::string sql = "INSERT INTO " + c.table_q + " (" + Join(c.columns_q, ", ") + ") VALUES (" +
+                    Join(params, ", ") + ")";
+  if (c.upsert) {
+    std::vector<std::string> keys, sets;
+    for (size_t k : c.keys) keys.push_back(c.columns_q[k]);
+    for (size_t i = 0; i < c.columns.size(); ++i) {
+      if (std::find(c.keys.begin(), c.keys.end(), i) != c.keys.end()) continue;
+      sets.push_back(c.columns_q[i] + " = excluded." + c.columns_q[i]);
+    }
+    // Only key columns: a no-op update, so RETURNING still reports the row.
+    if (sets.empty()) sets.push_back(keys[0] + " = excluded." + keys[0]);
+    sql += " ON CONFLICT (" + Join(keys, ", ") + ") DO UPDATE SET " + Join(sets, ", ");
+  }
+  return sql + ReturningClause(c);
+}
+
+std::string CheckSql(const Config& c) {
+  std::string sql = "SELECT rowid";
+  for (const auto& r : c.returning_q) sql += ", " + r;
+  sql += " FROM " + c.table_q + " WHERE ";
+  for (size_t i = 0; i < c.keys.size(); ++i) {
+    if (i) sql += " AND ";
+    sql += c.columns_q[c.keys[i]] + " = ?" + std::to_string(i + 1);
+  }
+  return sql + " LIMIT 1";
+}
+
+// rowid and the `returning` columns of the current row.
+Value Reply(sqlite3_stmt* stmt, const Config& c) {
+  boost::json::object o;
+  o.reserve(1 + c.returning.size());
+  o.emplace("rowid", ColumnValue(stmt, 0));
+  for (size_t i = 0; i < c.returning.size(); ++i) {
+    o.insert_or_assign(c.returning[i], ColumnValue(stmt, static_cast<int>(i + 1)));
+  }
+  return Value(std::move(o));
+}
+
+class SqliteTarget : public Target {
+ public:
+  SqliteTarget(Settings settings, Config config)
+      : settings_(std::move(settings)), c_(std::move(config)) {}
+  ~SqliteTarget() override { Close(false); }
+
+  TargetTraits Traits() const override {
+    TargetTraits t;
+    t.supports_update = c_.upsert;
+    t.idempotent = c_.upsert;
+    return t;
+  }
+
+  Status Open(const RunContext& ctx) override {
+    auto path = settings_.ResolvePath("path", ctx.scope);
+    if (!path.ok()) return path.status();
+    checkpoint_key_ = ctx.recipe + "/" + ctx.target_name;
+    auto db = OpenDb(*path, false, /*create=*/c_.create_table, c_.busy_seconds);
+    if (!db.ok()) return db.status();
+    db_ = std::move(db).value();
+    sqlite3* db_raw = db_.get();
+
+    KEYONCE_RETURN_IF_ERROR(Exec(db_raw, "PRAGMA journal_mode=WAL", "setting journal_mode"));
+    KEYONCE_RETURN_IF_ERROR(Exec(db_raw, c_.sync_full ? "PRAGMA synchronous=FULL"
+                                                      : "PRAGMA synchronous=NORMAL",
+                                 "setting synchronous"));
+    KEYONCE_RETURN_IF_ERROR(Exec(db_raw,
+                                 std::string("CREATE TABLE IF NOT EXISTS ") + kCheckpointTable +
+                                     " (target TEXT PRIMARY KEY, batch INTEGER)",
+                                 "creating the checkpoint table"));
+    if (c_.create_table) {
+      KEYONCE_RETURN_IF_ERROR(Exec(db_raw,
+                                   "CREATE TABLE IF NOT EXISTS " + c_.table_q + " (" +
+                                       Join(c_.columns_q, ", ") + ")",
+                                   "creating table " + c_.table));
+      if (!c_.keys.empty()) {
+        std::vector<std::string> keys;
+        for (size_t k : c_.keys) keys.push_back(c_.columns_q[k]);
+        auto index = QuoteIdent(c_.table + "_keyonce_key", "index name");
+        if (!index.ok()) return index.status();
+        KEYONCE_RETURN_IF_ERROR(Exec(db_raw,
+                                     "CREATE UNIQUE INDEX IF NOT EXISTS " + *index + " ON " +
+                                         c_.table_q + " (" + Join(keys, ", ") + ")",
+                                     "creating the unique index on key_columns of " + c_.table));
+      }
+    }
+
+    const std::string where = " of table " + c_.table;
+    auto write = Prepare(db_raw, WriteSql(c_), std::string("preparing the ") +
+                                                   (c_.upsert ? "upsert" : "insert") + " into " +
+                                                   c_.table);
+    if (!write.ok()) {
+      Status s = write.status();
+      if (c_.upsert && s.message().find("ON CONFLICT") != std::string::npos) {
+        return Status::Invalid(s.message() +
+                               " (mode upsert needs a UNIQUE index or PRIMARY KEY on exactly "
+                               "key_columns; create_table: true makes one)");
+      }
+      return s;
+    }
+    write_ = std::move(write).value();
+    if (!c_.keys.empty()) {
+      auto check = Prepare(db_raw, CheckSql(c_), "preparing the check" + where);
+      if (!check.ok()) return check.status();
+      check_ = std::move(check).value();
+    }
+    auto cp = Prepare(db_raw,
+                      std::string("INSERT INTO ") + kCheckpointTable +
+                          " (target, batch) VALUES (?1, ?2) ON CONFLICT (target) DO UPDATE SET "
+                          "batch = excluded.batch",
+                      "preparing the checkpoint update");
+    if (!cp.ok()) return cp.status();
+    checkpoint_ = std::move(cp).value();
+    for (auto [stmt, sql] : {std::pair{&begin_, "BEGIN IMMEDIATE"}, std::pair{&commit_, "COMMIT"},
+                             std::pair{&rollback_, "ROLLBACK"}}) {
+      auto s = Prepare(db_raw, sql, std::string("preparing ") + sql);
+      if (!s.ok()) return s.status();
+      *stmt = std::move(s).value();
+    }
+    values_.resize(c_.columns.size());
+    return Status::OK();
+  }
+
+  Result<Value> Render(const WriteOp& op) override {
+    KEYONCE_RETURN_IF_ERROR(RenderValues(op, &values_));
+    boost::json::object vals;
+    vals.reserve(c_.columns.size());
+    for (size_t i = 0; i < c_.columns.size(); ++i) vals.insert_or_assign(c_.columns[i], values_[i]);
+    boost::json::object out;
+    out.emplace("table", c_.table);
+    out.emplace("op", c_.upsert ? "upsert" : "insert");
+    out.emplace("values", std::move(vals));
+    return Value(std::move(out));
+  }
+
+  WriteResult Write(const WriteOp& op) override {
+    WriteResult res;
+    if (!write_) {
+      res.status = Status::Internal("sqlite target written before Open");
+      return res;
+    }
+    if (!broken_.ok()) {
+      res.status = broken_;
+      return res;
+    }
+    res.status = RenderValues(op, &values_);
+    if (!res.status.ok()) return res;
+    res.status = BeginIfNeeded();
+    if (!res.status.ok()) return res;
+
+    sqlite3_stmt* s = write_.get();
+    const bool returning = !c_.returning.empty();
+    if (!returning) sqlite3_set_last_insert_rowid(db_.get(), 0);
+    for (size_t i = 0; i < values_.size(); ++i) {
+      int rc = BindValue(s, static_cast<int>(i + 1), values_[i]);
+      if (rc != SQLITE_OK) {
+        res.status = ErrorStatus(db_.get(), rc, "binding column " + c_.columns[i], &values_);
+        sqlite3_reset(s);
+        return res;
+      }
+    }
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+      res.reply = Reply(s, c_);
+      while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+      }
+    }
+    if (rc != SQLITE_DONE) {
+      res.status = ErrorStatus(db_.get(), rc, "writing to table " + c_.table, &values_);
+      sqlite3_reset(s);
+      NoteLostTransaction();
+      return res;
+    }
+    sqlite3_reset(s);
+    if (!returning) {
+      sqlite3_int64 rowid = sqlite3_last_insert_rowid(db_.get());
+      if (rowid == 0 && c_.upsert) {
+        // The upsert updated an existing row (an update leaves the insert
+        // rowid alone): find it by key.
+        auto found = FindByKey();
+        if (!found.ok()) {
+          res.status = found.status();
+          return res;
+        }
+        res.reply = std::move(found).value();
+      } else {
+        boost::json::object o;
+        o.emplace("rowid", static_cast<int64_t>(rowid));
+        res.reply = std::move(o);
+      }
+    }
+    if (res.reply.is_null()) res.reply = boost::json::object();
+    return res;
+  }
+
+  Result<CommitResult> Commit(uint64_t batch, bool /*final*/) override {
+    if (!db_) return Status::Internal("sqlite target committed before Open");
+    if (!broken_.ok()) return broken_;
+    KEYONCE_RETURN_IF_ERROR(BeginIfNeeded());
+    sqlite3_stmt* cp = checkpoint_.get();
+    sqlite3_bind_text(cp, 1, checkpoint_key_.data(), static_cast<int>(checkpoint_key_.size()),
+                      SQLITE_STATIC);
+    sqlite3_bind_int64(cp, 2, static_cast<sqlite3_int64>(batch));
+    int rc = sqlite3_step(cp);
+    sqlite3_reset(cp);
+    if (rc != SQLITE_DONE) {
+      Status s = ErrorStatus(db_.get(), rc, "updating the checkpoint");
+      NoteLostTransaction();
+      return s;
+    }
+    rc = sqlite3_step(commit_.get());
+    sqlite3_reset(commit_.get());
+    if (rc != SQLITE_DONE) {
+      // A busy COMMIT leaves the transaction open: it can be tried again.
+      Status s = ErrorStatus(db_.get(), rc, "committing batch " + std::to_string(batch));
+      NoteLostTransaction();
+      return s;
+    }
+    in_txn_ = false;
+    CommitResult out;
+    out.durable = true;
+    out.token = std::to_string(batch);
+    return out;
+  }
+
+  Result<RecoverResult> Recover(const RunContext& ctx, uint64_t /*first_pending*/,
+                                const std::string& /*token*/) override {
+    auto path = settings_.ResolvePath("path", ctx.scope);
+    if (!path.ok()) return path.status();
+    RecoverResult out;
+    out.known = true;
+    auto db = OpenDb(*path, false, false, c_.busy_seconds);
+    if (!db.ok()) {
+      if (db.status().code() == Status::Code::kNotFound) return out;  // nothing reached it
+      return db.status();
+    }
+    auto exists = Prepare(db->get(),
+                          "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                          "reading the schema");
+    if (!exists.ok()) return exists.status();
+    sqlite3_bind_text(exists->get(), 1, kCheckpointTable, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(exists->get());
+    if (rc == SQLITE_DONE) return out;  // no checkpoint table: no batch reached it
+    if (rc != SQLITE_ROW) return ErrorStatus(db->get(), rc, "reading the schema");
+    auto q = Prepare(db->get(),
+                     std::string("SELECT batch FROM ") + kCheckpointTable + " WHERE target = ?1",
+                     "reading the checkpoint");
+    if (!q.ok()) return q.status();
+    std::string key = ctx.recipe + "/" + ctx.target_name;
+    sqlite3_bind_text(q->get(), 1, key.data(), static_cast<int>(key.size()), SQLITE_STATIC);
+    rc = sqlite3_step(q->get());
+    if (rc == SQLITE_ROW) {
+      sqlite3_int64 b = sqlite3_column_int64(q->get(), 0);
+      out.applied_through = b > 0 ? static_cast<uint64_t>(b) : 0;
+    } else if (rc != SQLITE_DONE) {
+      return ErrorStatus(db->get(), rc, "reading the checkpoint");
+    }
+    return out;
+  }
+
+  Result<CheckResult> Check(const WriteOp& op) override {
+    CheckResult out;
+    if (c_.keys.empty()) return out;  // unsupported without key_columns
+    if (!check_) return Status::Internal("sqlite target checked before Open");
+    KEYONCE_RETURN_IF_ERROR(RenderValues(op, &values_));
+    auto found = FindByKey();
+    if (!found.ok()) return found.status();
+    if (found->is_null()) {
+      out.outcome = CheckResult::Outcome::kAbsent;
+    } else {
+      out.outcome = CheckResult::Outcome::kExists;
+      out.reply = std::move(found).value();
+    }
+    return out;
+  }
+
+  Status Close(bool /*success*/) override {
+    // Writes after the last commit are discarded.
+    if (db_ && in_txn_ && !sqlite3_get_autocommit(db_.get())) {
+      sqlite3_step(rollback_.get());
+      sqlite3_reset(rollback_.get());
+    }
+    in_txn_ = false;
+    write_.reset();
+    check_.reset();
+    checkpoint_.reset();
+    begin_.reset();
+    commit_.reset();
+    rollback_.reset();
+    db_.reset();
+    return Status::OK();
+  }
+
+ private:
+  Status RenderValues(const WriteOp& op, std::vector<Value>* out) {
+    if (!op.scope) return Status::Internal("write without a scope");
+    const auto& tmpls = settings_.TmplMap("columns");
+    out->resize(tmpls.size());
+    for (size_t i = 0; i < tmpls.size(); ++i) {
+      auto v = tmpls[i].second.Evaluate(*op.scope);
+      if (!v.ok()) return v.status().Wrap("rendering column " + tmpls[i].first);
+      (*out)[i] = std::move(v).value();
+    }
+    return Status::OK();
+  }
+
+  // The reply (rowid and returning columns) of the row whose key columns
+  // hold values_'s keys; null when there is none.
+  Result<Value> FindByKey() {
+    sqlite3_stmt* s = check_.get();
+    for (size_t i = 0; i < c_.keys.size(); ++i) {
+      int rc = BindValue(s, static_cast<int>(i + 1), values_[c_.keys[i]]);
+      if (rc != SQLITE_OK) {
+        sqlite3_reset(s);
+        return ErrorStatus(db_.get(), rc, "binding key column", &values_);
+      }
+    }
+    int rc = sqlite3_step(s);
+    Value out;
+    if (rc == SQLITE_ROW) {
+      out = Reply(s, c_);
+    } else if (rc != SQLITE_DONE) {
+      Status st = ErrorStatus(db_.get(), rc, "reading table " + c_.table + " by key", &values_);
+      sqlite3_reset(s);
+      return st;
+    }
+    sqlite3_reset(s);
+    return out;
+  }
+
+  Status BeginIfNeeded() {
+    if (in_txn_) return Status::OK();
+    int rc = sqlite3_step(begin_.get());
+    sqlite3_reset(begin_.get());
+    if (rc != SQLITE_DONE) return ErrorStatus(db_.get(), rc, "starting a transaction");
+    in_txn_ = true;
+    return Status::OK();
+  }
+
+  // Some errors (I/O, full disk) make SQLite roll back the whole transaction:
+  // earlier writes of the batch are gone, so the batch must not be committed.
+  void NoteLostTransaction() {
+    if (in_txn_ && sqlite3_get_autocommit(db_.get())) {
+      in_txn_ = false;
+      broken_ = Status::Io("SQLite rolled back the transaction of table " + c_.table +
+                           " after an error; the batch is lost and will be redone");
+    }
+  }
+
+  Settings settings_;
+  Config c_;
+  DbPtr db_;
+  StmtPtr write_, check_, checkpoint_, begin_, commit_, rollback_;
+  std::string checkpoint_key_;
+  std::vector<Value> values_;  // bound without copies while a statement runs
+  bool in_txn_ = false;
+  Status broken_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Target>> MakeTarget(const Settings& settings) {
+  Config c;
+  auto fail = [&](const std::string& msg) { return Status::Invalid(settings.where + ": " + msg); };
+  c.table = settings.String("table").value_or("");
+  auto tq = QuoteIdent(c.table, "table");
+  if (!tq.ok()) return fail(tq.status().message());
+  c.table_q = *tq;
+  if (c.table.rfind("sqlite_", 0) == 0) return fail("table names starting with sqlite_ are SQLite's own");
+  if (c.table == kCheckpointTable) return fail("table keyonce_checkpoint is keyonce's own");
+  for (const auto& [name, tmpl] : settings.TmplMap("columns")) {
+    auto q = QuoteIdent(name, "column");
+    if (!q.ok()) return fail(q.status().message());
+    if (std::find(c.columns.begin(), c.columns.end(), name) != c.columns.end()) {
+      return fail("column '" + name + "' is given twice");
+    }
+    c.columns.push_back(name);
+    c.columns_q.push_back(*q);
+  }
+  if (c.columns.empty()) return fail("columns is empty: name at least one column");
+  c.upsert = settings.String("mode").value_or("upsert") == "upsert";
+  for (const auto& k : settings.StringList("key_columns")) {
+    auto it = std::find(c.columns.begin(), c.columns.end(), k);
+    if (it == c.columns.end()) return fail("key column '" + k + "' is not one of columns");
+    c.keys.push_back(static_cast<size_t>(it - c.columns.begin()));
+  }
+  if (c.upsert && c.keys.empty()) return fail("mode upsert needs key_columns");
+  for (const auto& r : settings.StringList("returning")) {
+    auto q = QuoteIdent(r, "returning column");
+    if (!q.ok()) return fail(q.status().message());
+    c.returning.push_back(r);
+    c.returning_q.push_back(*q);
+  }
+  c.create_table = settings.Bool("create_table").value_or(false);
+  c.busy_seconds = settings.Number("busy_timeout_seconds").value_or(10.0);
+  c.sync_full = settings.String("synchronous").value_or("full") == "full";
+  return std::unique_ptr<Target>(new SqliteTarget(settings, std::move(c)));
+}
+
+}  // namespace keyonce::connectors::sqlite

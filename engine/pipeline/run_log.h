@@ -1,0 +1,66 @@
+// The run's log: every line passes through the Redactor (CPR numbers masked,
+// secret values removed) and is printed as text or JSON lines.
+#pragma once
+
+#include <boost/json/serialize.hpp>
+
+#include <ctime>
+#include <map>
+#include <mutex>
+#include <ostream>
+#include <string>
+
+#include "keyonce/connector.h"
+#include "keyonce/template.h"
+#include "pipeline/runner.h"
+#include "state/privacy.h"
+
+namespace keyonce {
+
+class RunLog : public Log, public WarningSink {
+ public:
+  RunLog(std::ostream* out, LogFormat format, const Redactor* redactor)
+      : out_(out), format_(format), redactor_(redactor) {}
+
+  void set_context(std::string recipe, int64_t run) {
+    recipe_ = std::move(recipe);
+    run_ = run;
+  }
+  void Info(const std::string& msg) override { Line("info", msg); }
+  void Warn(const std::string& msg) override {
+    // The same warning for many records is shown a few times, then counted.
+    int n = ++seen_[msg];
+    if (n <= 3) Line("warn", msg);
+    if (n == 3) Line("warn", "(further identical warnings are not shown)");
+  }
+  void Error(const std::string& msg) { Line("error", msg); }
+
+ private:
+  void Line(const char* level, const std::string& msg) {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::string text = redactor_->Apply(msg);
+    std::time_t t = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char ts[32];
+    std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (format_ == LogFormat::kJson) {
+      boost::json::object o{{"time", ts}, {"level", level}, {"recipe", recipe_}, {"msg", text}};
+      if (run_) o["run"] = run_;
+      *out_ << boost::json::serialize(o) << "\n";
+    } else {
+      *out_ << ts << " " << level << (std::string(level).size() == 4 ? "  " : " ") << text << "\n";
+    }
+    out_->flush();
+  }
+
+  std::ostream* out_;
+  LogFormat format_;
+  const Redactor* redactor_;
+  std::string recipe_;
+  int64_t run_ = 0;
+  std::map<std::string, int> seen_;
+  std::mutex mu_;
+};
+
+}  // namespace keyonce

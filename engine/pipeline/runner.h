@@ -1,0 +1,79 @@
+// Running a recipe: read once, shape, write to every target exactly once.
+//
+// The order of operations per batch is what makes reruns and crashes safe:
+//   1. one state-store transaction journals a write intent for every record
+//      and target that needs a write (key hash, content hash, batch id);
+//   2. each target writes its records in recipe order (later targets see
+//      earlier targets' captures) and Commit()s; failed writes' intents are
+//      cleared before that commit;
+//   3. one transaction marks the batches the targets confirmed as done.
+// A crash between 1 and 3 leaves batches pending; the next run asks each
+// target (Target::Recover) which of them arrived, so nothing is written twice
+// and nothing is lost. A target that cannot tell leaves its records in doubt:
+// Target::Check or the target's in_doubt policy decides for each record.
+#pragma once
+
+#include <atomic>
+#include <filesystem>
+#include <iosfwd>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "keyonce/status.h"
+#include "recipe/recipe.h"
+#include "state/privacy.h"
+
+namespace keyonce {
+
+enum class LogFormat { kText, kJson };
+
+// Exit codes of `keyonce run` (documented in docs/cli.md).
+enum ExitCode {
+  kExitOk = 0,            // every record reached every target (or was unchanged/filtered)
+  kExitFailed = 1,        // the run could not complete (source, target or state store failed)
+  kExitUsage = 2,         // bad command line, invalid recipe, bad parameter, missing secret
+  kExitQuarantined = 3,   // the run completed, but records were quarantined or are in doubt
+};
+
+struct RunOptions {
+  std::filesystem::path state_path;
+  std::map<std::string, std::string> params;  // raw values as given
+  bool dry_run = false;
+  std::string trigger = "cli";
+  LogFormat log_format = LogFormat::kText;
+  std::ostream* out = nullptr;  // dry-run renderings and the summary
+  std::ostream* err = nullptr;  // log lines and progress
+  bool progress = false;        // a progress line (terminals, runs over a second)
+  std::vector<int64_t> retry_quarantine;  // rerun these quarantined records instead of the source
+  const std::atomic<bool>* stop = nullptr;  // set to stop after the batch in flight
+};
+
+struct TargetCounts {
+  int64_t written = 0, updated = 0, unchanged = 0, failed = 0, in_doubt = 0, not_applicable = 0;
+};
+
+struct RunSummary {
+  int64_t run = 0;
+  std::string status;  // completed | completed_with_errors | failed | interrupted | dry_run
+  int64_t read = 0, rejected = 0, filtered = 0, quarantined = 0, in_doubt = 0;
+  std::vector<std::pair<std::string, TargetCounts>> targets;
+  double seconds = 0;
+  int exit_code = kExitOk;
+  std::string error;  // for failed runs
+  std::string ToJson() const;
+};
+
+// Checks raw parameter values against the recipe's declarations and returns
+// them typed. Messages name the parameter, never the value.
+Result<Value> ResolveParams(const Recipe& recipe, const std::map<std::string, std::string>& raw);
+
+// Reads the recipe's secrets from the environment or files; adds each value
+// to *redactor.
+Result<Value> ResolveSecrets(const Recipe& recipe, Redactor* redactor);
+
+// Runs the recipe. Always returns a summary unless the run could not start
+// (invalid parameters, missing secrets, state store unusable).
+Result<RunSummary> RunRecipe(const Recipe& recipe, const RunOptions& options);
+
+}  // namespace keyonce

@@ -1,0 +1,67 @@
+// Personal data and secrets out of every output.
+//
+// Redactor masks CPR numbers (10 digits, with or without a dash, standing
+// alone) and removes known secret values from any text before it is printed,
+// logged or stored in run history. Pseudonymizer turns a record key into a
+// stable pseudonymous reference (a keyed hash) that a person can use to find
+// the record again without the key itself appearing anywhere.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace keyonce {
+
+class Redactor {
+ public:
+  // Secret values shorter than 4 characters are not searched for (too many
+  // false hits); they should not exist.
+  void AddSecret(std::string value);
+  std::string Apply(std::string_view text) const;
+  // Masks CPR-shaped numbers only.
+  static std::string MaskCpr(std::string_view text);
+
+ private:
+  std::vector<std::string> secrets_;
+};
+
+// 16-byte digests.
+using Digest = std::array<uint8_t, 16>;
+
+class Pseudonymizer {
+ public:
+  explicit Pseudonymizer(std::string key);
+  ~Pseudonymizer();
+  Pseudonymizer(const Pseudonymizer&) = delete;
+  Pseudonymizer& operator=(const Pseudonymizer&) = delete;
+  // Keyed hash of (scope, key): the journal's record identity.
+  Digest KeyHash(std::string_view scope, std::string_view key);
+  // "ref-" + 12 hex characters of KeyHash: what people see.
+  static std::string Reference(const Digest& d);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Unkeyed content hash (SHA-256, first 16 bytes).
+class ContentHasher {
+ public:
+  ContentHasher();
+  ~ContentHasher();
+  ContentHasher(const ContentHasher&) = delete;
+  ContentHasher& operator=(const ContentHasher&) = delete;
+  Digest Hash(std::string_view data);
+
+ private:
+  void* ctx_;
+};
+
+std::string RandomHex(size_t bytes);
+std::string Hex(const uint8_t* data, size_t n);
+
+}  // namespace keyonce

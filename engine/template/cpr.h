@@ -1,0 +1,49 @@
+// Danish CPR numbers (personnummer): shape, century rule, modulus 11.
+// Internal header; the engine may use it (e.g. for privacy checks).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace keyonce::cpr {
+
+// True for exactly "DDMMYY-SSSS" or "DDMMYYSSSS" (ASCII digits); the birth
+// date is not checked.
+bool IsCprShape(std::string_view s);
+
+// The 10 digits of a CPR in either shape, or nullopt when the shape is wrong.
+std::optional<std::string> Normalize(std::string_view s);
+
+// "DDMMYY-SSSS" from 10 digits.
+std::string Dashed(std::string_view ten_digits);
+
+// The four-digit birth year from 10 digits by the century rule (7th digit
+// and YY): 0-3 -> 1900s; 4 and 9 -> 2000s if YY <= 36 else 1900s; 5-8 ->
+// 2000s if YY <= 57 else 1800s.
+int BirthYear(std::string_view ten_digits);
+
+struct BirthDate {
+  int year = 0;
+  int month = 0;
+  int day = 0;
+};
+// The birth date from 10 digits, or nullopt when it is not a calendar date.
+std::optional<BirthDate> Birthdate(std::string_view ten_digits);
+// "YYYY-MM-DD".
+std::string IsoDate(const BirthDate& d);
+
+// True for an odd last digit.
+bool IsMale(std::string_view ten_digits);
+
+// Weights 4,3,2,7,6,5,4,3,2,1; sum % 11 == 0. Not required since 2007.
+bool PassesMod11(std::string_view ten_digits);
+
+// Shape and birth date are valid (modulus 11 is not required).
+bool IsValid(std::string_view s);
+
+// The warning given when a CPR fails modulus 11.
+inline constexpr std::string_view kMod11Warning =
+    "CPR number fails the modulus-11 check (allowed since 2007)";
+
+}  // namespace keyonce::cpr
