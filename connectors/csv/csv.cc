@@ -9,13 +9,14 @@
 namespace keyonce::connectors::csv {
 namespace {
 
-FieldSpec PathField(const std::string& what, const std::string& example) {
+FieldSpec PathField(const std::string& what, const std::string& example,
+                    const std::string& template_example) {
   return FieldSpec::Tmpl("path", TemplateContext::kText)
       .Roots(kRootsStatic)
       .Required()
       .Describe(what +
                 " Relative paths are resolved against the recipe's folder. May use params, "
-                "run and state, e.g. `in/fravaer_{{ params.month }}.csv`; not record fields.")
+                "run and state, e.g. `" + template_example + "`; not record fields.")
       .Example(example);
 }
 
@@ -29,7 +30,7 @@ FieldSpec DelimiterField(const std::string& what) {
 
 std::vector<FieldSpec> ReadFields(const std::string& path_what, const std::string& path_example) {
   return {
-      PathField(path_what, path_example),
+      PathField(path_what, path_example, "in/fravaer_{{ params.month }}.csv"),
       DelimiterField("Character between fields."),
       FieldSpec::String("quote")
           .Default("'\"'")
@@ -47,7 +48,8 @@ std::vector<FieldSpec> ReadFields(const std::string& path_what, const std::strin
       FieldSpec::Bool("header")
           .Default("true")
           .Describe("true: the first row (after skip_rows) names the fields; names are trimmed "
-                    "and must be unique and non-empty. false: every row is data and `columns` "
+                    "and must be unique and non-empty (an empty last name, from a delimiter at "
+                    "the end of every line, is ignored). false: every row is data and `columns` "
                     "names the fields.")
           .Example("false"),
       FieldSpec::StringList("columns")
@@ -77,15 +79,17 @@ ComponentSpec SourceSpec() {
   ComponentSpec spec;
   spec.summary =
       "Reads a CSV file row by row (RFC 4180, any size); each row becomes a record of text "
-      "fields, malformed rows are quarantined with their line number.";
+      "fields, blank lines are skipped and malformed rows are quarantined with their line "
+      "number.";
   spec.fields = ReadFields("CSV file to read.", "in/fravaer.csv");
   spec.example_yaml =
-      "type: csv\n"
-      "path: in/fravaer_{{ params.month }}.csv\n"
-      "delimiter: \";\"\n"
-      "encoding: windows-1252\n"
-      "skip_rows: 1\n"
-      "trim: true\n";
+      "source:\n"
+      "  type: csv\n"
+      "  path: in/fravaer_{{ params.month }}.csv\n"
+      "  delimiter: \";\"\n"
+      "  encoding: windows-1252\n"
+      "  skip_rows: 1\n"
+      "  trim: true\n";
   return spec;
 }
 
@@ -95,7 +99,8 @@ ComponentSpec TargetSpec() {
       "Writes records as rows of a CSV file: appended in place, or swapped in atomically at "
       "the end of the run.";
   spec.fields = {
-      PathField("CSV file to write.", "out/loen_import.csv"),
+      PathField("CSV file to write.", "out/loen_import.csv",
+                "out/loen_{{ run.started_at | format_date('%Y-%m') }}.csv"),
       FieldSpec::Enum("mode", {"append", "replace"})
           .Default("append")
           .Describe("append: rows are added to the end of the file as the run goes; after a "
@@ -110,7 +115,7 @@ ComponentSpec TargetSpec() {
                     "comes from the existing file, or else from the first record). When the "
                     "file already has a header, it must match.")
           .Example("{Medarbejdernr: \"{{ record.employee_id }}\", "
-                   "Fra dato: \"{{ record.from | format_date('%d-%m-%Y') }}\"}"),
+                   "Fra dato: \"{{ record.from_date | format_date('%d-%m-%Y') }}\"}"),
       DelimiterField("Character between fields."),
       FieldSpec::Enum("encoding", {"utf-8", "windows-1252", "iso-8859-1"})
           .Default("utf-8")
@@ -145,15 +150,16 @@ ComponentSpec TargetSpec() {
           .Example("true"),
   };
   spec.example_yaml =
-      "type: csv\n"
-      "path: out/loen_import.csv\n"
-      "mode: append\n"
-      "delimiter: \";\"\n"
-      "encoding: windows-1252\n"
-      "columns:\n"
-      "  Medarbejdernr: \"{{ record.employee_id }}\"\n"
-      "  Fra dato: \"{{ record.from | format_date('%d-%m-%Y') }}\"\n"
-      "  Timer: \"{{ record.hours }}\"\n";
+      "- name: payroll_file\n"
+      "  type: csv\n"
+      "  path: out/loen_import.csv\n"
+      "  mode: append\n"
+      "  delimiter: \";\"\n"
+      "  encoding: windows-1252\n"
+      "  columns:\n"
+      "    Medarbejdernr: \"{{ record.employee_id }}\"\n"
+      "    Fra dato: \"{{ record.from_date | format_date('%d-%m-%Y') }}\"\n"
+      "    Timer: \"{{ record.hours | format_number(2, ',') }}\"\n";
   return spec;
 }
 
@@ -170,10 +176,11 @@ ComponentSpec LookupSpec() {
                     "the first row wins and a warning names the line.")
           .Example("afdeling_id"));
   spec.example_yaml =
-      "type: csv\n"
-      "path: tables/afdelinger.csv\n"
-      "key: afdeling_id\n"
-      "delimiter: \";\"\n";
+      "departments:\n"
+      "  type: csv\n"
+      "  path: tables/afdelinger.csv\n"
+      "  delimiter: \";\"\n"
+      "  key: afdeling_id\n";
   return spec;
 }
 

@@ -215,14 +215,8 @@ Status CsvReader::Open(const std::filesystem::path& path, Log* log) {
     encoding_decided_ = true;
   } else {
     const std::string_view window = head.substr(0, std::min(head.size(), opt_.sniff_bytes));
-    const size_t high = FindHighOrNul(window);
     bool any_high = false;
-    for (size_t i = high; i < window.size(); ++i) {
-      if (static_cast<unsigned char>(window[i]) >= 0x80) {
-        any_high = true;
-        break;
-      }
-    }
+    for (char c : window) any_high = any_high || static_cast<unsigned char>(c) >= 0x80;
     encoding_ = LooksLikeUtf8(window) ? Encoding::kUtf8 : Encoding::kWindows1252;
     // Only ASCII so far: both readings agree; decide at the first other byte.
     encoding_decided_ = any_high;
@@ -244,7 +238,7 @@ Status CsvReader::Open(const std::filesystem::path& path, Log* log) {
     in_header_ = false;
     KEYONCE_RETURN_IF_ERROR(header);
     if (!opt_.columns.empty()) {
-      if (opt_.columns.size() != names_.size()) {
+      if (opt_.columns.size() != names_.size() && !names_.empty()) {
         return Status::Invalid(file_name_ + ": `columns` lists " +
                                std::to_string(opt_.columns.size()) + " names but the header has " +
                                std::to_string(names_.size()) + " columns");
@@ -692,9 +686,11 @@ Result<bool> CsvReader::Next(SourceItem* item) {
                            (count == 1 ? " field, " : " fields, ") +
                            (opt_.header ? "the header has " : "`columns` names ") +
                            std::to_string(names_.size());
-      if (rec_breaks_ > 1 && multiline_quote_ != kNpos) {
+      if (multiline_quote_ != kNpos) {
+        // Line breaks inside quotes: the row's last line is the one before its end.
+        const bool terminated = rec_content_end_ < rec_next_;
         reason += " (the row spans lines " + std::to_string(line) + "-" +
-                  std::to_string(line + rec_breaks_ - 1) + ")";
+                  std::to_string(line + rec_breaks_ - (terminated ? 1 : 0)) + ")";
       }
       Reject(item, line, std::move(reason), pos_, rec_content_end_);
       return true;

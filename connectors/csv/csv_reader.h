@@ -74,8 +74,8 @@ class CsvReader {
   Parse ParseRecord();                     // parses the record at pos_
   Result<bool> SkipLine();                 // skips one physical line; false at EOF
   bool IsBlankRecord() const;
-  // Decodes field i to UTF-8 into *out (may point into the buffer or into
-  // scratch). Returns false and sets *bad_pos for NUL / invalid UTF-8.
+  // Decodes field i to UTF-8: *out points into the buffer or into
+  // scratch_[i]. Returns false and sets *bad_pos for NUL / invalid UTF-8.
   bool DecodeField(size_t i, std::string_view* out, size_t* bad_pos, bool* nul);
   void DecideEncoding();
   bool HasLineEnd(size_t pos) const;  // a complete line break at or after pos is buffered
@@ -103,12 +103,12 @@ class CsvReader {
 
   bool special_[256] = {};         // delimiter, CR, LF: end an unquoted field
   bool quoted_special_[256] = {};  // quote, CR, LF: stop the scan of a quoted field
-  int quote_ = -1;          // -1: no quoting
+  int quote_ = -1;                 // -1: no quoting
 
   std::vector<std::string> names_;
   Record prototype_;  // names_ with null values
-  bool trailing_delimiter_ = false;
-  bool in_header_ = false;  // the header ends with an empty column
+  bool trailing_delimiter_ = false;  // the header ends with an empty column
+  bool in_header_ = false;           // parsing the header: spaces around quotes allowed
 
   void AddField(const FieldRef& f) {
     if (nfields_ == fields_.size()) fields_.resize(nfields_ * 2 + 16);

@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <boost/json/basic_parser_impl.hpp>
-#include <boost/json/serialize.hpp>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -199,14 +198,14 @@ class FileTarget : public Target {
     if (format_ == TargetFormat::kJsonArray && elements_ > 0) text_ = ",\n";
     if (need_newline_) text_ += "\n";
     if (settings_.Structure("body") == nullptr && op.record != nullptr) {
-      text_ += boost::json::serialize(*op.record);
+      AppendJson(*op.record, &text_);
     } else {
       auto v = RenderBody(settings_, op);
       if (!v.ok()) {
         res.status = v.status();
         return res;
       }
-      text_ += Serialize(*v);
+      AppendJson(*v, &text_);
     }
     if (format_ == TargetFormat::kJsonLines) text_ += '\n';
     Status s = append_ ? append_->Write(text_)

@@ -2,7 +2,8 @@
 // and their registration. Sources are in json_sources.cc, targets in
 // json_targets.cc.
 
-#include <boost/json/serialize.hpp>
+#include <charconv>
+#include <cmath>
 
 #include "connectors/jsonl/json_internal.h"
 #include "keyonce/connector.h"
@@ -49,7 +50,106 @@ size_t CharCount(std::string_view s, size_t n) {
   return count;
 }
 
-std::string Serialize(const Value& v) { return boost::json::serialize(v); }
+namespace {
+
+void AppendEscaped(std::string_view s, std::string* out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out->push_back('"');
+  size_t run = 0;  // start of the pending run of plain bytes
+  for (size_t i = 0; i < s.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out->append(s.data() + run, i - run);
+    run = i + 1;
+    switch (c) {
+      case '"': out->append("\\\""); break;
+      case '\\': out->append("\\\\"); break;
+      case '\n': out->append("\\n"); break;
+      case '\r': out->append("\\r"); break;
+      case '\t': out->append("\\t"); break;
+      case '\b': out->append("\\b"); break;
+      case '\f': out->append("\\f"); break;
+      default:
+        out->append("\\u00");
+        out->push_back(kHex[c >> 4]);
+        out->push_back(kHex[c & 15]);
+    }
+  }
+  out->append(s.data() + run, s.size() - run);
+  out->push_back('"');
+}
+
+void AppendDouble(double d, std::string* out) {
+  if (!std::isfinite(d)) {  // JSON has no NaN or infinity
+    out->append("null");
+    return;
+  }
+  char buf[64];
+  // Shortest round-trip form; plain decimals in the range JavaScript prints
+  // them so (0.0001, not 1e-04), exponents beyond it.
+  double mag = std::fabs(d);
+  bool fixed = mag == 0 || (mag >= 1e-7 && mag < 1e21);
+  auto [end, ec] = fixed ? std::to_chars(buf, buf + sizeof buf, d, std::chars_format::fixed)
+                         : std::to_chars(buf, buf + sizeof buf, d);
+  std::string_view text(buf, ec == std::errc() ? static_cast<size_t>(end - buf) : 0);
+  out->append(text);
+  // Keep it a decimal on re-reading: 8.0, not 8.
+  if (text.find_first_of(".e") == std::string_view::npos) out->append(".0");
+}
+
+}  // namespace
+
+void AppendJson(const Value& v, std::string* out) {
+  switch (v.kind()) {
+    case boost::json::kind::null: out->append("null"); return;
+    case boost::json::kind::bool_: out->append(v.get_bool() ? "true" : "false"); return;
+    case boost::json::kind::int64: {
+      char buf[24];
+      auto r = std::to_chars(buf, buf + sizeof buf, v.get_int64());
+      out->append(buf, static_cast<size_t>(r.ptr - buf));
+      return;
+    }
+    case boost::json::kind::uint64: {
+      char buf[24];
+      auto r = std::to_chars(buf, buf + sizeof buf, v.get_uint64());
+      out->append(buf, static_cast<size_t>(r.ptr - buf));
+      return;
+    }
+    case boost::json::kind::double_: AppendDouble(v.get_double(), out); return;
+    case boost::json::kind::string: AppendEscaped(v.get_string(), out); return;
+    case boost::json::kind::array: {
+      out->push_back('[');
+      bool first = true;
+      for (const auto& e : v.get_array()) {
+        if (!first) out->push_back(',');
+        first = false;
+        AppendJson(e, out);
+      }
+      out->push_back(']');
+      return;
+    }
+    case boost::json::kind::object: AppendJson(v.get_object(), out); return;
+  }
+}
+
+void AppendJson(const Record& o, std::string* out) {
+  out->push_back('{');
+  bool first = true;
+  for (const auto& kv : o) {
+    if (!first) out->push_back(',');
+    first = false;
+    AppendEscaped(kv.key(), out);
+    out->push_back(':');
+    AppendJson(kv.value(), out);
+  }
+  out->push_back('}');
+}
+
+std::string Serialize(const Value& v) {
+  std::string out;
+  AppendJson(v, &out);
+  return out;
+}
 
 Result<Value> RenderBody(const Settings& settings, const WriteOp& op) {
   if (const StructureTemplate* body = settings.Structure("body")) {

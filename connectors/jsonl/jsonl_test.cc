@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <boost/json/parse.hpp>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -456,6 +457,34 @@ TEST_F(JsonConnectorTest, JsonlTargetRendersBodyExactlyAsWritten) {
   ASSERT_TRUE(t->Commit(1, true).ok());
   ASSERT_TRUE(t->Close(true).ok());
   EXPECT_EQ(Read(dir_ / "out.jsonl"), ToJson(*rendered) + "\n");
+}
+
+TEST_F(JsonConnectorTest, JsonlTargetWritesNumbersAndStringsAsPeopleWriteThem) {
+  auto t = MakeTarget("jsonl", Base("out.jsonl"));
+  ASSERT_TRUE(t->Open(ctx_).ok());
+  Record r{{"hours", 7.5},
+           {"whole", 8.0},
+           {"big", 1e21},
+           {"tiny", 0.0001},
+           {"tinier", 1.5e-9},
+           {"neg", -2},
+           {"u", 18446744073709551615ull},
+           {"nan", std::nan("")},
+           {"text", "a\"b\\c\nd\te\x01" "f/æø€😀"},
+           {"list", boost::json::array{1, "x", nullptr, true}},
+           {"obj", boost::json::object{{"k\"ey", false}}}};
+  WriteRecords(t.get(), {r}, 1);
+  ASSERT_TRUE(t->Commit(1, true).ok());
+  std::string text = Read(dir_ / "out.jsonl");
+  EXPECT_EQ(text,
+            "{\"hours\":7.5,\"whole\":8.0,\"big\":1e+21,\"tiny\":0.0001,\"tinier\":1.5e-09,\"neg\":-2,"
+            "\"u\":18446744073709551615,\"nan\":null,"
+            "\"text\":\"a\\\"b\\\\c\\nd\\te\\u0001f/æø€😀\","
+            "\"list\":[1,\"x\",null,true],\"obj\":{\"k\\\"ey\":false}}\n");
+  Value back = boost::json::parse(text);
+  Record expected = r;
+  expected["nan"] = nullptr;
+  EXPECT_EQ(back, Value(expected));
 }
 
 TEST_F(JsonConnectorTest, JsonlTargetAppendsToExistingFileAddingMissingNewline) {

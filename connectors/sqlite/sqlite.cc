@@ -92,8 +92,8 @@ ConnectorDef SqliteConnector() {
           .Default("false")
           .Describe(
               "Create the table when missing, with the columns (no declared types) and a UNIQUE "
-              "index on key_columns. The database file is created too. false: the table must "
-              "exist.")
+              "index on key_columns. The database file (and its folder) is created too. false: the "
+              "table must exist.")
           .Example("true"),
       FieldSpec::StringList("returning")
           .Describe(

@@ -300,6 +300,7 @@ TEST_F(SqliteTest, TargetTraitsFollowMode) {
 
 TEST_F(SqliteTest, TargetCreatesTableAndInsertsWithReturning) {
   Settings s = PeopleTarget("insert");
+  s.entries["path"] = Tmpl("out/new/db.sqlite");  // create_table creates the folder too
   s.entries["returning"] = List({"name"});
   auto t = OpenTarget(s);
   WriteResult w = Write(t.get(), Record{{"id", 1}, {"name", "Anna"}, {"dept", "IT"}});
@@ -316,7 +317,7 @@ TEST_F(SqliteTest, TargetCreatesTableAndInsertsWithReturning) {
   EXPECT_EQ(c->token, "1");
   ASSERT_TRUE(t->Close(true).ok());
 
-  Db db(dir_ / "db.sqlite");
+  Db db(dir_ / "out" / "new" / "db.sqlite");
   EXPECT_EQ(db.Column("SELECT name || '/' || ifnull(dept, 'NULL') FROM people ORDER BY id"),
             (std::vector<std::string>{"Anna/IT", "Bo/NULL"}));
   EXPECT_EQ(db.One("SELECT typeof(id) FROM people LIMIT 1"), "integer");

@@ -16,6 +16,11 @@ Result<DbPtr> OpenDb(const std::filesystem::path& path, bool read_only, bool cre
       return Status::NotFound("database not found: " + path.string());
     }
   }
+  if (create && !read_only && path.has_parent_path()) {
+    std::error_code ec;
+    std::filesystem::create_directories(path.parent_path(), ec);
+    if (ec) return Status::Io("creating folder " + path.parent_path().string() + ": " + ec.message());
+  }
   int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
   if (read_only) {
     flags |= SQLITE_OPEN_READONLY;

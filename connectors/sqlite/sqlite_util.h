@@ -24,7 +24,8 @@ using DbPtr = std::unique_ptr<sqlite3, DbCloser>;
 using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
 
 // Opens a database file. Read-only opens and opens without `create` fail
-// with kNotFound when the file does not exist.
+// with kNotFound when the file does not exist; `create` also creates the
+// file's folder.
 Result<DbPtr> OpenDb(const std::filesystem::path& path, bool read_only, bool create,
                      double busy_timeout_seconds);
 

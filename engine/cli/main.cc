@@ -278,7 +278,7 @@ int CmdValidate(int argc, char** argv) {
       if (json) {
         boost::json::object o{{"file", d.file}, {"line", d.line}, {"column", d.column}, {"path", d.path},
                               {"severity", d.warning ? "warning" : "error"}, {"message", Redactor::MaskCpr(d.message)}};
-        std::cout << boost::json::serialize(o) << "\n";
+        std::cout << ToJson(o) << "\n";
       } else {
         std::cout << Redactor::MaskCpr(d.ToString()) << "\n";
       }
@@ -335,7 +335,7 @@ int CmdHistory(int argc, char** argv) {
       boost::system::error_code ec;
       Value counts = boost::json::parse(r.counts, ec);
       if (!ec) o["counts"] = counts;
-      std::cout << boost::json::serialize(o) << "\n";
+      std::cout << ToJson(o) << "\n";
       continue;
     }
     std::string counts;
@@ -454,7 +454,7 @@ int CmdQuarantine(int argc, char** argv) {
       boost::json::object o{{"id", r.id}, {"recipe", r.recipe}, {"run", r.run}, {"ref", r.ref}, {"stage", r.stage},
                             {"target", r.target}, {"position", r.position}, {"reason", Redactor::MaskCpr(r.reason)},
                             {"status", r.status}, {"created_at", r.created_at}};
-      std::cout << boost::json::serialize(o) << "\n";
+      std::cout << ToJson(o) << "\n";
     } else {
       std::cout << "#" << r.id << " " << r.recipe << " run " << r.run << " " << r.created_at << " [" << r.status
                 << "] " << (r.ref.empty() ? "" : r.ref + " ") << "(" << r.position << ") " << r.stage

@@ -1,5 +1,7 @@
 #include "keyonce/value.h"
 
+#include "template/internal.h"
+
 #include <boost/json/serialize.hpp>
 #include <cmath>
 #include <cstdio>
@@ -43,6 +45,12 @@ bool IsTruthy(const Value& v) {
   return false;
 }
 
-std::string ToJson(const Value& v) { return boost::json::serialize(v); }
+std::string ToJson(const Value& v) {
+  std::string out;
+  tmpl::AppendJson(out, v);
+  return out;
+}
+
+void AppendJson(std::string& out, const Value& v) { tmpl::AppendJson(out, v); }
 
 }  // namespace keyonce

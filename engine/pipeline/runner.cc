@@ -165,7 +165,7 @@ std::string RunSummary::ToJson() const {
   o["seconds"] = std::round(seconds * 1000) / 1000;
   o["exit_code"] = exit_code;
   if (!error.empty()) o["error"] = error;
-  return boost::json::serialize(o);
+  return ::keyonce::ToJson(o);
 }
 
 Result<Value> ResolveParams(const Recipe& recipe, const std::map<std::string, std::string>& raw) {
@@ -434,7 +434,7 @@ Result<RunSummary> Runner::Run() {
       } else {
         Item item;
         item.position = std::move(si.position);
-        item.source_json = boost::json::serialize(si.record);
+        item.source_json = ToJson(si.record);
         item.record = std::move(si.record);
         Scope scope = base_scope_;
         auto outcome = steps.Apply(&item.record, scope);
@@ -442,7 +442,13 @@ Result<RunSummary> Runner::Run() {
         if (outcome->kind == StepOutcome::Kind::kFilter) {
           ++sum_.filtered;
         } else if (outcome->kind == StepOutcome::Kind::kQuarantine) {
-          Quarantine("step", "", item.position, "", outcome->reason, item.source_json);
+          // A reference helps a person find the record again, if the key can be had.
+          std::string ref;
+          Scope ks = RecordScope(item);
+          if (auto key = recipe_.key.Evaluate(ks); key.ok() && !ToText(*key).empty()) {
+            ref = Pseudonymizer::Reference(pseudo_->KeyHash(recipe_.name, ToText(*key)));
+          }
+          Quarantine("step", "", item.position, ref, outcome->reason, item.source_json);
         } else {
           Scope ks = RecordScope(item);
           auto key = recipe_.key.Evaluate(ks);
@@ -455,7 +461,7 @@ Result<RunSummary> Runner::Run() {
             item.key = std::move(key_text);
             item.key_hash = pseudo_->KeyHash(recipe_.name, item.key);
             item.ref = Pseudonymizer::Reference(item.key_hash);
-            item.content = hasher_.Hash(boost::json::serialize(item.record));
+            item.content = hasher_.Hash(ToJson(item.record));
             if (recipe_.source.watermark) {
               auto w = recipe_.source.watermark->Evaluate(ks);
               if (w.ok() && !w->is_null()) {
@@ -848,10 +854,10 @@ Status Runner::DryRunBatch(std::vector<Item>& items) {
       if (opt_.log_format == LogFormat::kJson) {
         boost::json::object o{{"target", t.def->name}, {"op", what}, {"ref", item.ref},
                               {"position", item.position}, {"write", *rendered}};
-        out << redactor_.Apply(boost::json::serialize(o)) << "\n";
+        out << redactor_.Apply(ToJson(o)) << "\n";
       } else {
         out << t.def->name << " " << what << " " << item.ref << " (" << item.position << "): "
-            << redactor_.Apply(boost::json::serialize(*rendered)) << "\n";
+            << redactor_.Apply(ToJson(*rendered)) << "\n";
       }
     }
     if (item.failed) ++sum_.quarantined;

@@ -40,7 +40,7 @@ class TestTables : public TableResolver {
   std::map<std::string, std::unique_ptr<Lookup>> open_;
 };
 
-std::string Show(const Value& v, const Redactor& r) { return r.Apply(boost::json::serialize(v)); }
+std::string Show(const Value& v, const Redactor& r) { return r.Apply(ToJson(v)); }
 
 }  // namespace
 

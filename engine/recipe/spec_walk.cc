@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <limits>
 
+#include "template/internal.h"
+
 namespace keyonce {
 
 std::string Diagnostic::ToString() const {
@@ -17,20 +19,6 @@ bool Diagnostics::HasErrors() const {
 }
 
 namespace {
-size_t EditDistance(const std::string& a, const std::string& b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
-    }
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
-
 const char* TypeName(FieldType t) {
   switch (t) {
     case FieldType::kString: return "a string";
@@ -86,7 +74,7 @@ std::string ClosestMatch(const std::string& word, const std::vector<std::string>
   std::string best;
   size_t best_d = std::numeric_limits<size_t>::max();
   for (const auto& c : candidates) {
-    size_t d = EditDistance(word, c);
+    size_t d = tmpl::Levenshtein(word, c);
     if (d < best_d) {
       best_d = d;
       best = c;

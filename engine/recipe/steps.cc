@@ -3,42 +3,19 @@
 #include <cmath>
 #include <regex>
 
+#include "template/cpr.h"
+#include "template/internal.h"
+
 namespace keyonce {
 
 namespace {
-bool IsCprText(const std::string& s, std::string* digits) {
-  std::string d;
-  for (char c : s) {
-    if (c >= '0' && c <= '9') {
-      d.push_back(c);
-    } else if (c != '-' || d.size() != 6) {
-      return false;
-    }
-  }
-  if (d.size() != 10) return false;
-  int day = (d[0] - '0') * 10 + (d[1] - '0');
-  int month = (d[2] - '0') * 10 + (d[3] - '0');
-  if (day < 1 || day > 31 || month < 1 || month > 12) return false;
-  *digits = d;
-  return true;
-}
-
+// A number as people write it here: 1234.5, "1234.5", "1.234,50" or "7,5".
 std::optional<double> AsNumber(const Value& v) {
-  if (v.is_int64()) return static_cast<double>(v.get_int64());
-  if (v.is_uint64()) return static_cast<double>(v.get_uint64());
-  if (v.is_double()) return v.get_double();
-  if (v.is_string()) {
-    std::string s(v.get_string());
-    for (auto& c : s) {
-      if (c == ',') c = '.';
-    }
-    try {
-      size_t n = 0;
-      double d = std::stod(s, &n);
-      if (n == s.size()) return d;
-    } catch (...) {
-    }
-  }
+  if (auto n = tmpl::NumericValue(v)) return n->AsDouble();
+  if (!v.is_string()) return std::nullopt;
+  std::string_view s = v.get_string();
+  if (auto n = tmpl::ParseLocaleNumber(s, ',')) return n->AsDouble();
+  if (auto n = tmpl::ParseLocaleNumber(s, '.')) return n->AsDouble();
   return std::nullopt;
 }
 
@@ -135,7 +112,6 @@ Result<StepOutcome> StepRunner::Apply(Value* record, Scope scope) const {
         std::string text = ToText(v);
         if (!r.type.empty()) {
           bool ok = true;
-          std::string digits;
           if (r.type == "int") {
             static const std::regex re("^-?[0-9]+$");
             ok = v.is_int64() || v.is_uint64() || std::regex_match(text, re);
@@ -145,7 +121,7 @@ Result<StepOutcome> StepRunner::Apply(Value* record, Scope scope) const {
             static const std::regex re("^[0-9]{4}-[0-9]{2}-[0-9]{2}$");
             ok = std::regex_match(text, re);
           } else if (r.type == "cpr") {
-            ok = IsCprText(text, &digits);
+            ok = cpr::IsValid(text);
           } else if (r.type == "email") {
             static const std::regex re("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$");
             ok = std::regex_match(text, re);

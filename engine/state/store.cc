@@ -397,6 +397,28 @@ Status StateStore::Compact(int64_t target) {
 }
 
 Result<int64_t> StateStore::AddQuarantine(const QuarantineRow& r) {
+  {
+    // The same record failing the same way again (a rerun) stays one open entry.
+    Stmt q(Prepare("SELECT id FROM quarantine WHERE recipe=? AND status='open' AND stage=? AND "
+                   "IFNULL(ref,'')=? AND IFNULL(target,'')=? AND IFNULL(position,'')=? AND reason=? "
+                   "AND IFNULL(record,'')=? LIMIT 1"));
+    q.Text(1, r.recipe);
+    q.Text(2, r.stage);
+    q.Text(3, r.ref);
+    q.Text(4, r.target);
+    q.Text(5, r.position);
+    q.Text(6, r.reason);
+    q.Text(7, r.record);
+    if (sqlite3_step(q.s) == SQLITE_ROW) {
+      int64_t id = sqlite3_column_int64(q.s, 0);
+      Stmt u(Prepare("UPDATE quarantine SET run=?, updated_at=? WHERE id=?"));
+      u.Int(1, r.run);
+      u.Text(2, NowIso());
+      u.Int(3, id);
+      if (sqlite3_step(u.s) != SQLITE_DONE) return Error("updating a quarantined record");
+      return id;
+    }
+  }
   Stmt s(Prepare("INSERT INTO quarantine(recipe, run, ref, stage, target, position, reason, record,"
                  " status, created_at) VALUES(?,?,?,?,?,?,?,?,'open',?)"));
   s.Text(1, r.recipe);

@@ -691,7 +691,8 @@ Status FRegexExtract(Slot& io, Args args, const FilterContext& ctx) {
     try {
       boost::match_results<std::string_view::const_iterator> m;
       if (boost::regex_search(s.begin(), s.end(), m, *re) && m[group].matched) {
-        io.Set(Str(std::string_view(&*m[group].first, static_cast<size_t>(m[group].length()))));
+        size_t at = static_cast<size_t>(m[group].first - s.begin());
+        io.Set(Str(s.substr(at, static_cast<size_t>(m[group].length()))));
       } else {
         io.Ref(&NullValue());
       }

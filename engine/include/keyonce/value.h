@@ -24,7 +24,9 @@ std::string ToText(const Value& v);
 // false; "false"/"0"/"no" strings are false too (CSV fields are text).
 bool IsTruthy(const Value& v);
 
-// Compact JSON serialisation (stable key order = insertion order).
+// Compact JSON serialisation (insertion order; doubles in their shortest
+// round-trip form, 7.5 not 7.5E0). Use this, not boost::json::serialize.
 std::string ToJson(const Value& v);
+void AppendJson(std::string& out, const Value& v);
 
 }  // namespace keyonce

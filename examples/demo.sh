@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The README's demo: installs what is needed, builds keyonce, and runs the
+# sick-leave example twice: the second run shows that nothing is written twice.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash .ci/install-deps.sh
+bash .ci/build.sh
+KEYONCE="$PWD/${KEYONCE_BUILD_DIR:-build}/engine/cli/keyonce"
+
+cd examples/sick_leave
+rm -rf out && mkdir -p out
+export KEYONCE_STATE="$PWD/out/keyonce-state.db"
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+say "1. Validate the recipe"
+"$KEYONCE" validate recipe.yaml
+
+say "2. Test it against fixture rows (writes nothing)"
+"$KEYONCE" test sick_leave_test.yaml
+
+say "3. Run it: a Windows-1252, semicolon CSV export -> payroll (SQLite), rota (CSV), audit (JSONL)"
+"$KEYONCE" run recipe.yaml --no-progress || true   # exit 3: some rows need a person
+
+say "4. Run it again: nothing is written twice"
+"$KEYONCE" run recipe.yaml --no-progress || true
+
+say "5. What needs a person (no CPR numbers or names are shown)"
+"$KEYONCE" quarantine sick-leave-to-payroll
+
+say "6. Run history"
+"$KEYONCE" history
+
+say "7. What the systems received"
+echo "payroll (out/payroll.db, table absence):"
+sqlite3 -header -column out/payroll.db "SELECT from_date, to_date, hours, cost_centre FROM absence ORDER BY from_date"
+echo; echo "rota (out/rota.csv):"; cat out/rota.csv
+echo; echo "audit (out/audit.jsonl):"; cat out/audit.jsonl
