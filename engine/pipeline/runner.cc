@@ -25,6 +25,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// Intents kept in memory before they are merged into the journal: bounds
+// memory (about 100 bytes each) while keeping merges rare.
+constexpr size_t kMergeIntents = 200000;
+
 std::string NowIsoUtc() {
   std::time_t t = std::time(nullptr);
   std::tm tm{};
@@ -276,7 +280,7 @@ class Runner {
   Status Recover(TargetRun& t);
   Status ProcessBatch(std::vector<Item>& items);
   Status DryRunBatch(std::vector<Item>& items);
-  Result<Action> Plan(TargetRun& t, Item& item, int64_t batch, bool* journal_new);
+  Result<Action> Plan(TargetRun& t, Item& item);
   WriteResult WriteWithRetry(TargetRun& t, const WriteOp& op);
   void Quarantine(const std::string& stage, const std::string& target, const std::string& position,
                   const std::string& ref, const std::string& reason, const std::string& record);
@@ -396,6 +400,16 @@ Result<RunSummary> Runner::Run() {
     }
   }
 
+  if (!opt_.dry_run) {
+    // Fold what interrupted runs left into the journal, then load the key filters.
+    Status ms = store_->Merge();
+    if (!ms.ok()) return fail(ms);
+  }
+  for (auto& t : targets_) {
+    Status fs = store_->LoadFilter(t.id);
+    if (!fs.ok()) return fail(fs);
+  }
+
   // Source.
   std::unique_ptr<Source> source;
   if (!opt_.retry_quarantine.empty()) {
@@ -487,6 +501,10 @@ Result<RunSummary> Runner::Run() {
       if (!bs.ok()) return fail(bs);
       batch.clear();
     }
+    if (!opt_.dry_run && store_->pending_intents() >= kMergeIntents) {
+      Status ms = store_->Merge();
+      if (!ms.ok()) return fail(ms);
+    }
     if (!opt_.dry_run && pending_quarantine_.size() >= 1000) {
       Status qs = FlushQuarantine();
       if (!qs.ok()) return fail(qs);
@@ -516,8 +534,9 @@ Result<RunSummary> Runner::Run() {
       if (!s.ok()) return fail(s);
       t.target->Close(true);
       t.target.reset();
-      store_->Compact(t.id);
     }
+    Status ms = store_->Merge();
+    if (!ms.ok()) return fail(ms);
     Status qs = FlushQuarantine();
     if (!qs.ok()) return fail(qs);
     if (watermark_ && !interrupted) {
@@ -581,16 +600,7 @@ Status Runner::Recover(TargetRun& t) {
   return Status::OK();
 }
 
-Result<Action> Runner::Plan(TargetRun& t, Item& item, int64_t batch, bool* journal_new) {
-  *journal_new = false;
-  if (!opt_.dry_run) {
-    auto fresh = store_->TryNewIntent(t.id, item.key_hash, item.content, batch, sum_.run);
-    if (!fresh.ok()) return fresh.status();
-    if (*fresh) {
-      *journal_new = true;
-      return Action::kInsert;
-    }
-  }
+Result<Action> Runner::Plan(TargetRun& t, Item& item) {
   auto e = store_->Get(t.id, item.key_hash);
   if (!e.ok()) return e.status();
   if (!e->found) return Action::kInsert;
@@ -639,20 +649,24 @@ Status Runner::ProcessBatch(std::vector<Item>& items) {
   std::vector<std::vector<Action>> actions(nt, std::vector<Action>(items.size(), Action::kNone));
   std::vector<int64_t> batch_ids(nt, 0);
 
-  // 1. Intents, for every target, in one transaction.
+  // 1. Intents, for every target, in one transaction. Visiting the journal in
+  // key order touches each of its pages once per batch instead of at random.
+  std::vector<size_t> order(items.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return items[a].key_hash < items[b].key_hash; });
   KEYONCE_RETURN_IF_ERROR(store_->Begin());
   for (size_t ti = 0; ti < nt; ++ti) {
     auto& t = targets_[ti];
     auto b = store_->NewBatch(t.id, sum_.run, t.token);
     if (!b.ok()) return b.status();
     batch_ids[ti] = *b;
-    for (size_t i = 0; i < items.size(); ++i) {
-      bool fresh = false;
-      auto a = Plan(t, items[i], *b, &fresh);
+    for (size_t i : order) {
+      auto a = Plan(t, items[i]);
       if (!a.ok()) return a.status();
       actions[ti][i] = *a;
-      if (!fresh && (*a == Action::kInsert || *a == Action::kUpdate)) {
-        KEYONCE_RETURN_IF_ERROR(store_->PutIntent(t.id, items[i].key_hash, items[i].content, *b, sum_.run));
+      if (*a == Action::kInsert || *a == Action::kUpdate) {
+        KEYONCE_RETURN_IF_ERROR(store_->AddIntent(t.id, items[i].key_hash, items[i].content, *b, sum_.run));
       }
     }
   }
@@ -734,7 +748,7 @@ Status Runner::ProcessBatch(std::vector<Item>& items) {
         }
         // Rewrite: journal the intent first, in its own transaction.
         KEYONCE_RETURN_IF_ERROR(store_->Begin());
-        KEYONCE_RETURN_IF_ERROR(store_->PutIntent(t.id, item.key_hash, item.content, batch_ids[ti], sum_.run));
+        KEYONCE_RETURN_IF_ERROR(store_->AddIntent(t.id, item.key_hash, item.content, batch_ids[ti], sum_.run));
         KEYONCE_RETURN_IF_ERROR(store_->Commit());
         a = Action::kInsert;
         actions[ti][i] = a;
@@ -785,8 +799,8 @@ Status Runner::ProcessBatch(std::vector<Item>& items) {
     }
   }
 
-  // 3. Confirm.
-  KEYONCE_RETURN_IF_ERROR(store_->Begin());
+  // 3. Confirm. Writes confirmed by Check must be durable; batch marks need not.
+  KEYONCE_RETURN_IF_ERROR(store_->Begin(!confirmed.empty()));
   for (size_t ti = 0; ti < nt; ++ti) {
     if (batch_ids[ti] < 0) {
       KEYONCE_RETURN_IF_ERROR(store_->SetBatchState(-batch_ids[ti], StateStore::BatchState::kDone, targets_[ti].token));
@@ -821,8 +835,7 @@ Status Runner::DryRunBatch(std::vector<Item>& items) {
   std::ostream& out = opt_.out ? *opt_.out : std::cout;
   for (auto& item : items) {
     for (auto& t : targets_) {
-      bool fresh = false;
-      auto a = Plan(t, item, 0, &fresh);
+      auto a = Plan(t, item);
       if (!a.ok()) return a.status();
       if (*a == Action::kUnchanged) {
         ++t.counts.unchanged;

@@ -297,7 +297,9 @@ targets:
   ASSERT_EQ(sqlite3_open((dir_ / "state.db").c_str(), &db), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(db,
                          "INSERT INTO batches(id, target, run, state) VALUES(999, 1, 1, 0);"
-                         "UPDATE journal SET written=NULL, pending=X'00', batch=999;",
+                         "INSERT INTO intents(target, key, hash, batch, run) "
+                         "  SELECT target, key, written, 999, 1 FROM journal;"
+                         "DELETE FROM journal;",
                          nullptr, nullptr, nullptr),
             SQLITE_OK);
   sqlite3_close(db);

@@ -17,8 +17,12 @@ CREATE INDEX IF NOT EXISTS runs_recipe ON runs(recipe, id);
 CREATE TABLE IF NOT EXISTS targets(
   id INTEGER PRIMARY KEY, recipe TEXT NOT NULL, name TEXT NOT NULL, UNIQUE(recipe, name));
 CREATE TABLE IF NOT EXISTS journal(
-  target INTEGER NOT NULL, key BLOB NOT NULL, written BLOB, pending BLOB, batch INTEGER,
+  target INTEGER NOT NULL, key BLOB NOT NULL, written BLOB, doubt INTEGER NOT NULL DEFAULT 0,
   captures TEXT, run INTEGER, updated_at INTEGER, PRIMARY KEY(target, key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS intents(
+  id INTEGER PRIMARY KEY, target INTEGER NOT NULL, key BLOB NOT NULL, hash BLOB NOT NULL,
+  batch INTEGER NOT NULL, run INTEGER, captures TEXT);
+CREATE INDEX IF NOT EXISTS intents_batch ON intents(batch);
 CREATE TABLE IF NOT EXISTS batches(
   id INTEGER PRIMARY KEY, target INTEGER NOT NULL, run INTEGER NOT NULL, state INTEGER NOT NULL,
   token_before TEXT, token_after TEXT, created_at INTEGER);
@@ -141,7 +145,10 @@ Result<std::unique_ptr<StateStore>> StateStore::Open(const std::filesystem::path
   sqlite3_busy_timeout(st->db_, 30000);
   if (!read_only) {
     // WAL with FULL sync: a committed intent survives a power cut, not only kill -9.
-    KEYONCE_RETURN_IF_ERROR(st->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"));
+    // A larger cache and fewer checkpoints: journal pages are revisited every batch.
+    KEYONCE_RETURN_IF_ERROR(st->Exec(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-16384;"
+        " PRAGMA wal_autocheckpoint=4096; PRAGMA temp_store=MEMORY;"));
   }
   if (!read_only || st->empty_) {
     KEYONCE_RETURN_IF_ERROR(st->Exec(kSchema).Wrap("creating the state store schema"));
@@ -174,9 +181,31 @@ StateStore::~StateStore() {
   if (db_) sqlite3_close(db_);
 }
 
-Status StateStore::Begin() { return Exec("BEGIN IMMEDIATE"); }
-Status StateStore::Commit() { return Exec("COMMIT"); }
-Status StateStore::Rollback() { return Exec("ROLLBACK"); }
+Status StateStore::Begin(bool durable) {
+  if (!durable && !read_only_) {
+    KEYONCE_RETURN_IF_ERROR(Exec("PRAGMA synchronous=NORMAL"));
+    relaxed_ = true;
+  }
+  return Exec("BEGIN IMMEDIATE");
+}
+
+Status StateStore::Commit() {
+  Status st = Exec("COMMIT");
+  if (relaxed_) {
+    relaxed_ = false;
+    Status back = Exec("PRAGMA synchronous=FULL");
+    if (st.ok()) st = back;
+  }
+  return st;
+}
+Status StateStore::Rollback() {
+  Status st = Exec("ROLLBACK");
+  if (relaxed_) {
+    relaxed_ = false;
+    Exec("PRAGMA synchronous=FULL");
+  }
+  return st;
+}
 
 Result<int64_t> StateStore::BeginRun(const std::string& recipe, const std::string& params,
                                      const std::string& trigger) {
@@ -254,7 +283,27 @@ Result<StateStore::BatchState> StateStore::StateOf(int64_t batch) {
 Result<StateStore::Entry> StateStore::Get(int64_t target, const Digest& key) {
   Entry e;
   if (target < 0) return e;
-  Stmt s(Prepare("SELECT written, pending, batch, captures FROM journal WHERE target=? AND key=?"));
+  // This run's own intents first: they are newer than the journal.
+  if (auto it = intents_.find({target, key}); it != intents_.end()) {
+    const Intent* in = &it->second;
+    auto st = StateOf(in->batch);
+    if (!st.ok()) return st.status();
+    e.found = true;
+    e.captures = in->captures;
+    if (*st == BatchState::kPending) {
+      e.pending = true;
+      e.pending_hash = in->hash;
+      // What was written before this intent, if anything, still counts.
+      if (in->earlier) e.written = in->earlier->hash;
+      return e;
+    }
+    if (*st == BatchState::kDone) {
+      e.written = in->hash;
+      return e;
+    }
+  }
+  if (auto f = filters_.find(target); f != filters_.end() && !f->second->MayContain(key)) return e;
+  Stmt s(Prepare("SELECT written, doubt, captures FROM journal WHERE target=? AND key=?"));
   s.Int(1, target);
   s.Blob(2, key);
   int rc = sqlite3_step(s.s);
@@ -263,23 +312,8 @@ Result<StateStore::Entry> StateStore::Get(int64_t target, const Digest& key) {
   e.found = true;
   Digest d{};
   if (ColDigest(s.s, 0, &d)) e.written = d;
-  if (sqlite3_column_type(s.s, 2) != SQLITE_NULL) {
-    int64_t batch = sqlite3_column_int64(s.s, 2);
-    auto st = StateOf(batch);
-    if (!st.ok()) return st.status();
-    switch (*st) {
-      case BatchState::kDone:
-        if (ColDigest(s.s, 1, &d)) e.written = d;
-        break;
-      case BatchState::kRolledBack: break;
-      case BatchState::kInDoubt: e.in_doubt = true; break;
-      case BatchState::kPending:
-        e.pending = true;
-        if (ColDigest(s.s, 1, &d)) e.pending_hash = d;
-        break;
-    }
-  }
-  e.captures = ColText(s.s, 3);
+  e.in_doubt = sqlite3_column_int(s.s, 1) != 0;
+  e.captures = ColText(s.s, 2);
   return e;
 }
 
@@ -294,46 +328,42 @@ Result<int64_t> StateStore::NewBatch(int64_t target, int64_t run, const std::str
   return sqlite3_last_insert_rowid(db_);
 }
 
-Result<bool> StateStore::TryNewIntent(int64_t target, const Digest& key, const Digest& hash,
-                                      int64_t batch, int64_t run) {
-  Stmt s(Prepare("INSERT INTO journal(target, key, pending, batch, run, updated_at) "
-                 "VALUES(?1,?2,?3,?4,?5,?6) ON CONFLICT(target, key) DO NOTHING"));
-  s.Int(1, target);
-  s.Blob(2, key);
-  s.Blob(3, hash);
-  s.Int(4, batch);
-  s.Int(5, run);
-  s.Int(6, NowUnix());
-  if (sqlite3_step(s.s) != SQLITE_DONE) return Error("journaling a write intent");
-  return sqlite3_changes(db_) == 1;
-}
-
-Status StateStore::PutIntent(int64_t target, const Digest& key, const Digest& hash, int64_t batch,
+Status StateStore::AddIntent(int64_t target, const Digest& key, const Digest& hash, int64_t batch,
                              int64_t run) {
-  // Folds a previous batch's outcome into `written` before the row points at the new batch.
-  Stmt s(Prepare(
-      "INSERT INTO journal(target, key, pending, batch, run, updated_at) VALUES(?1,?2,?3,?4,?5,?6) "
-      "ON CONFLICT(target, key) DO UPDATE SET "
-      "written = CASE WHEN journal.batch IS NOT NULL AND "
-      "  (SELECT state FROM batches WHERE id = journal.batch) = 1 THEN journal.pending "
-      "  ELSE journal.written END, "
-      "pending = excluded.pending, batch = excluded.batch, run = excluded.run, "
-      "updated_at = excluded.updated_at"));
+  Stmt s(Prepare("INSERT INTO intents(target, key, hash, batch, run) VALUES(?,?,?,?,?)"));
   s.Int(1, target);
   s.Blob(2, key);
   s.Blob(3, hash);
   s.Int(4, batch);
   s.Int(5, run);
-  s.Int(6, NowUnix());
   if (sqlite3_step(s.s) != SQLITE_DONE) return Error("journaling a write intent");
+  Intent in;
+  in.hash = hash;
+  in.batch = batch;
+  in.rowid = sqlite3_last_insert_rowid(db_);
+  auto it = intents_.find({target, key});
+  if (it != intents_.end()) {
+    in.earlier = std::make_shared<Intent>(std::move(it->second));
+    in.earlier->earlier.reset();  // one level is all a rollback needs
+    it->second = std::move(in);
+  } else {
+    intents_.emplace(TargetKey{target, key}, std::move(in));
+  }
   return Status::OK();
 }
 
 Status StateStore::ClearIntent(int64_t target, const Digest& key) {
-  Stmt s(Prepare("UPDATE journal SET pending=NULL, batch=NULL WHERE target=? AND key=?"));
-  s.Int(1, target);
-  s.Blob(2, key);
+  auto it = intents_.find({target, key});
+  if (it == intents_.end()) return Status::OK();
+  Stmt s(Prepare("DELETE FROM intents WHERE id=?"));
+  s.Int(1, it->second.rowid);
   if (sqlite3_step(s.s) != SQLITE_DONE) return Error("clearing a write intent");
+  if (it->second.earlier) {
+    Intent prev = std::move(*it->second.earlier);
+    it->second = std::move(prev);
+  } else {
+    intents_.erase(it);
+  }
   return Status::OK();
 }
 
@@ -341,7 +371,7 @@ Status StateStore::SetWritten(int64_t target, const Digest& key, const Digest& h
                               const std::string& captures, int64_t run) {
   Stmt s(Prepare(
       "INSERT INTO journal(target, key, written, captures, run, updated_at) VALUES(?1,?2,?3,?4,?5,?6) "
-      "ON CONFLICT(target, key) DO UPDATE SET written=excluded.written, pending=NULL, batch=NULL, "
+      "ON CONFLICT(target, key) DO UPDATE SET written=excluded.written, doubt=0, "
       "captures=excluded.captures, run=excluded.run, updated_at=excluded.updated_at"));
   s.Int(1, target);
   s.Blob(2, key);
@@ -354,11 +384,20 @@ Status StateStore::SetWritten(int64_t target, const Digest& key, const Digest& h
 }
 
 Status StateStore::SetCaptures(int64_t target, const Digest& key, const std::string& captures) {
-  Stmt s(Prepare("UPDATE journal SET captures=? WHERE target=? AND key=?"));
+  auto it = intents_.find({target, key});
+  if (it == intents_.end()) {
+    Stmt s(Prepare("UPDATE journal SET captures=? WHERE target=? AND key=?"));
+    s.Text(1, captures);
+    s.Int(2, target);
+    s.Blob(3, key);
+    if (sqlite3_step(s.s) != SQLITE_DONE) return Error("journaling captured values");
+    return Status::OK();
+  }
+  Stmt s(Prepare("UPDATE intents SET captures=? WHERE id=?"));
   s.Text(1, captures);
-  s.Int(2, target);
-  s.Blob(3, key);
+  s.Int(2, it->second.rowid);
   if (sqlite3_step(s.s) != SQLITE_DONE) return Error("journaling captured values");
+  it->second.captures = captures;
   return Status::OK();
 }
 
@@ -386,13 +425,79 @@ Result<std::vector<StateStore::Batch>> StateStore::PendingBatches(int64_t target
   return out;
 }
 
-Status StateStore::Compact(int64_t target) {
-  Stmt a(Prepare(
-      "UPDATE journal SET written = CASE WHEN (SELECT state FROM batches WHERE id=journal.batch)=1 "
-      "THEN pending ELSE written END, pending=NULL, batch=NULL "
-      "WHERE target=?1 AND batch IN (SELECT id FROM batches WHERE target=?1 AND state IN (1,2))"));
-  a.Int(1, target);
-  if (sqlite3_step(a.s) != SQLITE_DONE) return Error("compacting the journal");
+Status StateStore::Merge() {
+  KEYONCE_RETURN_IF_ERROR(Begin());
+  // In key order, oldest intent first, so the newest intent for a key wins
+  // and each journal page is visited once.
+  Stmt m(Prepare(
+      "INSERT INTO journal(target, key, written, doubt, captures, run, updated_at) "
+      "SELECT i.target, i.key, CASE WHEN b.state = 1 THEN i.hash END, b.state = 3, i.captures, "
+      "i.run, ?1 FROM intents i JOIN batches b ON b.id = i.batch WHERE b.state IN (1, 3) "
+      "ORDER BY i.target, i.key, i.id "
+      "ON CONFLICT(target, key) DO UPDATE SET "
+      "written = CASE WHEN excluded.doubt THEN journal.written ELSE excluded.written END, "
+      "doubt = excluded.doubt, captures = COALESCE(excluded.captures, journal.captures), "
+      "run = excluded.run, updated_at = excluded.updated_at"));
+  m.Int(1, NowUnix());
+  if (sqlite3_step(m.s) != SQLITE_DONE) {
+    Status st = Error("merging the journal");
+    Rollback();
+    return st;
+  }
+  Stmt d(Prepare("DELETE FROM intents WHERE batch IN (SELECT id FROM batches WHERE state IN (1, 2, 3))"));
+  if (sqlite3_step(d.s) != SQLITE_DONE) {
+    Status st = Error("merging the journal");
+    Rollback();
+    return st;
+  }
+  KEYONCE_RETURN_IF_ERROR(Commit());
+  for (auto it = intents_.begin(); it != intents_.end();) {
+    auto st = StateOf(it->second.batch);
+    if (!st.ok()) return st.status();
+    if (*st == BatchState::kPending) {
+      ++it;
+      continue;
+    }
+    if (auto f = filters_.find(it->first.target); f != filters_.end()) f->second->Add(it->first.key);
+    it = intents_.erase(it);
+  }
+  return Status::OK();
+}
+
+void StateStore::Bloom::Add(const Digest& d) {
+  uint64_t h1, h2;
+  std::memcpy(&h1, d.data(), 8);
+  std::memcpy(&h2, d.data() + 8, 8);
+  for (int i = 0; i < 7; ++i) {
+    uint64_t bit = (h1 + static_cast<uint64_t>(i) * h2) % nbits_;
+    bits_[bit / 64] |= uint64_t{1} << (bit % 64);
+  }
+}
+
+bool StateStore::Bloom::MayContain(const Digest& d) const {
+  uint64_t h1, h2;
+  std::memcpy(&h1, d.data(), 8);
+  std::memcpy(&h2, d.data() + 8, 8);
+  for (int i = 0; i < 7; ++i) {
+    uint64_t bit = (h1 + static_cast<uint64_t>(i) * h2) % nbits_;
+    if (!(bits_[bit / 64] & (uint64_t{1} << (bit % 64)))) return false;
+  }
+  return true;
+}
+
+Status StateStore::LoadFilter(int64_t target) {
+  if (target < 0) return Status::OK();
+  // 16 Mbit (2 MiB): under 0.1% false positives up to a million keys per target.
+  auto bloom = std::make_unique<Bloom>(size_t{1} << 24);
+  Stmt s(Prepare("SELECT key FROM journal WHERE target=?"));
+  s.Int(1, target);
+  int rc;
+  while ((rc = sqlite3_step(s.s)) == SQLITE_ROW) {
+    Digest d{};
+    if (ColDigest(s.s, 0, &d)) bloom->Add(d);
+  }
+  if (rc != SQLITE_DONE) return Error("reading the journal");
+  filters_[target] = std::move(bloom);
   return Status::OK();
 }
 

@@ -14,7 +14,9 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <cstring>
 #include <map>
+#include <unordered_map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -39,7 +41,10 @@ class StateStore {
   const std::string& pseudonym_key() const { return pseudonym_key_; }
   bool read_only() const { return read_only_; }
 
-  Status Begin();
+  // durable=false: the commit does not wait for the disk. For transactions
+  // whose loss in a power cut recovery repairs anyway (a batch's "done"
+  // mark: the target is asked again).
+  Status Begin(bool durable = true);
   Status Commit();
   Status Rollback();
 
@@ -56,6 +61,15 @@ class StateStore {
   Result<std::vector<RunRow>> ListRuns(const std::string& recipe, int limit);
 
   // --- journal ---
+  //
+  // The journal is kept in two parts so that writing stays cheap however
+  // large it grows: `journal` (one row per target and key, the merged state
+  // of finished runs and batches) and `intents` (an append-only log of this
+  // run's write intents, plus a map of them in memory). Merge() folds the
+  // intents of finished batches into `journal` in key order, once per run (or
+  // when the in-memory map grows past its cap), so every journal page is
+  // written once per merge rather than once per batch. A Bloom filter per
+  // target spares the journal lookups for keys it has never seen.
   Result<int64_t> TargetId(const std::string& recipe, const std::string& target);
   enum class BatchState { kPending, kDone, kRolledBack, kInDoubt };
   struct Entry {
@@ -68,17 +82,15 @@ class StateStore {
   };
   Result<Entry> Get(int64_t target, const Digest& key);
   Result<int64_t> NewBatch(int64_t target, int64_t run, const std::string& token_before);
-  // Inserts an intent for a key the journal has never seen; false (and no
-  // change) when the key has a row already.
-  Result<bool> TryNewIntent(int64_t target, const Digest& key, const Digest& hash, int64_t batch,
-                            int64_t run);
-  Status PutIntent(int64_t target, const Digest& key, const Digest& hash, int64_t batch,
+  // Journals the intent to write `key` with content `hash` in `batch`.
+  Status AddIntent(int64_t target, const Digest& key, const Digest& hash, int64_t batch,
                    int64_t run);
-  // The write did not happen (permanent failure): forget the intent.
+  // The write did not happen (permanent failure): forget this run's intent.
   Status ClearIntent(int64_t target, const Digest& key);
   // Confirms a write directly (e.g. Check found it) with captured values.
   Status SetWritten(int64_t target, const Digest& key, const Digest& hash,
                     const std::string& captures, int64_t run);
+  // Values captured from the reply to this run's intent for `key`.
   Status SetCaptures(int64_t target, const Digest& key, const std::string& captures);
   Status SetBatchState(int64_t batch, BatchState state, const std::string& token_after = "");
   struct Batch {
@@ -87,8 +99,12 @@ class StateStore {
   };
   // Batches of a target still pending (from an interrupted run), oldest first.
   Result<std::vector<Batch>> PendingBatches(int64_t target);
-  // Folds done batches into the rows (keeps lookups cheap); run at the end.
-  Status Compact(int64_t target);
+  // Folds the intents of finished batches into the journal (own transaction).
+  Status Merge();
+  // Loads the Bloom filter of `target`'s journaled keys (call once per run,
+  // after the start-up Merge).
+  Status LoadFilter(int64_t target);
+  size_t pending_intents() const { return intents_.size(); }
 
   // --- quarantine ---
   struct QuarantineRow {
@@ -115,8 +131,41 @@ class StateStore {
   Result<BatchState> StateOf(int64_t batch);
   Status Error(const char* what);
 
+  struct TargetKey {
+    int64_t target;
+    Digest key;
+    bool operator==(const TargetKey& o) const { return target == o.target && key == o.key; }
+  };
+  struct TargetKeyHash {
+    size_t operator()(const TargetKey& k) const {
+      uint64_t h;
+      std::memcpy(&h, k.key.data(), sizeof h);  // already a keyed hash: well spread
+      return static_cast<size_t>(h ^ static_cast<uint64_t>(k.target) * 0x9E3779B97F4A7C15ull);
+    }
+  };
+  struct Intent {
+    Digest hash{};
+    int64_t batch = 0;
+    int64_t rowid = 0;
+    std::string captures;
+    std::shared_ptr<Intent> earlier;  // an earlier intent of this run for the same key
+  };
+  class Bloom {
+   public:
+    explicit Bloom(size_t bits) : bits_((bits + 63) / 64, 0), nbits_(((bits + 63) / 64) * 64) {}
+    void Add(const Digest& d);
+    bool MayContain(const Digest& d) const;
+
+   private:
+    std::vector<uint64_t> bits_;
+    size_t nbits_;
+  };
+
   sqlite3* db_ = nullptr;
+  std::unordered_map<TargetKey, Intent, TargetKeyHash> intents_;
+  std::map<int64_t, std::unique_ptr<Bloom>> filters_;
   bool read_only_ = false;
+  bool relaxed_ = false;  // synchronous=NORMAL for the open transaction
   bool empty_ = false;
   std::string pseudonym_key_;
   std::map<std::string, sqlite3_stmt*> stmts_;
