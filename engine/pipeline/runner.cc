@@ -27,7 +27,7 @@ using Clock = std::chrono::steady_clock;
 
 // Intents kept in memory before they are merged into the journal: bounds
 // memory (about 100 bytes each) while keeping merges rare.
-constexpr size_t kMergeIntents = 200000;
+constexpr size_t kMergeIntents = 100000;
 
 std::string NowIsoUtc() {
   std::time_t t = std::time(nullptr);

@@ -147,7 +147,7 @@ Result<std::unique_ptr<StateStore>> StateStore::Open(const std::filesystem::path
     // WAL with FULL sync: a committed intent survives a power cut, not only kill -9.
     // A larger cache and fewer checkpoints: journal pages are revisited every batch.
     KEYONCE_RETURN_IF_ERROR(st->Exec(
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-16384;"
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-8192;"
         " PRAGMA wal_autocheckpoint=4096; PRAGMA temp_store=MEMORY;"));
   }
   if (!read_only || st->empty_) {
@@ -337,6 +337,7 @@ Status StateStore::AddIntent(int64_t target, const Digest& key, const Digest& ha
   s.Int(4, batch);
   s.Int(5, run);
   if (sqlite3_step(s.s) != SQLITE_DONE) return Error("journaling a write intent");
+  if (intents_.empty()) intents_.reserve(1 << 17);
   Intent in;
   in.hash = hash;
   in.batch = batch;
