@@ -15,7 +15,7 @@ Usage: bench/csv_to_sqlite_jsonl.sh [options]
   --breakdown      also time keyonce with only the sqlite target and only the
                    jsonl target (fresh state each), to see which part costs
   --keyonce PATH   the keyonce binary (default $KEYONCE, else
-                   /work/build/engine/cli/keyonce, else keyonce on PATH)
+                   build/engine/cli/keyonce of this checkout, else keyonce on PATH)
   --keep           keep the temporary directory (its path is printed)
   -h, --help       this text
 EOF
@@ -45,8 +45,9 @@ if ((${#sizes[@]} == 0)); then
   if ((quick)); then sizes=(100000); else sizes=(100000 1000000); fi
 fi
 if [[ -z "$keyonce" ]]; then
-  if [[ -x /work/build/engine/cli/keyonce ]]; then
-    keyonce=/work/build/engine/cli/keyonce
+  repo_bin="$(cd "$(dirname "$0")/.." && pwd)/${KEYONCE_BUILD_DIR:-build}/engine/cli/keyonce"
+  if [[ -x "$repo_bin" ]]; then
+    keyonce="$repo_bin"
   else
     keyonce="$(command -v keyonce || true)"
   fi
@@ -135,6 +136,37 @@ EOF
   "$k" validate "$file" >/dev/null || { echo "recipe $file does not validate" >&2; "$k" validate "$file"; exit 1; }
 }
 
+# `keyonce test` of the full recipe on one fixture row: what each target gets.
+test_recipe() {  # dir holding recipe.yaml
+  cat >"$1/recipe_test.yaml" <<'EOF'
+recipe: recipe.yaml
+cases:
+  - name: CPR without dash, empty end date, thousands point, quoted note
+    input:
+      - {cpr: "0101851233", name: "Åse Ærø", department: "KØKKEN", from_date: "02-11-2026",
+         to_date: "", hours: "1.110,5", cause: "Sygdom", note: 'Sagt: "ryg; kan ikke løfte"',
+         employee_no: "100007", cost_centre: "4600", position: "Økonoma",
+         registered_at: "03-11-2026 07:15"}
+    expect:
+      payroll:
+        - table: absence
+          op: upsert
+          values: {cpr: "0101851233", from_date: "2026-11-02", to_date: null, hours: 1110.5,
+                   name: "Åse Ærø", department: "KØKKEN", cause: "Sygdom",
+                   note: 'Sagt: "ryg; kan ikke løfte"', employee_no: "100007", cost_centre: "4600"}
+      audit:
+        - {cpr: "0101851233", name: "Åse Ærø", department: "KØKKEN", from_date: "2026-11-02",
+           to_date: null, hours: 1110.5, cause: "Sygdom", note: 'Sagt: "ryg; kan ikke løfte"',
+           employee_no: "100007", cost_centre: "4600", position: "Økonoma",
+           registered_at: "03-11-2026 07:15"}
+EOF
+  if "$k" test "$1/recipe_test.yaml" >"$1/recipe_test.log" 2>&1; then
+    echo "    ok: keyonce test of the recipe passes" >&2
+  else
+    fail "keyonce test of the recipe: $(cat "$1/recipe_test.log")"
+  fi
+}
+
 # Every target line of a run summary must say "0 written, N unchanged".
 check_rerun_log() {  # log, rows
   local lines zero
@@ -158,6 +190,7 @@ for rows in "${sizes[@]}"; do
   iconv -f WINDOWS-1252 -t UTF-8 "$d/data.csv" >"$d/data-utf8.csv"
   echo "    generated $(du -h "$d/data.csv" | cut -f1) CSV in $("$py" -c "print('%.1f' % ($EPOCHREALTIME - $t0))") s" >&2
   write_recipe "$d/recipe.yaml" payroll audit
+  test_recipe "$d"
   if ((breakdown)); then
     write_recipe "$d/recipe-sqlite.yaml" payroll
     write_recipe "$d/recipe-jsonl.yaml" audit
@@ -180,8 +213,11 @@ for rows in "${sizes[@]}"; do
       "$k" run recipe.yaml --state state.db --no-progress || fail "keyonce rerun exited $? (see $d/run2.log)"
     check_rerun_log run2.log "$rows"
     check_eq "after rerun, sqlite rows" "$("$py" "$bench_py" count-sqlite out/payroll.db absence)" "$rows"
-    [[ "$(cksum <out/audit.jsonl)" == "$sum_before" ]] && echo "    ok: jsonl unchanged by the rerun" >&2 \
-      || fail "the rerun changed out/audit.jsonl"
+    if [[ "$(cksum <out/audit.jsonl)" == "$sum_before" ]]; then
+      echo "    ok: jsonl unchanged by the rerun" >&2
+    else
+      fail "the rerun changed out/audit.jsonl"
+    fi
 
     # Plain Python, same work.
     rm -f py.db py.db-wal py.db-shm py.jsonl

@@ -149,7 +149,7 @@ TEST(Cli, ValidateReportsEveryProblemAndExitCodes) {
   auto typo = Keyonce({"run", "good.yaml", "--dry-rn"}, dir);
   EXPECT_EQ(typo.exit_code, 2);
   EXPECT_NE(typo.err.find("did you mean --dry-run?"), std::string::npos) << typo.err;
-  for (const char* cmd : {"run", "validate", "test", "history", "quarantine"}) {
+  for (const char* cmd : {"run", "validate", "test", "history", "quarantine", "schema", "docs", "connectors"}) {
     auto h = Keyonce({cmd, "--help"}, dir);
     EXPECT_EQ(h.exit_code, 0) << cmd;
     EXPECT_NE(h.out.find("Usage: keyonce"), std::string::npos) << cmd;

@@ -18,14 +18,6 @@ std::optional<size_t> FirstInvalidUtf8(std::string_view s);
 // Number of characters (UTF-8 code points) in the first `n` bytes of `s`.
 size_t CharCount(std::string_view s, size_t n);
 
-// Compact JSON text of `v` (what the targets write, one value per line).
-// Like boost::json::serialize, but numbers are written as people write them:
-// 7.5, not 7.5E0 (a double without fraction keeps a ".0"); NaN and infinity,
-// which JSON cannot hold, become null.
-std::string Serialize(const Value& v);
-void AppendJson(const Value& v, std::string* out);
-void AppendJson(const Record& o, std::string* out);
-
 // What the file targets write for `op`: the `body` structure evaluated
 // against the op's scope, or the whole record when there is no body.
 Result<Value> RenderBody(const Settings& settings, const WriteOp& op);

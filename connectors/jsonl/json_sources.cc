@@ -474,7 +474,7 @@ class JsonSource : public Source {
       item->rejected = true;
       item->reason = "line " + std::to_string(e.line) + ": item " + std::to_string(index_) +
                      " is a JSON " + KindName(e.value) + ", not an object";
-      item->raw = Serialize(e.value);
+      item->raw = ToJson(e.value);
       return true;
     }
     item->record = std::move(e.value.get_object());

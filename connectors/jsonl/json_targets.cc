@@ -198,14 +198,14 @@ class FileTarget : public Target {
     if (format_ == TargetFormat::kJsonArray && elements_ > 0) text_ = ",\n";
     if (need_newline_) text_ += "\n";
     if (settings_.Structure("body") == nullptr && op.record != nullptr) {
-      AppendJson(*op.record, &text_);
+      AppendJson(text_, *op.record);
     } else {
       auto v = RenderBody(settings_, op);
       if (!v.ok()) {
         res.status = v.status();
         return res;
       }
-      AppendJson(*v, &text_);
+      AppendJson(text_, *v);
     }
     if (format_ == TargetFormat::kJsonLines) text_ += '\n';
     Status s = append_ ? append_->Write(text_)

@@ -109,6 +109,9 @@ class SqliteTarget : public Target {
     KEYONCE_RETURN_IF_ERROR(Exec(db_raw, c_.sync_full ? "PRAGMA synchronous=FULL"
                                                       : "PRAGMA synchronous=NORMAL",
                                  "setting synchronous"));
+    // A batch touches index pages all over the table; SQLite's 2 MiB default
+    // cache spills them mid-transaction.
+    KEYONCE_RETURN_IF_ERROR(Exec(db_raw, "PRAGMA cache_size=-8192", "setting cache_size"));
     KEYONCE_RETURN_IF_ERROR(Exec(db_raw,
                                  std::string("CREATE TABLE IF NOT EXISTS ") + kCheckpointTable +
                                      " (target TEXT PRIMARY KEY, batch INTEGER)",

@@ -2,7 +2,6 @@
 
 #include <sys/stat.h>
 
-#include <boost/json/serialize.hpp>
 #include <cmath>
 #include <limits>
 
@@ -176,7 +175,7 @@ int BindValue(sqlite3_stmt* stmt, int index, const Value& v) {
     }
     case boost::json::kind::array:
     case boost::json::kind::object: {
-      std::string s = boost::json::serialize(v);
+      std::string s = ToJson(v);
       return sqlite3_bind_text(stmt, index, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
     }
   }

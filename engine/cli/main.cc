@@ -500,11 +500,23 @@ int main(int argc, char** argv) {
     if (cmd == "test") return CmdTest(argc, argv);
     if (cmd == "history") return CmdHistory(argc, argv);
     if (cmd == "quarantine") return CmdQuarantine(argc, argv);
+    bool help = argc > 2 && (!std::strcmp(argv[2], "--help") || !std::strcmp(argv[2], "-h"));
     if (cmd == "schema") {
+      if (help) {
+        std::cout << "Usage: keyonce schema\n\nPrints the JSON Schema of the recipe format, generated from the\n"
+                     "declarations the validator uses. Save it and point your editor's YAML\n"
+                     "support at it for completion and checks while typing.\n";
+        return 0;
+      }
       std::cout << RecipeJsonSchema() << "\n";
       return 0;
     }
     if (cmd == "docs") {
+      if (help) {
+        std::cout << "Usage: keyonce docs DIR\n\nWrites the generated reference into DIR: reference.md (every recipe\n"
+                     "key and step) and connectors/*.md (every connector's settings).\n";
+        return 0;
+      }
       if (argc < 3) {
         std::cerr << "Usage: keyonce docs DIR\n";
         return 2;
@@ -516,7 +528,14 @@ int main(int argc, char** argv) {
       }
       return 0;
     }
-    if (cmd == "connectors") return CmdConnectors();
+    if (cmd == "connectors") {
+      if (help) {
+        std::cout << "Usage: keyonce connectors\n\nLists the connectors with their roles (source, target, lookup).\n"
+                     "Their settings: docs/connectors/ or `keyonce docs DIR`.\n";
+        return 0;
+      }
+      return CmdConnectors();
+    }
     if (cmd == "version" || cmd == "--version") {
       std::cout << "keyonce " << kVersion << "\n";
       return 0;

@@ -53,4 +53,18 @@ std::string ToJson(const Value& v) {
 
 void AppendJson(std::string& out, const Value& v) { tmpl::AppendJson(out, v); }
 
+void AppendJson(std::string& out, const Record& o) {
+  out.push_back('{');
+  bool first = true;
+  for (const auto& kv : o) {
+    if (!first) out.push_back(',');
+    first = false;
+    out.push_back('"');
+    tmpl::AppendJsonEscaped(out, kv.key());
+    out += "\":";
+    tmpl::AppendJson(out, kv.value());
+  }
+  out.push_back('}');
+}
+
 }  // namespace keyonce

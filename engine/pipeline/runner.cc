@@ -656,17 +656,24 @@ Status Runner::ProcessBatch(std::vector<Item>& items) {
   std::sort(order.begin(), order.end(),
             [&](size_t a, size_t b) { return items[a].key_hash < items[b].key_hash; });
   KEYONCE_RETURN_IF_ERROR(store_->Begin());
-  for (size_t ti = 0; ti < nt; ++ti) {
-    auto& t = targets_[ti];
-    auto b = store_->NewBatch(t.id, sum_.run, t.token);
+  // A target with nothing to write in this batch gets no batch and no commit.
+  auto ensure_batch = [&](size_t ti) -> Status {
+    if (batch_ids[ti]) return Status::OK();
+    auto b = store_->NewBatch(targets_[ti].id, sum_.run, targets_[ti].token);
     if (!b.ok()) return b.status();
     batch_ids[ti] = *b;
+    return Status::OK();
+  };
+  for (size_t ti = 0; ti < nt; ++ti) {
+    auto& t = targets_[ti];
     for (size_t i : order) {
       auto a = Plan(t, items[i]);
       if (!a.ok()) return a.status();
       actions[ti][i] = *a;
       if (*a == Action::kInsert || *a == Action::kUpdate) {
-        KEYONCE_RETURN_IF_ERROR(store_->AddIntent(t.id, items[i].key_hash, items[i].content, *b, sum_.run));
+        KEYONCE_RETURN_IF_ERROR(ensure_batch(ti));
+        KEYONCE_RETURN_IF_ERROR(
+            store_->AddIntent(t.id, items[i].key_hash, items[i].content, batch_ids[ti], sum_.run));
       }
     }
   }
@@ -748,8 +755,10 @@ Status Runner::ProcessBatch(std::vector<Item>& items) {
         }
         // Rewrite: journal the intent first, in its own transaction.
         KEYONCE_RETURN_IF_ERROR(store_->Begin());
+        KEYONCE_RETURN_IF_ERROR(ensure_batch(ti));
         KEYONCE_RETURN_IF_ERROR(store_->AddIntent(t.id, item.key_hash, item.content, batch_ids[ti], sum_.run));
         KEYONCE_RETURN_IF_ERROR(store_->Commit());
+        op.batch = static_cast<uint64_t>(batch_ids[ti]);
         a = Action::kInsert;
         actions[ti][i] = a;
         intends = true;
@@ -788,6 +797,7 @@ Status Runner::ProcessBatch(std::vector<Item>& items) {
       for (size_t i : clear) KEYONCE_RETURN_IF_ERROR(store_->ClearIntent(t.id, items[i].key_hash));
       KEYONCE_RETURN_IF_ERROR(store_->Commit());
     }
+    if (!batch_ids[ti]) continue;
     auto cr = t.target->Commit(static_cast<uint64_t>(batch_ids[ti]), false);
     if (!cr.ok()) return cr.status().Wrap("committing target " + t.def->name);
     t.last_batch = batch_ids[ti];

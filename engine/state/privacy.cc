@@ -118,12 +118,20 @@ std::string Hex(const uint8_t* data, size_t n) {
 
 std::string Pseudonymizer::Reference(const Digest& d) { return "ref-" + Hex(d.data(), 6); }
 
+namespace {
+// Fetched once: EVP_sha256() makes OpenSSL 3 look the algorithm up per call.
+const EVP_MD* Sha256() {
+  static EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  return md;
+}
+}  // namespace
+
 ContentHasher::ContentHasher() : ctx_(EVP_MD_CTX_new()) {}
 ContentHasher::~ContentHasher() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_)); }
 
 Digest ContentHasher::Hash(std::string_view data) {
   auto* ctx = static_cast<EVP_MD_CTX*>(ctx_);
-  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+  EVP_DigestInit_ex(ctx, Sha256(), nullptr);
   EVP_DigestUpdate(ctx, data.data(), data.size());
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int len = 0;

@@ -148,7 +148,7 @@ Result<std::unique_ptr<StateStore>> StateStore::Open(const std::filesystem::path
     // A larger cache and fewer checkpoints: journal pages are revisited every batch.
     KEYONCE_RETURN_IF_ERROR(st->Exec(
         "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-8192;"
-        " PRAGMA wal_autocheckpoint=4096; PRAGMA temp_store=MEMORY;"));
+        " PRAGMA wal_autocheckpoint=4096;"));
   }
   if (!read_only || st->empty_) {
     KEYONCE_RETURN_IF_ERROR(st->Exec(kSchema).Wrap("creating the state store schema"));

@@ -86,23 +86,6 @@ uint32_t Decode(std::string_view s, size_t i, size_t* len) {
   return 0xFFFFFFFF;  // invalid
 }
 
-void Encode(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out.push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
-}
 
 // Latin-1, Latin Extended-A, Greek and Cyrillic case pairs.
 uint32_t ToUpperCp(uint32_t c) {
@@ -153,7 +136,7 @@ std::string MapCase(std::string_view s) {
     if (cp == 0xFFFFFFFF) {
       out.push_back(s[i]);
     } else {
-      Encode(out, Map(cp));
+      AppendUtf8(out, Map(cp));
     }
     i += len;
   }

@@ -106,23 +106,6 @@ bool IsIdentChar(char c) { return IsIdentStart(c) || (c >= '0' && c <= '9'); }
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
-void AppendUtf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out.push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
-}
 
 // Tokenises one `{{ ... }}` expression starting after the `{{`.
 class Lexer {
@@ -894,6 +877,24 @@ Status Eval(const Node& n, const Scope& scope, Slot& out) {
 
 }  // namespace
 
+void AppendUtf8(std::string& out, uint32_t cp) {
+  if (cp < 0x80) {
+    out.push_back(static_cast<char>(cp));
+  } else if (cp < 0x800) {
+    out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else if (cp < 0x10000) {
+    out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else {
+    out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  }
+}
+
 // ------------------------------------------------------------------ shared helpers
 
 const Value& NullValue() {
@@ -954,13 +955,21 @@ void AppendJson(std::string& out, const Value& v) {
     case boost::json::kind::uint64: out += std::to_string(v.get_uint64()); break;
     case boost::json::kind::double_: {
       double d = v.get_double();
-      if (!std::isfinite(d)) {
+      if (!std::isfinite(d)) {  // JSON has no NaN or infinity
         out += "null";
-      } else {
-        char buf[32];
-        auto r = std::to_chars(buf, buf + sizeof buf, d);  // shortest round-trip form
-        out.append(buf, r.ptr);
+        break;
       }
+      // Shortest round-trip form; plain decimals in the range JavaScript
+      // prints them so (0.0001, not 1e-04), exponents beyond it.
+      char buf[64];
+      double mag = std::fabs(d);
+      bool fixed = mag == 0 || (mag >= 1e-7 && mag < 1e21);
+      auto r = fixed ? std::to_chars(buf, buf + sizeof buf, d, std::chars_format::fixed)
+                     : std::to_chars(buf, buf + sizeof buf, d);
+      std::string_view text(buf, r.ec == std::errc() ? static_cast<size_t>(r.ptr - buf) : 0);
+      out.append(text);
+      // Keep it a decimal on re-reading: 8.0, not 8.
+      if (text.find_first_of(".e") == std::string_view::npos) out += ".0";
       break;
     }
     case boost::json::kind::string:

@@ -28,5 +28,6 @@ bool IsTruthy(const Value& v);
 // round-trip form, 7.5 not 7.5E0). Use this, not boost::json::serialize.
 std::string ToJson(const Value& v);
 void AppendJson(std::string& out, const Value& v);
+void AppendJson(std::string& out, const Record& o);
 
 }  // namespace keyonce
