@@ -612,7 +612,8 @@ Result<Action> Runner::Plan(TargetRun& t, Item& item) {
            : t.def->on_change == OnChange::kUpdate ? Action::kUpdate
                                                    : Action::kInsert;
   }
-  if (e->in_doubt) return Action::kCheck;
+  // A person retrying a record in doubt has checked the target: write it.
+  if (e->in_doubt) return opt_.retry_quarantine.empty() ? Action::kCheck : Action::kInsert;
   if (!e->written) return Action::kInsert;
   if (*e->written == item.content) {
     // Written before, but its captures were lost in a crash: ask the target again.

@@ -276,7 +276,41 @@ targets:
   EXPECT_FALSE(ResolveParams(*r, {{"cpr", "010203-1234"}, {"day", "31-02-2026"}}).ok());
 }
 
-TEST_F(RunnerTest, InDoubtWritesAreQuarantinedUnlessTheTargetIsIdempotent) {
+// Leaves record "1" journaled as an intent in a batch that never confirmed.
+void SimulateCrashedBatch(const std::filesystem::path& state) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(state.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "INSERT INTO batches(id, target, run, state) VALUES(999, 1, 1, 0);"
+                         "INSERT INTO intents(target, key, hash, batch, run) "
+                         "  SELECT target, key, written, 999, 1 FROM journal;"
+                         "DELETE FROM journal;",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+}
+
+TEST_F(RunnerTest, InDoubtWritesToIdempotentTargetsAreRewritten) {
+  Write("in.jsonl", "{\"id\":\"1\"}\n");
+  script_.idempotent = true;
+  auto r = Load(R"(recipe: doubt
+source: {type: jsonl, path: in.jsonl}
+key: "{{ record.id }}"
+targets:
+  - {name: svc, type: scripted}
+)");
+  ASSERT_TRUE(r);
+  Run(*r);
+  SimulateCrashedBatch(dir_ / "state.db");
+  script_.recover_known = false;
+  script_.written.clear();
+  auto s = Run(*r);
+  EXPECT_EQ(s.exit_code, kExitOk);
+  EXPECT_EQ(s.in_doubt, 0);
+  EXPECT_EQ(script_.written, (std::vector<std::string>{"1"}));  // an upsert may be repeated safely
+}
+
+TEST_F(RunnerTest, InDoubtWritesAreQuarantinedUntilAPersonRetries) {
   Write("in.jsonl", "{\"id\":\"1\"}\n");
   auto r = Load(R"(recipe: doubt
 source: {type: jsonl, path: in.jsonl}
@@ -309,6 +343,31 @@ targets:
   EXPECT_EQ(s.in_doubt, 1);
   EXPECT_EQ(s.exit_code, kExitQuarantined);
   EXPECT_TRUE(script_.written.empty());  // never blindly repeated
+  auto again = Run(*r);
+  EXPECT_EQ(again.in_doubt, 1) << "still in doubt until a person decides";
+  EXPECT_TRUE(script_.written.empty());
+
+  // A person checked the target and retries the record: now it is written, once.
+  sqlite3* q = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ / "state.db").c_str(), &q), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(q, "SELECT id FROM quarantine WHERE stage='in_doubt' AND status='open'", -1, &st, nullptr);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  int64_t id = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(q);
+  RunOptions o;
+  o.state_path = dir_ / "state.db";
+  o.out = &out_;
+  o.err = &err_;
+  o.retry_quarantine = {id};
+  auto retried = RunRecipe(*r, o);
+  ASSERT_TRUE(retried.ok());
+  EXPECT_EQ(retried->exit_code, kExitOk);
+  EXPECT_EQ(script_.written, (std::vector<std::string>{"1"}));
+  auto last = Run(*r);
+  EXPECT_EQ(last.exit_code, kExitOk);
+  EXPECT_EQ(script_.written.size(), 1u);
 }
 
 }  // namespace

@@ -119,7 +119,8 @@ class Target {
   // a dry run.
   virtual Status Open(const RunContext& ctx) = 0;
   // What this write would send, as a JSON value (dry run, `keyonce test`).
-  // Must not touch the target. The same rendering Write uses.
+  // Must not touch the target and must work without Open (a dry run never
+  // opens targets). The same rendering Write uses.
   virtual Result<Value> Render(const WriteOp& op) = 0;
   // The target's state now, before this run writes anything (e.g. a file's
   // size, or an empty string for a target that has no such notion). The
@@ -155,6 +156,10 @@ class Lookup {
   virtual Result<std::optional<Record>> Find(const Value& key) = 0;
 };
 
+// The make_* functions build an instance from validated settings. They must
+// not touch files, databases or the network: `keyonce validate` calls them to
+// check settings that depend on each other, and returns their kInvalid
+// message as a diagnostic.
 struct ConnectorDef {
   std::string name;     // the recipe's `type:`
   std::string summary;  // one sentence for docs and `keyonce connectors`
