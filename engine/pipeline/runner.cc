@@ -522,6 +522,11 @@ Result<RunSummary> Runner::Run() {
   if (!opt_.dry_run) {
     // Final commits: atomic file replacements become visible here.
     for (auto& t : targets_) {
+      if (t.last_batch == 0) {  // nothing written: leave the target untouched
+        t.target->Close(true);
+        t.target.reset();
+        continue;
+      }
       auto cr = t.target->Commit(t.last_batch, true);
       if (!cr.ok()) return fail(cr.status().Wrap("committing target " + t.def->name));
       Status s = store_->Begin();

@@ -129,7 +129,11 @@ TEST_F(RunnerTest, RerunAfterSuccessWritesNothing) {
   EXPECT_EQ(s1.exit_code, kExitOk);
   EXPECT_EQ(s1.targets[0].second.written, 3);
   EXPECT_EQ(s1.targets[1].second.written, 3);
+  auto db_time = std::filesystem::last_write_time(dir_ / "out.db");
+  auto file_time = std::filesystem::last_write_time(dir_ / "out.jsonl");
   auto s2 = Run(*r);
+  EXPECT_EQ(std::filesystem::last_write_time(dir_ / "out.db"), db_time) << "a rerun leaves targets untouched";
+  EXPECT_EQ(std::filesystem::last_write_time(dir_ / "out.jsonl"), file_time);
   EXPECT_EQ(s2.targets[0].second.written, 0);
   EXPECT_EQ(s2.targets[0].second.unchanged, 3);
   EXPECT_EQ(s2.targets[1].second.unchanged, 3);
@@ -319,24 +323,8 @@ targets:
   - {name: svc, type: scripted}
 )");
   ASSERT_TRUE(r);
-  // Simulate a crash: an intent journaled for a batch that never confirmed.
-  {
-    RunOptions o;
-    o.state_path = dir_ / "state.db";
-    o.out = &out_;
-    o.err = &err_;
-    Run(*r);  // creates the store and journal row
-  }
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open((dir_ / "state.db").c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db,
-                         "INSERT INTO batches(id, target, run, state) VALUES(999, 1, 1, 0);"
-                         "INSERT INTO intents(target, key, hash, batch, run) "
-                         "  SELECT target, key, written, 999, 1 FROM journal;"
-                         "DELETE FROM journal;",
-                         nullptr, nullptr, nullptr),
-            SQLITE_OK);
-  sqlite3_close(db);
+  Run(*r);  // creates the store and the journal row
+  SimulateCrashedBatch(dir_ / "state.db");
   script_.recover_known = false;
   script_.written.clear();
   auto s = Run(*r);

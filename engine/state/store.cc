@@ -440,16 +440,13 @@ Status StateStore::Merge() {
       "doubt = excluded.doubt, captures = COALESCE(excluded.captures, journal.captures), "
       "run = excluded.run, updated_at = excluded.updated_at"));
   m.Int(1, NowUnix());
-  if (sqlite3_step(m.s) != SQLITE_DONE) {
-    Status st = Error("merging the journal");
-    Rollback();
-    return st;
-  }
   Stmt d(Prepare("DELETE FROM intents WHERE batch IN (SELECT id FROM batches WHERE state IN (1, 2, 3))"));
-  if (sqlite3_step(d.s) != SQLITE_DONE) {
-    Status st = Error("merging the journal");
-    Rollback();
-    return st;
+  for (sqlite3_stmt* step : {m.s, d.s}) {
+    if (sqlite3_step(step) != SQLITE_DONE) {
+      Status st = Error("merging the journal");
+      Rollback();
+      return st;
+    }
   }
   KEYONCE_RETURN_IF_ERROR(Commit());
   for (auto it = intents_.begin(); it != intents_.end();) {
