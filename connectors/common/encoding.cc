@@ -125,10 +125,14 @@ std::optional<Encoding> ParseEncoding(std::string_view name) {
   return std::nullopt;
 }
 
+std::optional<size_t> FirstInvalidUtf8(std::string_view s) {
+  bool truncated = false;
+  return FindInvalidUtf8(s, &truncated);
+}
+
 std::optional<size_t> ToUtf8(std::string_view in, Encoding enc, std::string* out) {
   if (enc == Encoding::kUtf8) {
-    bool truncated = false;
-    if (auto bad = FindInvalidUtf8(in, &truncated)) return bad;
+    if (auto bad = FirstInvalidUtf8(in)) return bad;
     out->append(in);
     return std::nullopt;
   }

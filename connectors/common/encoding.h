@@ -20,6 +20,10 @@ std::optional<Encoding> ParseEncoding(std::string_view name);
 // invalid UTF-8 returns the byte offset of the first bad byte.
 std::optional<size_t> ToUtf8(std::string_view in, Encoding enc, std::string* out);
 
+// Offset of the first byte of `s` that is not valid UTF-8 (a sequence cut
+// off by the end of `s` counts as invalid), nullopt when all of it is valid.
+std::optional<size_t> FirstInvalidUtf8(std::string_view s);
+
 // Length of a UTF-8 BOM at the start of `data` (3 or 0).
 size_t Utf8BomLength(std::string_view data);
 

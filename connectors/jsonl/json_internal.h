@@ -11,10 +11,6 @@
 
 namespace keyonce::connectors::json {
 
-// Offset of the first byte that is not valid UTF-8 in `s`, nullopt if all of
-// it is valid.
-std::optional<size_t> FirstInvalidUtf8(std::string_view s);
-
 // Number of characters (UTF-8 code points) in the first `n` bytes of `s`.
 size_t CharCount(std::string_view s, size_t n);
 

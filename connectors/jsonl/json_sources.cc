@@ -12,6 +12,7 @@
 #include <deque>
 #include <filesystem>
 
+#include "connectors/common/encoding.h"
 #include "connectors/jsonl/json_internal.h"
 
 namespace keyonce::connectors::json {
@@ -58,7 +59,6 @@ const char* KindName(const Value& v) {
 
 bool IsJsonSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
-constexpr std::string_view kBom = "\xEF\xBB\xBF";
 
 // ---------------------------------------------------------------------------
 // jsonl
@@ -91,7 +91,7 @@ class JsonlSource : public Source {
       if (!got.ok()) return got.status();
       if (!*got) return false;
       ++line_no_;
-      if (line_no_ == 1 && line.substr(0, kBom.size()) == kBom) line.remove_prefix(kBom.size());
+      if (line_no_ == 1) line.remove_prefix(Utf8BomLength(line));
       if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
       bool blank = true;
       for (char c : line) {
@@ -532,7 +532,7 @@ class JsonSource : public Source {
     if (data.empty()) return Finish();
     if (first_chunk_) {
       first_chunk_ = false;
-      if (data.substr(0, kBom.size()) == kBom) data.remove_prefix(kBom.size());
+      data.remove_prefix(Utf8BomLength(data));
     }
     while (!data.empty()) {
       size_t nl = data.find('\n');

@@ -78,19 +78,6 @@ const Value* Settings::Raw(const std::string& name) const {
   return e ? &e->literal : nullptr;
 }
 
-std::optional<std::filesystem::path> Settings::Path(const std::string& name) const {
-  auto s = String(name);
-  if (!s) {
-    // A templated path that happens to be constant.
-    const Template* t = Tmpl(name);
-    if (!t || !t->IsConstant()) return std::nullopt;
-    s = t->source();
-  }
-  std::filesystem::path p(*s);
-  if (p.is_relative()) p = base_dir / p;
-  return p.lexically_normal();
-}
-
 Result<std::filesystem::path> Settings::ResolvePath(const std::string& name,
                                                     const Scope& scope) const {
   std::string text;

@@ -19,11 +19,6 @@ std::optional<double> AsNumber(const Value& v) {
   return std::nullopt;
 }
 
-size_t Utf8Length(const std::string& s) {
-  size_t n = 0;
-  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
-  return n;
-}
 }  // namespace
 
 struct StepRunner::Compiled {
@@ -135,7 +130,7 @@ Result<StepOutcome> StepRunner::Apply(Value* record, Scope scope) const {
           if (r.min && *n < *r.min) return fail("is below the minimum");
           if (r.max && *n > *r.max) return fail("is above the maximum");
         }
-        if (r.max_length && static_cast<int64_t>(Utf8Length(text)) > *r.max_length) {
+        if (r.max_length && static_cast<int64_t>(tmpl::CodePoints(text)) > *r.max_length) {
           return fail("is longer than " + std::to_string(*r.max_length) + " characters");
         }
         if (!r.one_of.empty() &&

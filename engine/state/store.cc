@@ -152,16 +152,10 @@ Result<std::unique_ptr<StateStore>> StateStore::Open(const std::filesystem::path
   }
   if (!read_only || st->empty_) {
     KEYONCE_RETURN_IF_ERROR(st->Exec(kSchema).Wrap("creating the state store schema"));
-    Stmt q(st->Prepare("SELECT v FROM meta WHERE k='pseudonym_key'"));
+  }
+  if (sqlite3_stmt* key = st->Prepare("SELECT v FROM meta WHERE k='pseudonym_key'")) {
+    Stmt q(key);
     if (sqlite3_step(q.s) == SQLITE_ROW) st->pseudonym_key_ = ColText(q.s, 0);
-  } else {
-    sqlite3_stmt* q = nullptr;
-    if (sqlite3_prepare_v2(st->db_, "SELECT v FROM meta WHERE k='pseudonym_key'", -1, &q, nullptr) ==
-            SQLITE_OK &&
-        sqlite3_step(q) == SQLITE_ROW) {
-      st->pseudonym_key_ = ColText(q, 0);
-    }
-    sqlite3_finalize(q);
   }
   if (const char* env = std::getenv("KEYONCE_PSEUDONYM_KEY"); env && *env) {
     st->pseudonym_key_ = env;
@@ -462,25 +456,28 @@ Status StateStore::Merge() {
   return Status::OK();
 }
 
-void StateStore::Bloom::Add(const Digest& d) {
+// Seven probes from the digest's two halves (double hashing); the digest is
+// already a keyed hash, so its bits are well spread.
+template <typename F>
+static bool Probe(const Digest& d, size_t nbits, F&& visit) {
   uint64_t h1, h2;
   std::memcpy(&h1, d.data(), 8);
   std::memcpy(&h2, d.data() + 8, 8);
   for (int i = 0; i < 7; ++i) {
-    uint64_t bit = (h1 + static_cast<uint64_t>(i) * h2) % nbits_;
-    bits_[bit / 64] |= uint64_t{1} << (bit % 64);
+    if (!visit((h1 + static_cast<uint64_t>(i) * h2) % nbits)) return false;
   }
+  return true;
+}
+
+void StateStore::Bloom::Add(const Digest& d) {
+  Probe(d, nbits_, [&](uint64_t bit) {
+    bits_[bit / 64] |= uint64_t{1} << (bit % 64);
+    return true;
+  });
 }
 
 bool StateStore::Bloom::MayContain(const Digest& d) const {
-  uint64_t h1, h2;
-  std::memcpy(&h1, d.data(), 8);
-  std::memcpy(&h2, d.data() + 8, 8);
-  for (int i = 0; i < 7; ++i) {
-    uint64_t bit = (h1 + static_cast<uint64_t>(i) * h2) % nbits_;
-    if (!(bits_[bit / 64] & (uint64_t{1} << (bit % 64)))) return false;
-  }
-  return true;
+  return Probe(d, nbits_, [&](uint64_t bit) { return (bits_[bit / 64] >> (bit % 64)) & 1; });
 }
 
 Status StateStore::LoadFilter(int64_t target) {

@@ -143,14 +143,6 @@ std::string MapCase(std::string_view s) {
   return out;
 }
 
-size_t CodePoints(std::string_view s) {
-  size_t n = 0;
-  for (char c : s) {
-    if ((static_cast<unsigned char>(c) & 0xC0) != 0x80) ++n;
-  }
-  return n;
-}
-
 // Length in bytes of leading/trailing whitespace: ASCII, no-break space and BOM.
 size_t SpaceAt(std::string_view s, size_t i) {
   char c = s[i];
@@ -1074,5 +1066,13 @@ const FilterSpec* FindFilter(std::string_view name) {
 }
 
 std::span<const FilterSpec> AllFilters() { return kFilters; }
+
+size_t CodePoints(std::string_view s) {
+  size_t n = 0;
+  for (char c : s) {
+    if ((static_cast<unsigned char>(c) & 0xC0) != 0x80) ++n;
+  }
+  return n;
+}
 
 }  // namespace keyonce::tmpl

@@ -106,6 +106,9 @@ size_t Levenshtein(std::string_view a, std::string_view b);
 // The closest candidate within a small distance, or "".
 std::string_view ClosestName(std::string_view word, std::span<const std::string_view> candidates);
 
+// Number of code points (characters) in UTF-8 text.
+size_t CodePoints(std::string_view s);
+
 // Appends code point `cp` encoded as UTF-8.
 void AppendUtf8(std::string& out, uint32_t cp);
 

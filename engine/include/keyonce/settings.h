@@ -46,8 +46,6 @@ class Settings {
   const std::vector<std::pair<std::string, Template>>& TmplMap(const std::string& name) const;
   const StructureTemplate* Structure(const std::string& name) const;
   const Value* Raw(const std::string& name) const;  // kAny / nested objects as JSON
-  // A constant path setting resolved against base_dir.
-  std::optional<std::filesystem::path> Path(const std::string& name) const;
   // A path setting that may be a template (`in/{{ params.month }}.csv`):
   // rendered against `scope` and resolved against base_dir. kInvalid when
   // the setting is missing or renders empty.
