@@ -146,6 +146,9 @@ TEST(Cli, ValidateReportsEveryProblemAndExitCodes) {
   EXPECT_EQ(Keyonce({"validate", "good.yaml"}, dir).exit_code, 0);
   EXPECT_EQ(Keyonce({"validate"}, dir).exit_code, 2);
   EXPECT_EQ(Keyonce({"run", "bad.yaml"}, dir).exit_code, 2);
+  auto param = Keyonce({"quarantine", "good.yaml", "--retry", "all", "--param", "oops"}, dir);
+  EXPECT_EQ(param.exit_code, 2);
+  EXPECT_NE(param.err.find("--param takes NAME=VALUE"), std::string::npos) << param.err;
   auto typo = Keyonce({"run", "good.yaml", "--dry-rn"}, dir);
   EXPECT_EQ(typo.exit_code, 2);
   EXPECT_NE(typo.err.find("did you mean --dry-run?"), std::string::npos) << typo.err;

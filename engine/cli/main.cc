@@ -170,6 +170,19 @@ std::optional<Args> Parse(int argc, char** argv, int start, const std::vector<st
   return a;
 }
 
+// Collects `--param NAME=VALUE` options; false (after saying why) when one has no '='.
+bool CollectParams(const Args& a, const std::string& cmd, std::map<std::string, std::string>* out) {
+  for (auto [it, end] = a.opts.equal_range("--param"); it != end; ++it) {
+    auto eq = it->second.find('=');
+    if (eq == std::string::npos) {
+      std::cerr << "keyonce " << cmd << ": --param takes NAME=VALUE\n";
+      return false;
+    }
+    (*out)[it->second.substr(0, eq)] = it->second.substr(eq + 1);
+  }
+  return true;
+}
+
 LogFormat FormatOf(const Args& a) {
   return a.Get("--log-format") == std::optional<std::string>("json") ? LogFormat::kJson : LogFormat::kText;
 }
@@ -236,14 +249,7 @@ int CmdRun(int argc, char** argv) {
   opt.err = &std::cerr;
   opt.progress = !a->Has("--no-progress") && isatty(STDERR_FILENO) && opt.log_format == LogFormat::kText;
   opt.stop = &g_stop;
-  for (auto [it, end] = a->opts.equal_range("--param"); it != end; ++it) {
-    auto eq = it->second.find('=');
-    if (eq == std::string::npos) {
-      std::cerr << "keyonce run: --param takes NAME=VALUE\n";
-      return kExitUsage;
-    }
-    opt.params[it->second.substr(0, eq)] = it->second.substr(eq + 1);
-  }
+  if (!CollectParams(*a, "run", &opt.params)) return kExitUsage;
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
   auto s = RunRecipe(*recipe, opt);
@@ -399,10 +405,7 @@ int CmdQuarantine(int argc, char** argv) {
     opt.out = &std::cout;
     opt.err = &std::cerr;
     opt.trigger = "quarantine-retry";
-    for (auto [it, end] = a->opts.equal_range("--param"); it != end; ++it) {
-      auto eq = it->second.find('=');
-      if (eq != std::string::npos) opt.params[it->second.substr(0, eq)] = it->second.substr(eq + 1);
-    }
+    if (!CollectParams(*a, "quarantine", &opt.params)) return kExitUsage;
     {
       auto store = StateStore::Open(opt.state_path, true);
       if (!store.ok()) {

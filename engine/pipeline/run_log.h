@@ -4,12 +4,12 @@
 
 #include <boost/json/serialize.hpp>
 
-#include <ctime>
 #include <map>
 #include <mutex>
 #include <ostream>
 #include <string>
 
+#include "core/clock.h"
 #include "keyonce/connector.h"
 #include "keyonce/template.h"
 #include "pipeline/runner.h"
@@ -39,11 +39,7 @@ class RunLog : public Log, public WarningSink {
   void Line(const char* level, const std::string& msg) {
     std::lock_guard<std::mutex> lock(mu_);
     std::string text = redactor_->Apply(msg);
-    std::time_t t = std::time(nullptr);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char ts[32];
-    std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    std::string ts = UtcTimestamp();
     if (format_ == LogFormat::kJson) {
       boost::json::object o{{"time", ts}, {"level", level}, {"recipe", recipe_}, {"msg", text}};
       if (run_) o["run"] = run_;

@@ -5,7 +5,6 @@
 
 #include <chrono>
 #include <cmath>
-#include <ctime>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
@@ -13,12 +12,14 @@
 #include <regex>
 #include <sstream>
 #include <thread>
-#include <unordered_map>
 
+#include "core/clock.h"
 #include "pipeline/run_log.h"
+#include "pipeline/run_parts.h"
 #include "recipe/spec_walk.h"
 #include "recipe/steps.h"
 #include "state/store.h"
+#include "template/internal.h"
 
 namespace keyonce {
 namespace {
@@ -28,54 +29,6 @@ using Clock = std::chrono::steady_clock;
 // Intents kept in memory before they are merged into the journal: bounds
 // memory (about 100 bytes each) while keeping merges rare.
 constexpr size_t kMergeIntents = 100000;
-
-std::string NowIsoUtc() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
-// Tables for the lookup step and filter, opened lazily, with a per-run cache.
-class RunTables : public TableResolver {
- public:
-  RunTables(const Recipe& recipe, RunContext ctx) : recipe_(recipe), ctx_(std::move(ctx)) {}
-
-  Result<std::optional<Record>> Find(std::string_view table, const Value& key) override {
-    auto it = open_.find(std::string(table));
-    if (it == open_.end()) {
-      const ComponentRef* def = nullptr;
-      for (const auto& t : recipe_.tables) {
-        if (t.name == table) def = &t;
-      }
-      if (!def) return Status::Invalid("no table named '" + std::string(table) + "'");
-      auto made = def->def->make_lookup(def->settings);
-      if (!made.ok()) return made.status();
-      Status st = (*made)->Open(ctx_);
-      if (!st.ok()) return st.Wrap("opening table '" + def->name + "'");
-      it = open_.emplace(std::string(table), Entry{std::move(made).value(), {}}).first;
-    }
-    std::string k = ToText(key);
-    auto& cache = it->second.cache;
-    auto c = cache.find(k);
-    if (c != cache.end()) return c->second;
-    auto r = it->second.lookup->Find(key);
-    if (!r.ok()) return r.status();
-    if (cache.size() < 100000) cache.emplace(k, *r);
-    return r;
-  }
-
- private:
-  struct Entry {
-    std::unique_ptr<Lookup> lookup;
-    std::unordered_map<std::string, std::optional<Record>> cache;
-  };
-  const Recipe& recipe_;
-  RunContext ctx_;
-  std::map<std::string, Entry> open_;
-};
 
 // Rereads quarantined records in place of the source.
 class QuarantineSource : public Source {
@@ -222,9 +175,7 @@ Result<Value> ResolveParams(const Recipe& recipe, const std::map<std::string, st
       } else {
         return Status::Invalid(label + " must be a date (YYYY-MM-DD or DD-MM-YYYY)");
       }
-      static const int kDays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-      bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-      if (mo < 1 || mo > 12 || d < 1 || d > kDays[mo - 1] || (mo == 2 && d == 29 && !leap)) {
+      if (!tmpl::IsValidDate(y, mo, d)) {
         return Status::Invalid(label + " is not a valid date");
       }
       char buf[48];
@@ -303,7 +254,7 @@ class Runner {
   Value params_, secrets_, run_, state_;
   Scope base_scope_;
   RunContext ctx_;
-  std::unique_ptr<RunTables> tables_;
+  std::unique_ptr<RecipeTables> tables_;
   std::vector<TargetRun> targets_;
   std::vector<StateStore::QuarantineRow> pending_quarantine_;
   RunSummary sum_;
@@ -336,7 +287,7 @@ Result<RunSummary> Runner::Run() {
   log_->set_context(recipe_.name, sum_.run);
   auto wm = store_->Watermark(recipe_.name);
   if (!wm.ok()) return wm.status();
-  run_ = {{"id", sum_.run}, {"recipe", recipe_.name}, {"started_at", NowIsoUtc()},
+  run_ = {{"id", sum_.run}, {"recipe", recipe_.name}, {"started_at", UtcTimestamp()},
           {"trigger", opt_.trigger}};
   boost::json::object state;
   state["watermark"] = wm->has_value() ? Value(**wm) : Value(nullptr);
@@ -351,7 +302,7 @@ Result<RunSummary> Runner::Run() {
   ctx_.scope = base_scope_;
   ctx_.log = log_.get();
   ctx_.dry_run = opt_.dry_run;
-  tables_ = std::make_unique<RunTables>(recipe_, ctx_);
+  tables_ = std::make_unique<RecipeTables>(recipe_, ctx_);
   base_scope_.tables = tables_.get();
 
   auto fail = [&](const Status& st) -> Result<RunSummary> {
@@ -734,15 +685,9 @@ Status Runner::ProcessBatch(std::vector<Item>& items) {
         }
         InDoubt policy = t.def->in_doubt;
         if (c->outcome == CheckResult::Outcome::kExists) {
-          Value reply = c->reply;
-          Scope cs = scope;
-          cs.reply = &reply;
-          boost::json::object caps;
-          for (const auto& [name, tmpl] : t.def->capture) {
-            auto v = tmpl.Evaluate(cs);
-            caps[name] = v.ok() ? std::move(v).value() : Value();
+          if (!t.def->capture.empty()) {
+            item.captures.as_object()[t.def->name] = EvaluateCaptures(*t.def, scope, c->reply);
           }
-          if (!t.def->capture.empty()) item.captures.as_object()[t.def->name] = std::move(caps);
           confirmed.emplace_back(ti, i);
           ++t.counts.unchanged;
           continue;
@@ -780,20 +725,8 @@ Status Runner::ProcessBatch(std::vector<Item>& items) {
       }
       if (a == Action::kUpdate) ++t.counts.updated; else ++t.counts.written;
       if (!t.def->capture.empty()) {
-        Scope cs = scope;
-        cs.reply = &r.reply;
-        boost::json::object caps;
-        for (const auto& [name, tmpl] : t.def->capture) {
-          auto v = tmpl.Evaluate(cs);
-          if (!v.ok()) {
-            log_->Warn("Capture '" + name + "' from " + t.def->name + " failed for " + item.ref + ": " +
-                       v.status().message());
-            caps[name] = nullptr;
-          } else {
-            caps[name] = std::move(v).value();
-          }
-        }
-        item.captures.as_object()[t.def->name] = std::move(caps);
+        item.captures.as_object()[t.def->name] =
+            EvaluateCaptures(*t.def, scope, r.reply, log_.get(), item.ref);
         capture_saves.emplace_back(ti, i);
       }
     }

@@ -9,36 +9,13 @@
 #include <sstream>
 
 #include "pipeline/run_log.h"
+#include "pipeline/run_parts.h"
 #include "pipeline/runner.h"
 #include "recipe/loader.h"
 #include "recipe/steps.h"
 
 namespace keyonce {
 namespace {
-
-class TestTables : public TableResolver {
- public:
-  TestTables(const Recipe& r, RunContext ctx) : recipe_(r), ctx_(std::move(ctx)) {}
-  Result<std::optional<Record>> Find(std::string_view table, const Value& key) override {
-    auto it = open_.find(std::string(table));
-    if (it == open_.end()) {
-      for (const auto& t : recipe_.tables) {
-        if (t.name != table) continue;
-        auto made = t.def->make_lookup(t.settings);
-        if (!made.ok()) return made.status();
-        KEYONCE_RETURN_IF_ERROR((*made)->Open(ctx_));
-        it = open_.emplace(t.name, std::move(made).value()).first;
-      }
-      if (it == open_.end()) return Status::Invalid("no table named '" + std::string(table) + "'");
-    }
-    return it->second->Find(key);
-  }
-
- private:
-  const Recipe& recipe_;
-  RunContext ctx_;
-  std::map<std::string, std::unique_ptr<Lookup>> open_;
-};
 
 std::string Show(const Value& v, const Redactor& r) { return r.Apply(ToJson(v)); }
 
@@ -104,7 +81,7 @@ int RunRecipeTest(const std::filesystem::path& test_file, std::ostream& out, std
   ctx.scope = base_scope;
   ctx.log = &log;
   ctx.dry_run = true;
-  TestTables tables(*recipe, ctx);
+  RecipeTables tables(*recipe, ctx);
   base_scope.tables = &tables;
 
   std::vector<std::unique_ptr<Target>> targets;
@@ -189,14 +166,7 @@ int RunRecipeTest(const std::filesystem::path& test_file, std::ostream& out, std
             if (k < rs.size()) reply = SpecWalker::ToValue(rs[k]);
             ++k;
           }
-          Scope cs = scope;
-          cs.reply = &reply;
-          boost::json::object caps;
-          for (const auto& [cname, tmpl] : td.capture) {
-            auto v = tmpl.Evaluate(cs);
-            caps[cname] = v.ok() ? std::move(v).value() : Value();
-          }
-          captures.as_object()[td.name] = std::move(caps);
+          captures.as_object()[td.name] = EvaluateCaptures(td, scope, reply);
         }
       }
     }

@@ -13,10 +13,7 @@ namespace {
 std::vector<std::string> ConnectorNames(const char* role) {
   std::vector<std::string> out;
   for (const auto* d : Registry::Global().All()) {
-    if ((std::string(role) == "source" && d->source) || (std::string(role) == "target" && d->target) ||
-        (std::string(role) == "lookup" && d->lookup)) {
-      out.push_back(d->name);
-    }
+    if (RoleSpec(*d, role)) out.push_back(d->name);
   }
   return out;
 }
@@ -76,10 +73,7 @@ const ConnectorDef* FindConnector(const YAML::Node& section, const char* role, S
                                    " (" + role + " connectors: " + list + ")");
     return nullptr;
   }
-  bool has = (std::string(role) == "source" && d->source) ||
-             (std::string(role) == "target" && d->target) ||
-             (std::string(role) == "lookup" && d->lookup);
-  if (!has) {
+  if (!RoleSpec(*d, role)) {
     w.Error(t, path + ".type", "connector '" + d->name + "' cannot be used as a " + role);
     return nullptr;
   }
@@ -96,9 +90,11 @@ const Template* CommonTmpl(const Settings& s, const std::string& name) { return 
 
 // Walks a connector section; without a known connector only `type` problems are reported.
 Settings WalkComponent(SpecWalker& w, const YAML::Node& node, const ConnectorDef* d,
-                       const std::vector<FieldSpec>& common, const ComponentSpec* own,
+                       const std::vector<FieldSpec>& common, const char* role,
                        const std::string& path) {
-  if (d && own) return w.Walk(node, Concat(common, own->fields), path);
+  if (const ComponentSpec* own = d ? RoleSpec(*d, role) : nullptr) {
+    return w.Walk(node, Concat(common, own->fields), path);
+  }
   if (!node.IsMap()) {
     w.Error(node, path, "expected a mapping with `type` and the connector's settings");
   } else if (!node["type"]) {
@@ -215,7 +211,7 @@ std::shared_ptr<const Recipe> LoadRecipeText(const std::string& name, const std:
         ComponentRef c;
         c.name = tname;
         c.def = d;
-        c.settings = WalkComponent(w, kv.second, d, TableCommonFields(), d ? &*d->lookup : nullptr, path);
+        c.settings = WalkComponent(w, kv.second, d, TableCommonFields(), "lookup", path);
         c.type = c.settings.String("type").value_or("");
         if (d) {
           auto made = d->make_lookup(c.settings);
@@ -231,7 +227,7 @@ std::shared_ptr<const Recipe> LoadRecipeText(const std::string& name, const std:
   if (YAML::Node s = root["source"]; s) {
     const ConnectorDef* d = FindConnector(s, "source", w, "source");
     r->source.def = d;
-    r->source.settings = WalkComponent(w, s, d, SourceCommonFields(), d ? &*d->source : nullptr, "source");
+    r->source.settings = WalkComponent(w, s, d, SourceCommonFields(), "source", "source");
     r->source.type = r->source.settings.String("type").value_or("");
     if (const Template* wm = CommonTmpl(r->source.settings, "watermark")) r->source.watermark = *wm;
     if (d) {
@@ -318,7 +314,7 @@ std::shared_ptr<const Recipe> LoadRecipeText(const std::string& name, const std:
         const ConnectorDef* d = FindConnector(node, "target", w, path);
         TargetDef t;
         t.def = d;
-        t.settings = WalkComponent(w, node, d, TargetCommonFields(), d ? &*d->target : nullptr, path);
+        t.settings = WalkComponent(w, node, d, TargetCommonFields(), "target", path);
         t.name = t.settings.String("name").value_or("");
         t.type = t.settings.String("type").value_or("");
         if (!t.name.empty()) {

@@ -2,6 +2,14 @@
 
 namespace keyonce {
 
+const ComponentSpec* RoleSpec(const ConnectorDef& def, std::string_view role) {
+  const std::optional<ComponentSpec>* spec = role == "source"   ? &def.source
+                                             : role == "target" ? &def.target
+                                             : role == "lookup" ? &def.lookup
+                                                                : nullptr;
+  return spec && *spec ? &**spec : nullptr;
+}
+
 const std::vector<FieldSpec>& RecipeFields() {
   static const std::vector<FieldSpec> f = {
       FieldSpec::String("recipe").Required()

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "keyonce/connector.h"
 #include "keyonce/spec.h"
 
 namespace keyonce {
@@ -16,6 +17,10 @@ const std::vector<FieldSpec>& SourceCommonFields();
 const std::vector<FieldSpec>& TargetCommonFields();
 const std::vector<FieldSpec>& TableCommonFields();
 const std::vector<FieldSpec>& ErrorFields();
+
+// A connector's spec for a role ("source", "target" or "lookup"), or nullptr
+// when it does not play that role.
+const ComponentSpec* RoleSpec(const ConnectorDef& def, std::string_view role);
 
 struct StepSpec {
   std::string name;

@@ -69,9 +69,7 @@ Value FieldSchema(const FieldSpec& f) {
 Value ComponentSchema(const std::vector<FieldSpec>& common, const char* role, const std::string& what) {
   array names, branches;
   for (const auto* d : Registry::Global().All()) {
-    const ComponentSpec* spec = std::string(role) == "source" ? (d->source ? &*d->source : nullptr)
-                                : std::string(role) == "target" ? (d->target ? &*d->target : nullptr)
-                                                                : (d->lookup ? &*d->lookup : nullptr);
+    const ComponentSpec* spec = RoleSpec(*d, role);
     if (!spec) continue;
     names.push_back(Value(d->name));
     std::vector<FieldSpec> all = common;

@@ -1,9 +1,10 @@
 #include "state/store.h"
 
+#include "core/clock.h"
+
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <ctime>
 
 namespace keyonce {
 namespace {
@@ -34,16 +35,6 @@ CREATE TABLE IF NOT EXISTS quarantine(
 CREATE INDEX IF NOT EXISTS quarantine_recipe ON quarantine(recipe, status, id);
 CREATE TABLE IF NOT EXISTS watermarks(recipe TEXT PRIMARY KEY, value TEXT, run INTEGER);
 )sql";
-
-std::string NowIso() {
-  auto now = std::chrono::system_clock::now();
-  std::time_t t = std::chrono::system_clock::to_time_t(now);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 int64_t NowUnix() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -206,7 +197,7 @@ Result<int64_t> StateStore::BeginRun(const std::string& recipe, const std::strin
   Stmt s(Prepare("INSERT INTO runs(recipe, started_at, status, trigger, params) "
                  "VALUES(?, ?, 'running', ?, ?)"));
   s.Text(1, recipe);
-  s.Text(2, NowIso());
+  s.Text(2, UtcTimestamp());
   s.Text(3, trigger);
   s.Text(4, params);
   if (sqlite3_step(s.s) != SQLITE_DONE) return Error("recording the run");
@@ -216,7 +207,7 @@ Result<int64_t> StateStore::BeginRun(const std::string& recipe, const std::strin
 Status StateStore::FinishRun(int64_t run, const std::string& status, const std::string& counts,
                              int exit_code) {
   Stmt s(Prepare("UPDATE runs SET finished_at=?, status=?, counts=?, exit_code=? WHERE id=?"));
-  s.Text(1, NowIso());
+  s.Text(1, UtcTimestamp());
   s.Text(2, status);
   s.Text(3, counts);
   s.Int(4, exit_code);
@@ -513,7 +504,7 @@ Result<int64_t> StateStore::AddQuarantine(const QuarantineRow& r) {
       int64_t id = sqlite3_column_int64(q.s, 0);
       Stmt u(Prepare("UPDATE quarantine SET run=?, updated_at=? WHERE id=?"));
       u.Int(1, r.run);
-      u.Text(2, NowIso());
+      u.Text(2, UtcTimestamp());
       u.Int(3, id);
       if (sqlite3_step(u.s) != SQLITE_DONE) return Error("updating a quarantined record");
       return id;
@@ -529,7 +520,7 @@ Result<int64_t> StateStore::AddQuarantine(const QuarantineRow& r) {
   s.Text(6, r.position);
   s.Text(7, r.reason);
   s.Text(8, r.record);
-  s.Text(9, NowIso());
+  s.Text(9, UtcTimestamp());
   if (sqlite3_step(s.s) != SQLITE_DONE) return Error("quarantining a record");
   return sqlite3_last_insert_rowid(db_);
 }
@@ -584,7 +575,7 @@ Result<StateStore::QuarantineRow> StateStore::GetQuarantine(int64_t id) {
 Status StateStore::SetQuarantineStatus(int64_t id, const std::string& status) {
   Stmt s(Prepare("UPDATE quarantine SET status=?, updated_at=? WHERE id=?"));
   s.Text(1, status);
-  s.Text(2, NowIso());
+  s.Text(2, UtcTimestamp());
   s.Int(3, id);
   if (sqlite3_step(s.s) != SQLITE_DONE) return Error("updating a quarantined record");
   return Status::OK();
