@@ -116,7 +116,17 @@ std::string Hex(const uint8_t* data, size_t n) {
   return s;
 }
 
-std::string Pseudonymizer::Reference(const Digest& d) { return "ref-" + Hex(d.data(), 6); }
+std::string Pseudonymizer::Reference(const Digest& d) {
+  // Letters only, four bits each: a reference never contains a run of
+  // digits, so it can never look like (or be masked as) a CPR number.
+  static const char* kLetters = "bcdfghjkmnpqrstv";
+  std::string s = "ref-";
+  for (size_t i = 0; i < 6; ++i) {
+    s.push_back(kLetters[d[i] >> 4]);
+    s.push_back(kLetters[d[i] & 15]);
+  }
+  return s;
+}
 
 namespace {
 // Fetched once: EVP_sha256() makes OpenSSL 3 look the algorithm up per call.

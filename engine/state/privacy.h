@@ -40,7 +40,7 @@ class Pseudonymizer {
   Pseudonymizer& operator=(const Pseudonymizer&) = delete;
   // Keyed hash of (scope, key): the journal's record identity.
   Digest KeyHash(std::string_view scope, std::string_view key);
-  // "ref-" + 12 hex characters of KeyHash: what people see.
+  // "ref-" + 12 letters (48 bits of KeyHash, no digits): what people see.
   static std::string Reference(const Digest& d);
 
  private:

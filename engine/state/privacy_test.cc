@@ -30,4 +30,19 @@ TEST(Pseudonymizer, StableAndKeyed) {
   EXPECT_EQ(Pseudonymizer::Reference(ha).find("0102031234"), std::string::npos);
 }
 
+// A reference is what people use to find a record again, so it must survive
+// the redactor unchanged and never look like a CPR number itself.
+TEST(Pseudonymizer, ReferencesNeverLookLikeCprNumbers) {
+  Digest all_digits{};
+  for (size_t i = 0; i < all_digits.size(); ++i) all_digits[i] = 0x12;  // hex "1212..."
+  std::string ref = Pseudonymizer::Reference(all_digits);
+  EXPECT_EQ(Redactor::MaskCpr(ref), ref);
+  EXPECT_EQ(ref.find_first_of("0123456789"), std::string::npos) << ref;
+  Pseudonymizer p("k");
+  for (int i = 0; i < 2000; ++i) {
+    std::string r = Pseudonymizer::Reference(p.KeyHash("r", std::to_string(i)));
+    ASSERT_EQ(Redactor::MaskCpr(r), r);
+  }
+}
+
 }  // namespace keyonce
