@@ -384,6 +384,7 @@ Result<RunSummary> Runner::Run() {
   if (!st.ok()) return fail(st.Wrap("opening the source"));
 
   StepRunner steps(recipe_);
+  const bool has_steps = !recipe_.steps.empty();
   std::vector<Item> batch;
   batch.reserve(static_cast<size_t>(recipe_.batch_records));
   bool interrupted = false;
@@ -399,7 +400,9 @@ Result<RunSummary> Runner::Run() {
       } else {
         Item item;
         item.position = std::move(si.position);
-        item.source_json = ToJson(si.record);
+        // The record as read is kept for the quarantine. Without steps it is the
+        // record written, whose JSON the content hash makes anyway: no second copy.
+        if (has_steps) item.source_json = ToJson(si.record);
         item.record = std::move(si.record);
         Scope scope = base_scope_;
         auto outcome = steps.Apply(&item.record, scope);
@@ -421,12 +424,14 @@ Result<RunSummary> Runner::Run() {
           if (!key.ok() || key_text.empty()) {
             Quarantine("key", "", item.position, "",
                        key.ok() ? "the key is empty" : "evaluating the key: " + key.status().message(),
-                       item.source_json);
+                       has_steps ? item.source_json : ToJson(item.record));
           } else {
             item.key = std::move(key_text);
             item.key_hash = pseudo_->KeyHash(recipe_.name, item.key);
             item.ref = Pseudonymizer::Reference(item.key_hash);
-            item.content = hasher_.Hash(ToJson(item.record));
+            std::string json = ToJson(item.record);
+            item.content = hasher_.Hash(json);
+            if (!has_steps) item.source_json = std::move(json);
             if (recipe_.source.watermark) {
               auto w = recipe_.source.watermark->Evaluate(ks);
               if (w.ok() && !w->is_null()) {
