@@ -8,7 +8,15 @@ PACKAGES=(
   libboost1.81-dev libyaml-cpp-dev libsqlite3-dev libssl-dev
   libgtest-dev libhowardhinnant-date-dev tzdata
   sqlite3 python3
+  # Network connectors (issue 3)
+  libcurl4-openssl-dev libpugixml-dev libpq-dev
+  # Real servers the integration tests and demos start on loopback
+  postgresql nginx-light openssh-server openssh-client openssl wrk curl
 )
+# Node.js for the npm test servers: Debian's nodejs + npm, unless a Node.js
+# with its own npm (e.g. NodeSource's, which conflicts with Debian's npm) is
+# already there.
+command -v npm >/dev/null 2>&1 || PACKAGES+=(nodejs npm)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -20,4 +28,14 @@ if ((${#missing[@]})); then
   echo "Installing: ${missing[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# Test and demo servers from npm (pinned by tests/package-lock.json).
+if [ -f "$(dirname "$0")/../tests/package-lock.json" ]; then
+  tests_dir="$(cd "$(dirname "$0")/../tests" && pwd)"
+  if [ ! -f "$tests_dir/node_modules/.package-lock.json" ] ||
+     [ "$tests_dir/package-lock.json" -nt "$tests_dir/node_modules/.package-lock.json" ]; then
+    echo "Installing test servers from npm (tests/package-lock.json)"
+    (cd "$tests_dir" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
 fi

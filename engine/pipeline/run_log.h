@@ -19,7 +19,7 @@ namespace keyonce {
 
 class RunLog : public Log, public WarningSink {
  public:
-  RunLog(std::ostream* out, LogFormat format, const Redactor* redactor)
+  RunLog(std::ostream* out, LogFormat format, Redactor* redactor)
       : out_(out), format_(format), redactor_(redactor) {}
 
   void set_context(std::string recipe, int64_t run) {
@@ -34,6 +34,10 @@ class RunLog : public Log, public WarningSink {
     if (n == 3) Line("warn", "(further identical warnings are not shown)");
   }
   void Error(const std::string& msg) { Line("error", msg); }
+  void AddSecret(const std::string& value) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    redactor_->AddSecret(value);
+  }
 
  private:
   void Line(const char* level, const std::string& msg) {
@@ -52,7 +56,7 @@ class RunLog : public Log, public WarningSink {
 
   std::ostream* out_;
   LogFormat format_;
-  const Redactor* redactor_;
+  Redactor* redactor_;
   std::string recipe_;
   int64_t run_ = 0;
   std::map<std::string, int> seen_;

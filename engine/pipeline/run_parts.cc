@@ -1,5 +1,10 @@
 #include "pipeline/run_parts.h"
 
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <thread>
+
 namespace keyonce {
 
 Result<std::optional<Record>> RecipeTables::Find(std::string_view table, const Value& key) {
@@ -20,7 +25,23 @@ Result<std::optional<Record>> RecipeTables::Find(std::string_view table, const V
   auto& cache = it->second.cache;
   auto c = cache.find(k);
   if (c != cache.end()) return c->second;
-  auto r = it->second.lookup->Find(key);
+  // A system that is briefly away (timeouts, 503) is asked again with the
+  // recipe's retry policy; after that the run stops rather than quarantine
+  // every record.
+  const ErrorPolicy& p = recipe_.errors;
+  Result<std::optional<Record>> r = it->second.lookup->Find(key);
+  for (int attempt = 1; !r.ok() && r.status().IsTransient() && attempt < p.retry_attempts;
+       ++attempt) {
+    double wait = std::min(p.backoff_max_seconds, p.backoff_seconds * std::pow(2.0, attempt - 1));
+    if (ctx_.log) {
+      ctx_.log->Warn("Looking up in table '" + std::string(table) + "' failed (attempt " +
+                     std::to_string(attempt) + " of " + std::to_string(p.retry_attempts) +
+                     "): " + r.status().message() + "; retrying in " +
+                     std::to_string(static_cast<int>(wait * 1000)) + " ms.");
+    }
+    std::this_thread::sleep_for(std::chrono::duration<double>(wait));
+    r = it->second.lookup->Find(key);
+  }
   if (!r.ok()) return r.status();
   if (cache.size() < 100000) cache.emplace(k, *r);
   return r;

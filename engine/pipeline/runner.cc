@@ -12,6 +12,7 @@
 #include <regex>
 #include <sstream>
 #include <thread>
+#include <unordered_set>
 
 #include "core/clock.h"
 #include "pipeline/run_log.h"
@@ -225,14 +226,23 @@ class Runner {
  public:
   Runner(const Recipe& recipe, const RunOptions& opt) : recipe_(recipe), opt_(opt) {}
 
-  Result<RunSummary> Run();
+  // The run, then its notifications (recipe `notify`).
+  Result<RunSummary> Run() {
+    auto s = RunRecords();
+    if (s.ok() && !opt_.dry_run && !recipe_.notify.empty()) Notify(*s);
+    return s;
+  }
+  Result<RunSummary> RunRecords();
+  void Notify(const RunSummary& s);
 
  private:
   Status Recover(TargetRun& t);
   Status ProcessBatch(std::vector<Item>& items);
   Status DryRunBatch(std::vector<Item>& items);
   Result<Action> Plan(TargetRun& t, Item& item);
-  WriteResult WriteWithRetry(TargetRun& t, const WriteOp& op);
+  // Writes `ops` (through Target::WriteMany), retrying transient failures
+  // with backoff; results in the order of `ops`.
+  std::vector<WriteResult> WriteAll(TargetRun& t, const std::vector<WriteOp>& ops);
   void Quarantine(const std::string& stage, const std::string& target, const std::string& position,
                   const std::string& ref, const std::string& reason, const std::string& record);
   Status FlushQuarantine();
@@ -263,7 +273,7 @@ class Runner {
   std::mt19937 rng_{std::random_device{}()};
 };
 
-Result<RunSummary> Runner::Run() {
+Result<RunSummary> Runner::RunRecords() {
   start_ = last_progress_ = Clock::now();
   log_ = std::make_unique<RunLog>(opt_.err ? opt_.err : &std::cerr, opt_.log_format, &redactor_);
   auto params = ResolveParams(recipe_, opt_.params);
@@ -524,6 +534,112 @@ Result<RunSummary> Runner::Run() {
   return sum_;
 }
 
+namespace {
+
+std::string CsvField(const std::string& v) {
+  if (v.find_first_of(",\"\r\n") == std::string::npos) return v;
+  std::string o = "\"";
+  for (char c : v) o += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return o + "\"";
+}
+
+}  // namespace
+
+void Runner::Notify(const RunSummary& s) {
+  // Which of the `on` conditions this run meets.
+  std::vector<std::string> met = {"always"};
+  if (s.status == "failed") met.push_back("failed");
+  if (s.status == "interrupted") met.push_back("interrupted");
+  if (s.quarantined || s.in_doubt) met.push_back("quarantined");
+  if (s.status == "completed") met.push_back("completed");
+  std::vector<const NotifyDef*> due;
+  for (const auto& n : recipe_.notify) {
+    for (const auto& o : n.on) {
+      if (std::find(met.begin(), met.end(), o) != met.end()) {
+        due.push_back(&n);
+        break;
+      }
+    }
+  }
+  if (due.empty()) return;
+
+  // The run's summary is the record; the open quarantine goes along as a CSV
+  // of references and reasons (no field values).
+  boost::json::object rec = boost::json::parse(s.ToJson()).as_object();
+  rec["recipe"] = recipe_.name;
+  int64_t written = 0, updated = 0, unchanged = 0;
+  for (const auto& [name, c] : s.targets) {
+    written += c.written;
+    updated += c.updated;
+    unchanged += c.unchanged;
+  }
+  rec["written"] = written;
+  rec["updated"] = updated;
+  rec["unchanged"] = unchanged;
+  if (!rec.contains("error")) rec["error"] = "";
+  std::filesystem::path qfile;
+  rec["quarantine_file"] = "";
+  if (store_ && (s.quarantined || s.in_doubt)) {
+    auto rows = store_->ListQuarantine(recipe_.name, "open", 10000);
+    if (rows.ok() && !rows->empty()) {
+      qfile = std::filesystem::absolute(opt_.state_path).parent_path() /
+              ("keyonce-" + recipe_.name + "-run-" + std::to_string(s.run) + "-quarantine.csv");
+      std::ofstream out(qfile, std::ios::binary | std::ios::trunc);
+      out << "id,reference,stage,target,position,reason,run\r\n";
+      for (const auto& q : *rows) {
+        out << q.id << ',' << CsvField(q.ref) << ',' << CsvField(q.stage) << ',' << CsvField(q.target)
+            << ',' << CsvField(q.position) << ',' << CsvField(redactor_.Apply(q.reason)) << ',' << q.run
+            << "\r\n";
+      }
+      if (out.good()) rec["quarantine_file"] = qfile.string();
+    }
+  }
+  Value record(std::move(rec));
+  for (const NotifyDef* n : due) {
+    auto made = n->def->make_target(n->settings);
+    if (!made.ok()) {
+      log_->Warn("Notification " + n->name + " could not be prepared: " + made.status().message());
+      continue;
+    }
+    std::unique_ptr<Target> t = std::move(made).value();
+    RunContext tctx = ctx_;
+    tctx.target_name = n->name;
+    Status st = t->Open(tctx);
+    WriteResult r;
+    if (st.ok()) {
+      Scope scope = base_scope_;
+      scope.record = &record;
+      WriteOp op;
+      op.record = &record.as_object();
+      op.scope = &scope;
+      op.key = "run-" + std::to_string(s.run);
+      op.batch = 1;
+      const ErrorPolicy& p = recipe_.errors;
+      for (int attempt = 1;; ++attempt) {
+        r = t->Write(op);
+        if (r.status.ok() || !r.status.IsTransient() || attempt >= p.retry_attempts) break;
+        double wait = std::min(p.backoff_max_seconds, p.backoff_seconds * std::pow(2.0, attempt - 1));
+        std::this_thread::sleep_for(std::chrono::duration<double>(std::max(wait, std::min(r.retry_after_seconds, 60.0))));
+      }
+      st = r.status;
+      if (st.ok()) {
+        auto c = t->Commit(1, true);
+        if (!c.ok()) st = c.status();
+      }
+    }
+    t->Close(st.ok());
+    if (st.ok()) {
+      log_->Info("Notification " + n->name + " sent.");
+    } else {
+      log_->Warn("Notification " + n->name + " was not sent: " + st.message());
+    }
+  }
+  if (!qfile.empty()) {
+    std::error_code ec;
+    std::filesystem::remove(qfile, ec);
+  }
+}
+
 Status Runner::Recover(TargetRun& t) {
   auto pending = store_->PendingBatches(t.id);
   if (!pending.ok()) return pending.status();
@@ -589,21 +705,66 @@ Result<Action> Runner::Plan(TargetRun& t, Item& item) {
   return Action::kInsert;
 }
 
-WriteResult Runner::WriteWithRetry(TargetRun& t, const WriteOp& op) {
+std::vector<WriteResult> Runner::WriteAll(TargetRun& t, const std::vector<WriteOp>& ops) {
   const ErrorPolicy& p = recipe_.errors;
-  WriteResult r;
-  for (int attempt = 1;; ++attempt) {
-    r = t.target->Write(op);
-    if (r.status.ok()) return r;
-    bool transient = r.status.IsTransient() && !Matches(p.permanent, r.status.message());
-    if (!transient || attempt >= p.retry_attempts) return r;
-    double wait = std::min(p.backoff_max_seconds, p.backoff_seconds * std::pow(2.0, attempt - 1));
-    wait *= std::uniform_real_distribution<double>(0.5, 1.0)(rng_);
-    log_->Warn("Writing to " + t.def->name + " failed (attempt " + std::to_string(attempt) + " of " +
-               std::to_string(p.retry_attempts) + "): " + r.status.message() + "; retrying in " +
-               std::to_string(static_cast<int>(wait * 1000)) + " ms.");
-    std::this_thread::sleep_for(std::chrono::duration<double>(wait));
+  std::vector<WriteResult> results(ops.size());
+  std::vector<int> attempts(ops.size(), 0);
+  std::vector<size_t> todo(ops.size());
+  for (size_t k = 0; k < ops.size(); ++k) todo[k] = k;
+  while (!todo.empty()) {
+    std::vector<size_t> round, later;
+    if (!t.traits.concurrent) {
+      // One write at a time, in order: a retried record keeps its place.
+      round.push_back(todo.front());
+      later.assign(todo.begin() + 1, todo.end());
+    } else {
+      // One call never holds the same key twice (its writes may run at the
+      // same time); a key's second write waits for the next round.
+      std::unordered_set<std::string_view> keys;
+      for (size_t k : todo) (keys.insert(ops[k].key).second ? round : later).push_back(k);
+    }
+    std::vector<WriteOp> call;
+    call.reserve(round.size());
+    for (size_t k : round) call.push_back(ops[k]);
+    std::vector<WriteResult> got = t.target->WriteMany(call);
+    for (size_t j = got.size(); j < call.size(); ++j) {
+      got.push_back(WriteResult{Status::Internal("the target returned no result for this write"), {}});
+    }
+    double wait = 0;
+    std::string why;
+    const size_t deferred = later.size();
+    for (size_t j = 0; j < round.size(); ++j) {
+      size_t k = round[j];
+      WriteResult& r = got[j];
+      ++attempts[k];
+      bool transient = !r.status.ok() && r.status.IsTransient() && !Matches(p.permanent, r.status.message());
+      if (transient && attempts[k] < p.retry_attempts) {
+        double w = std::min(p.backoff_max_seconds, p.backoff_seconds * std::pow(2.0, attempts[k] - 1));
+        w *= std::uniform_real_distribution<double>(0.5, 1.0)(rng_);
+        // The system's own Retry-After is honoured (up to 10 minutes).
+        w = std::max(w, std::min(r.retry_after_seconds, 600.0));
+        if (w > wait) wait = w;
+        if (why.empty()) {
+          why = r.status.message() + " (attempt " + std::to_string(attempts[k]) + " of " +
+                std::to_string(p.retry_attempts) + ")";
+        }
+        later.push_back(k);
+        continue;
+      }
+      results[k] = std::move(r);
+    }
+    if (!why.empty()) {
+      size_t n = later.size();
+      log_->Warn("Writing to " + t.def->name + " failed for " + std::to_string(n) +
+                 (n == 1 ? " record: " : " records, e.g.: ") + why + "; retrying in " +
+                 std::to_string(static_cast<int>(wait * 1000)) + " ms.");
+      std::this_thread::sleep_for(std::chrono::duration<double>(wait));
+    }
+    // Retried writes go back to their place (only needed when there are some).
+    if (later.size() != deferred) std::sort(later.begin(), later.end());
+    todo = std::move(later);
   }
+  return results;
 }
 
 Status Runner::ProcessBatch(std::vector<Item>& items) {
@@ -647,6 +808,9 @@ Status Runner::ProcessBatch(std::vector<Item>& items) {
   for (size_t ti = 0; ti < nt; ++ti) {
     auto& t = targets_[ti];
     std::vector<size_t> clear;
+    std::vector<WriteOp> ops;
+    std::vector<size_t> op_items;
+    std::vector<std::unique_ptr<Scope>> op_scopes;
     for (size_t i = 0; i < items.size(); ++i) {
       Item& item = items[i];
       Action a = actions[ti][i];
@@ -681,7 +845,21 @@ Status Runner::ProcessBatch(std::vector<Item>& items) {
       op.key = item.key;
       op.batch = static_cast<uint64_t>(batch_ids[ti]);
       if (a == Action::kCheck) {
+        // A system that is briefly away is asked again, like a write.
+        const ErrorPolicy& p = recipe_.errors;
         auto c = t.target->Check(op);
+        for (int attempt = 1; !c.ok() && c.status().IsTransient() &&
+                              !Matches(p.permanent, c.status().message()) && attempt < p.retry_attempts;
+             ++attempt) {
+          double wait = std::min(p.backoff_max_seconds, p.backoff_seconds * std::pow(2.0, attempt - 1));
+          wait *= std::uniform_real_distribution<double>(0.5, 1.0)(rng_);
+          log_->Warn("Checking a write in doubt at " + t.def->name + " failed (attempt " +
+                     std::to_string(attempt) + " of " + std::to_string(p.retry_attempts) + "): " +
+                     c.status().message() + "; retrying in " +
+                     std::to_string(static_cast<int>(wait * 1000)) + " ms.");
+          std::this_thread::sleep_for(std::chrono::duration<double>(wait));
+          c = t.target->Check(op);
+        }
         if (!c.ok()) {
           item.failed = true;
           item.fail_target = t.def->name;
@@ -719,7 +897,17 @@ Status Runner::ProcessBatch(std::vector<Item>& items) {
         actions[ti][i] = a;
         intends = true;
       }
-      WriteResult r = WriteWithRetry(t, op);
+      ops.push_back(op);
+      op_items.push_back(i);
+      op_scopes.push_back(std::make_unique<Scope>(scope));
+      ops.back().scope = op_scopes.back().get();
+    }
+    // The writes themselves: the target may keep several in flight.
+    std::vector<WriteResult> results = WriteAll(t, ops);
+    for (size_t k = 0; k < ops.size(); ++k) {
+      size_t i = op_items[k];
+      Item& item = items[i];
+      WriteResult& r = results[k];
       if (!r.status.ok()) {
         item.failed = true;
         item.fail_target = t.def->name;
@@ -728,10 +916,10 @@ Status Runner::ProcessBatch(std::vector<Item>& items) {
         clear.push_back(i);
         continue;
       }
-      if (a == Action::kUpdate) ++t.counts.updated; else ++t.counts.written;
+      if (actions[ti][i] == Action::kUpdate) ++t.counts.updated; else ++t.counts.written;
       if (!t.def->capture.empty()) {
         item.captures.as_object()[t.def->name] =
-            EvaluateCaptures(*t.def, scope, r.reply, log_.get(), item.ref);
+            EvaluateCaptures(*t.def, *op_scopes[k], r.reply, log_.get(), item.ref);
         capture_saves.emplace_back(ti, i);
       }
     }

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -24,20 +25,34 @@ struct Script {
   std::vector<std::string> written;
   bool recover_known = true;
   bool idempotent = false;
+  bool concurrent = false;
+  double retry_after = 0;
   int commits = 0;
+  std::vector<std::vector<std::string>> calls;  // keys of each WriteMany call
 };
 Script* g_script = nullptr;
 
 class ScriptedTarget : public Target {
  public:
-  TargetTraits Traits() const override { return {false, g_script->idempotent}; }
+  TargetTraits Traits() const override {
+    TargetTraits t;
+    t.idempotent = g_script->idempotent;
+    t.concurrent = g_script->concurrent;
+    return t;
+  }
+  std::vector<WriteResult> WriteMany(const std::vector<WriteOp>& ops) override {
+    std::vector<std::string> keys;
+    for (const auto& op : ops) keys.push_back(op.key);
+    g_script->calls.push_back(keys);
+    return Target::WriteMany(ops);
+  }
   Status Open(const RunContext&) override { return Status::OK(); }
   Result<Value> Render(const WriteOp& op) override { return Value(op.key); }
   WriteResult Write(const WriteOp& op) override {
     auto it = g_script->transient_failures.find(op.key);
     if (it != g_script->transient_failures.end() && it->second > 0) {
       --it->second;
-      return {Status::Transient("service unavailable (503)"), {}};
+      return {Status::Transient("service unavailable (503)"), {}, g_script->retry_after};
     }
     if (g_script->permanent.count(op.key)) return {Status::Permanent("rejected (400)"), {}};
     g_script->written.push_back(op.key);
@@ -187,6 +202,40 @@ TEST_F(RunnerTest, RetriesTransientErrorsThenSucceeds) {
   EXPECT_NE(err_.str().find("attempt 1 of 3"), std::string::npos);
   // The later target used the earlier target's capture.
   EXPECT_EQ(Read("out.jsonl"), "{\"id\":\"1\",\"case\":\"case-1\"}\n{\"id\":\"2\",\"case\":\"case-2\"}\n");
+}
+
+TEST_F(RunnerTest, ConcurrentTargetGetsManyWritesPerCallAndRetriesOnlyTheFailedOnes) {
+  // Keys 1..5, key 3 twice (a changed record): one call must never hold a
+  // key twice, since its writes may run at the same time.
+  Write("in.jsonl",
+        "{\"id\":\"1\"}\n{\"id\":\"2\"}\n{\"id\":\"3\"}\n{\"id\":\"4\"}\n"
+        "{\"id\":\"3\",\"v\":2}\n{\"id\":\"5\"}\n");
+  script_.concurrent = true;
+  script_.transient_failures["2"] = 1;
+  script_.retry_after = 0.3;  // the system asks for 300 ms
+  auto r = Load(std::string(kScripted) + "batch_records: 100\n");
+  ASSERT_TRUE(r);
+  auto t0 = std::chrono::steady_clock::now();
+  auto s = Run(*r);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(s.exit_code, kExitOk);
+  ASSERT_GE(script_.calls.size(), 2u);
+  EXPECT_EQ(script_.calls[0], (std::vector<std::string>{"1", "2", "3", "4", "5"}));
+  // The second round: the transient failure and the key's second write.
+  EXPECT_EQ(script_.calls[1], (std::vector<std::string>{"2", "3"}));
+  EXPECT_EQ(script_.calls.size(), 2u);
+  EXPECT_GE(secs, 0.3) << "Retry-After was not honoured";
+  EXPECT_EQ(std::count(script_.written.begin(), script_.written.end(), "2"), 1);
+}
+
+TEST_F(RunnerTest, SequentialTargetGetsOneWritePerCallInOrder) {
+  Write("in.jsonl", "{\"id\":\"1\"}\n{\"id\":\"2\"}\n{\"id\":\"3\"}\n");
+  script_.transient_failures["2"] = 1;
+  auto r = Load(kScripted);
+  ASSERT_TRUE(r);
+  Run(*r);
+  for (const auto& c : script_.calls) EXPECT_EQ(c.size(), 1u);
+  EXPECT_EQ(script_.written, (std::vector<std::string>{"1", "2", "3"}));
 }
 
 TEST_F(RunnerTest, PermanentErrorQuarantinesOneRecordAndTheRunGoesOn) {
@@ -356,6 +405,70 @@ targets:
   auto last = Run(*r);
   EXPECT_EQ(last.exit_code, kExitOk);
   EXPECT_EQ(script_.written.size(), 1u);
+}
+
+// A lookup routes each record on the answer: continue, skip with a reason,
+// or quarantine for a person.
+TEST_F(RunnerTest, LookupRoutesOnTheAnswer) {
+  Write("residents.csv", "id,municipality\n1,0101\n2,0999\n");
+  Write("in.jsonl", "{\"id\":\"1\"}\n{\"id\":\"2\"}\n{\"id\":\"3\"}\n");
+  auto r = Load(R"(recipe: route
+tables:
+  residents: {type: csv, path: residents.csv, key: id}
+source: {type: jsonl, path: in.jsonl}
+key: "{{ record.id }}"
+steps:
+  - lookup:
+      table: residents
+      key: "{{ record.id }}"
+      on_missing: quarantine
+      require: "{{ lookup.municipality == '0101' }}"
+      otherwise: skip
+      reason: not resident in the municipality
+      set: {municipality: "{{ lookup.municipality }}"}
+targets:
+  - {name: file, type: jsonl, path: out.jsonl}
+)");
+  ASSERT_TRUE(r);
+  auto s = Run(*r);
+  EXPECT_EQ(s.exit_code, kExitQuarantined);
+  EXPECT_EQ(Read("out.jsonl"), "{\"id\":\"1\",\"municipality\":\"0101\"}\n");
+  EXPECT_EQ(s.filtered, 1);
+  EXPECT_EQ(s.quarantined, 1);  // 3: no row
+}
+
+// `notify`: the run's summary goes to a target once per run, only when
+// one of its `on` conditions is met; the quarantine list goes along.
+TEST_F(RunnerTest, NotifySendsTheSummaryWhenItsConditionIsMet) {
+  Write("in.jsonl", "{\"id\":\"1\"}\n{\"id\":\"2\"}\n");
+  script_.permanent.insert("2");
+  auto r = Load(std::string(kScripted) + R"(notify:
+  - name: it
+    type: jsonl
+    path: notify.jsonl
+    on: [quarantined, failed]
+    body:
+      status: "{{ record.status }}"
+      recipe: "{{ record.recipe }}"
+      quarantined: "{{ record.quarantined }}"
+      written: "{{ record.written }}"
+      has_list: "{{ record.quarantine_file != '' }}"
+  - name: never
+    type: jsonl
+    path: never.jsonl
+    on: [completed]
+)");
+  ASSERT_TRUE(r);
+  auto s = Run(*r);
+  EXPECT_EQ(s.exit_code, kExitQuarantined);
+  EXPECT_EQ(Read("notify.jsonl"),
+            "{\"status\":\"completed_with_errors\",\"recipe\":\"scripted\",\"quarantined\":1,"
+            "\"written\":2,\"has_list\":true}\n");
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "never.jsonl"));
+  // The quarantine list is a temporary file, gone after the run.
+  for (const auto& e : std::filesystem::directory_iterator(dir_)) {
+    EXPECT_EQ(e.path().string().find("quarantine.csv"), std::string::npos) << e.path();
+  }
 }
 
 }  // namespace

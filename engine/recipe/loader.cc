@@ -185,7 +185,7 @@ std::shared_ptr<const Recipe> LoadRecipeText(const std::string& name, const std:
   }
 
   Settings top = w.Walk(root, RecipeFields(), "",
-                        {"params", "secrets", "tables", "source", "steps", "targets", "on_error"});
+                        {"params", "secrets", "tables", "source", "steps", "targets", "notify", "on_error"});
   r->name = top.String("recipe").value_or("");
   static const std::regex name_re("^[a-z0-9][a-z0-9_-]*$");
   if (!r->name.empty() && !std::regex_match(r->name, name_re)) {
@@ -348,6 +348,38 @@ std::shared_ptr<const Recipe> LoadRecipeText(const std::string& name, const std:
         }
         earlier.push_back(t.name);
         r->targets.push_back(std::move(t));
+      }
+    }
+  }
+
+  // Notifications about the run.
+  if (YAML::Node notify = root["notify"]; notify) {
+    if (!notify.IsSequence()) {
+      w.Error(notify, "notify", "expected a list of notifications");
+    } else {
+      size_t i = 0;
+      for (const auto& node : notify) {
+        std::string path = "notify[" + std::to_string(i++) + "]";
+        const ConnectorDef* d = FindConnector(node, "target", w, path);
+        NotifyDef n;
+        n.def = d;
+        n.settings = WalkComponent(w, node, d, NotifyCommonFields(), "target", path);
+        n.name = n.settings.String("name").value_or("");
+        n.type = n.settings.String("type").value_or("");
+        n.on = n.settings.StringList("on");
+        if (n.on.empty()) n.on = {"failed", "quarantined"};
+        static const std::vector<std::string> kOn = {"failed", "quarantined", "completed", "interrupted", "always"};
+        for (const auto& o : n.on) {
+          if (std::find(kOn.begin(), kOn.end(), o) == kOn.end()) {
+            w.Error(node["on"], path + ".on",
+                    "unknown '" + o + "'; use failed, quarantined, completed, interrupted or always");
+          }
+        }
+        if (d) {
+          auto made = d->make_target(n.settings);
+          if (!made.ok()) w.Error(node, path, made.status().message());
+        }
+        r->notify.push_back(std::move(n));
       }
     }
   }

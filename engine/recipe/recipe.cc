@@ -39,6 +39,10 @@ const std::vector<FieldSpec>& RecipeFields() {
       FieldSpec::ObjectList("targets", TargetCommonFields()).Required()
           .Describe("Ordered targets; each record is written to each target in this order, so a "
                     "later target can use {{ captures.<earlier target>.<name> }}."),
+      FieldSpec::ObjectList("notify", NotifyCommonFields())
+          .Describe("Messages about the run itself (e.g. a summary mail to IT when records were "
+                    "quarantined or the run failed): each is a target connector written once per "
+                    "run with the run's summary as the record."),
       FieldSpec::Object("on_error", ErrorFields())
           .Describe("Retries and what counts as a permanent error."),
       FieldSpec::Int("batch_records").Default("5000")
@@ -108,6 +112,20 @@ const std::vector<FieldSpec>& TargetCommonFields() {
           .Describe("Values to keep from the target's reply, readable by later targets as "
                     "{{ captures.<name>.<capture> }}.")
           .Example("{case_id: \"{{ reply.id }}\"}"),
+  };
+  return f;
+}
+
+const std::vector<FieldSpec>& NotifyCommonFields() {
+  static const std::vector<FieldSpec> f = {
+      FieldSpec::String("name").Required().Describe("The notification's name in the run log.")
+          .Example("it-mail"),
+      FieldSpec::String("type").Required().Describe("The connector, e.g. smtp."),
+      FieldSpec::StringList("on")
+          .Describe("When to send: any of failed, quarantined (records were quarantined or are "
+                    "in doubt), completed (no problems), interrupted; or always. Default: failed "
+                    "and quarantined.")
+          .Example("[failed, quarantined]"),
   };
   return f;
 }
@@ -182,9 +200,19 @@ const std::vector<StepSpec>& StepSpecs() {
                   .Describe("Fields to set; {{ lookup.<column> }} is the row found."),
               FieldSpec::Enum("on_missing", {"quarantine", "skip", "keep"}).Default("quarantine")
                   .Describe("No row found: quarantine the record, skip it (filtered), or keep it "
-                            "unchanged.")}),
-         "- lookup:\n    table: departments\n    key: \"{{ record.dept }}\"\n    set: {dept_name: "
-         "\"{{ lookup.name }}\"}"});
+                            "unchanged."),
+              FieldSpec::Tmpl("require").Roots(kRootsRecord | kRootLookup)
+                  .Describe("A condition on the row found (e.g. \"{{ lookup.resident }}\"); when "
+                            "false, the record is routed by `otherwise`."),
+              FieldSpec::Enum("otherwise", {"quarantine", "skip"}).Default("quarantine")
+                  .Describe("When `require` is false: quarantine the record for a person, or skip "
+                            "it (filtered) with `reason`."),
+              FieldSpec::String("reason")
+                  .Describe("Why a record failing `require` is skipped or quarantined; shown in "
+                            "the run log and the quarantine (no field values).")}),
+         "- lookup:\n    table: residents\n    key: \"{{ record.cpr }}\"\n    require: \"{{ "
+         "lookup.municipality == '0101' }}\"\n    otherwise: skip\n    reason: not resident in "
+         "the municipality\n    set: {address: \"{{ lookup.address }}\"}"});
     return s;
   }();
   return steps;

@@ -67,6 +67,10 @@ struct SourceDef : ComponentRef {
   std::optional<Template> watermark;  // per record; the run keeps the largest
 };
 
+struct NotifyDef : ComponentRef {
+  std::vector<std::string> on;  // failed, quarantined, completed, interrupted, always
+};
+
 struct ErrorPolicy {
   int retry_attempts = 3;
   double backoff_seconds = 1.0;
@@ -84,6 +88,7 @@ struct Recipe {
   Template key;
   std::vector<StepDef> steps;
   std::vector<TargetDef> targets;
+  std::vector<NotifyDef> notify;
   ErrorPolicy errors;
   int batch_records = 5000;
 };

@@ -16,6 +16,7 @@ const std::vector<FieldSpec>& SecretFields();
 const std::vector<FieldSpec>& SourceCommonFields();
 const std::vector<FieldSpec>& TargetCommonFields();
 const std::vector<FieldSpec>& TableCommonFields();
+const std::vector<FieldSpec>& NotifyCommonFields();
 const std::vector<FieldSpec>& ErrorFields();
 
 // A connector's spec for a role ("source", "target" or "lookup"), or nullptr

@@ -151,6 +151,9 @@ std::string RecipeJsonSchema() {
   props["targets"] = object{{"type", "array"},
                             {"description", "Ordered targets."},
                             {"items", ComponentSchema(TargetCommonFields(), "target", "A target.")}};
+  props["notify"] = object{{"type", "array"},
+                           {"description", "Messages about the run itself."},
+                           {"items", ComponentSchema(NotifyCommonFields(), "target", "A notification.")}};
   array steps;
   for (const auto& s : StepSpecs()) {
     steps.push_back(object{{"type", "object"},
@@ -196,7 +199,15 @@ Status WriteReferenceDocs(const std::filesystem::path& docs_dir) {
                     "\n## `secrets.<name>`\n\n" + FieldTable(SecretFields()) + "\n## `source`\n\n" +
                     FieldTable(SourceCommonFields()) + "\nplus the settings of the source connector.\n\n## `targets[]`\n\n" +
                     FieldTable(TargetCommonFields()) + "\nplus the settings of the target connector.\n\n## `tables.<name>`\n\n" +
-                    FieldTable(TableCommonFields()) + "\nplus the settings of the lookup connector.\n\n## `on_error`\n\n" +
+                    FieldTable(TableCommonFields()) + "\nplus the settings of the lookup connector.\n\n## `notify[]`\n\n" +
+                    FieldTable(NotifyCommonFields()) +
+                    "\nplus the settings of the target connector. The record is the run's summary: "
+                    "`recipe`, `run`, `status` (completed, completed_with_errors, failed, "
+                    "interrupted), `read`, `written`, `updated`, `unchanged`, `quarantined`, "
+                    "`in_doubt`, `rejected`, `filtered`, `seconds`, `error`, `targets` (per target "
+                    "counts), `quarantine_file` (a CSV of this run's quarantined records: "
+                    "reference, stage, target, position, reason; no field values; empty when "
+                    "none).\n\n## `on_error`\n\n" +
                     FieldTable(ErrorFields()) + "\n## Steps\n";
   for (const auto& s : StepSpecs()) {
     ref += "\n### `" + s.name + "`\n\n" + s.summary + "\n\n";

@@ -48,12 +48,13 @@ const char* RootName(unsigned bit) {
     case kRootState: return "state";
     case kRootReply: return "reply";
     case kRootLookup: return "lookup";
+    case kRootKey: return "key";
   }
   return "?";
 }
 
 unsigned RootBit(const std::string& name) {
-  for (unsigned bit = 1; bit <= kRootLookup; bit <<= 1) {
+  for (unsigned bit = 1; bit <= kRootKey; bit <<= 1) {
     if (name == RootName(bit)) return bit;
   }
   return 0;
@@ -61,7 +62,7 @@ unsigned RootBit(const std::string& name) {
 
 std::string AllowedRoots(unsigned mask) {
   std::string s;
-  for (unsigned bit = 1; bit <= kRootLookup; bit <<= 1) {
+  for (unsigned bit = 1; bit <= kRootKey; bit <<= 1) {
     if (mask & bit) s += (s.empty() ? "" : ", ") + std::string(RootName(bit));
   }
   return s;
@@ -439,6 +440,9 @@ Settings SpecWalker::Walk(const YAML::Node& node, const std::vector<FieldSpec>& 
     if (it->secret && kv.second.IsScalar() && kv.second.Scalar().find("{{") == std::string::npos) {
       Error(kv.second, kpath, "a secret must not be written in the recipe; use {{ secrets.NAME }}");
       continue;
+    }
+    if (!it->warn_message.empty() && kv.second.IsScalar() && kv.second.Scalar() == it->warn_value) {
+      Warn(kv.second, kpath, it->warn_message);
     }
     if (CheckType(kv.second, *it, kpath, &e)) s.entries[key] = std::move(e);
   }

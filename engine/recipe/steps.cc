@@ -159,6 +159,18 @@ Result<StepOutcome> StepRunner::Apply(Value* record, Scope scope) const {
       Value found(std::move(**row));
       Scope inner = scope;
       inner.lookup = &found;
+      if (const Template* require = s.settings.Tmpl("require")) {
+        auto ok = require->Evaluate(inner);
+        if (!ok.ok()) return quarantine("require: " + ok.status().message());
+        if (!IsTruthy(*ok)) {
+          std::string why = s.settings.String("reason").value_or(
+              "the row in table '" + table + "' does not meet `require`");
+          if (s.settings.String("otherwise").value_or("quarantine") == "skip") {
+            return StepOutcome{StepOutcome::Kind::kFilter, why};
+          }
+          return quarantine(why);
+        }
+      }
       boost::json::object out;
       for (const auto& [field, t] : s.settings.TmplMap("set")) {
         auto v = t.Evaluate(inner);

@@ -17,10 +17,10 @@ namespace {
 
 // ------------------------------------------------------------------ roots
 
-enum class Root : uint8_t { kRecord, kParams, kSecrets, kCaptures, kRun, kState, kReply, kLookup };
+enum class Root : uint8_t { kRecord, kParams, kSecrets, kCaptures, kRun, kState, kReply, kLookup, kKey };
 
-constexpr std::array<std::string_view, 8> kRootNames = {
-    "record", "params", "secrets", "captures", "run", "state", "reply", "lookup"};
+constexpr std::array<std::string_view, 9> kRootNames = {
+    "record", "params", "secrets", "captures", "run", "state", "reply", "lookup", "key"};
 
 const Value* RootValue(Root r, const Scope& s) {
   switch (r) {
@@ -32,6 +32,7 @@ const Value* RootValue(Root r, const Scope& s) {
     case Root::kState: return s.state;
     case Root::kReply: return s.reply;
     case Root::kLookup: return s.lookup;
+    case Root::kKey: return s.key;
   }
   return nullptr;
 }
@@ -680,8 +681,8 @@ class Parser {
         if (!hint.empty()) {
           msg += "; did you mean '" + std::string(hint) + "'?";
         } else {
-          msg += "; a value starts with record, params, secrets, captures, run, state, reply or "
-                 "lookup, or is a literal ('text', 12, true, null)";
+          msg += "; a value starts with record, params, secrets, captures, run, state, reply, "
+                 "lookup or key, or is a literal ('text', 12, true, null)";
         }
         return Fail(t.offset, msg);
       }

@@ -41,6 +41,10 @@ class Log {
   virtual ~Log() = default;
   virtual void Info(const std::string& msg) = 0;
   virtual void Warn(const std::string& msg) = 0;
+  // A value learnt during the run that must never appear in any output
+  // (e.g. an OAuth2 access token): from now on it is removed from every log
+  // line, error message and quarantine reason like a declared secret.
+  virtual void AddSecret(const std::string& /*value*/) {}
 };
 
 struct RunContext {
@@ -88,6 +92,7 @@ struct WriteOp {
 struct WriteResult {
   Status status;  // kTransient: retry; kPermanent or other: quarantine
   Value reply;    // what the system answered (for capture templates)
+  double retry_after_seconds = 0;  // for kTransient: the system asked to wait this long (Retry-After)
 };
 
 struct CommitResult {
@@ -109,6 +114,8 @@ struct CheckResult {
 struct TargetTraits {
   bool supports_update = false;  // can replace an earlier write of the same key
   bool idempotent = false;       // writing the same record twice leaves one copy (upsert)
+  bool concurrent = false;       // WriteMany may run writes at the same time (their order is
+                                 // not kept); otherwise the engine passes one write per call
 };
 
 class Target {
@@ -129,6 +136,17 @@ class Target {
   virtual Result<std::string> Checkpoint() { return std::string(); }
   // Writes one record. Transient failures are retried by the engine.
   virtual WriteResult Write(const WriteOp& op) = 0;
+  // Writes several records of one batch; results in the order of `ops`. A
+  // target that can keep several requests in flight (e.g. HTTP with curl
+  // multi) overrides this. The engine never passes the same key twice in one
+  // call, and retries the transient failures in a later call. Default: Write
+  // for each op in turn.
+  virtual std::vector<WriteResult> WriteMany(const std::vector<WriteOp>& ops) {
+    std::vector<WriteResult> out;
+    out.reserve(ops.size());
+    for (const auto& op : ops) out.push_back(Write(op));
+    return out;
+  }
   // Makes every write since the last commit durable, tagged with batch id
   // `batch` (ids grow). `final` is true for the last commit of the run.
   virtual Result<CommitResult> Commit(uint64_t batch, bool final) = 0;
@@ -152,7 +170,11 @@ class Lookup {
  public:
   virtual ~Lookup() = default;
   virtual Status Open(const RunContext& ctx) = 0;
-  // The row whose key equals `key`, nullopt when none does.
+  // The row whose key equals `key`, nullopt when none does. A lookup whose
+  // settings are templates declares them with roots kRootsStatic | kRootKey
+  // and evaluates them with Scope::key = &key (written `{{ key }}`).
+  // Transient errors (kTransient) are retried by the engine; others
+  // quarantine the record. The engine caches answers per run.
   virtual Result<std::optional<Record>> Find(const Value& key) = 0;
 };
 

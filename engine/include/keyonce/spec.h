@@ -41,6 +41,7 @@ enum RootMask : unsigned {
   kRootState = 1u << 5,
   kRootReply = 1u << 6,
   kRootLookup = 1u << 7,
+  kRootKey = 1u << 8,  // a lookup table's templates: the key asked for
   kRootsStatic = kRootParams | kRootSecrets | kRootRun | kRootState,
   kRootsRecord = kRootsStatic | kRootRecord | kRootCaptures,
 };
@@ -57,6 +58,7 @@ struct FieldSpec {
   unsigned template_roots = kRootsRecord;
   std::vector<FieldSpec> children;  // kObject, kObjectMap, kObjectList
   bool secret = false;              // value must come from `secrets`, never literal
+  std::string warn_value, warn_message;  // see WarnIf
 
   static FieldSpec String(std::string n) { return Make(std::move(n), FieldType::kString); }
   static FieldSpec Int(std::string n) { return Make(std::move(n), FieldType::kInt); }
@@ -101,6 +103,13 @@ struct FieldSpec {
   FieldSpec& Default(std::string yaml) { default_yaml = std::move(yaml); return *this; }
   FieldSpec& Example(std::string yaml) { example = std::move(yaml); return *this; }
   FieldSpec& Roots(unsigned mask) { template_roots = mask; return *this; }
+  // `keyonce validate` warns (with file:line:column) when the recipe gives
+  // this scalar value, e.g. WarnIf("false", "...") on tls_verify.
+  FieldSpec& WarnIf(std::string value, std::string message) {
+    warn_value = std::move(value);
+    warn_message = std::move(message);
+    return *this;
+  }
 
  private:
   static FieldSpec Make(std::string n, FieldType t) {

@@ -63,6 +63,7 @@ struct Scope {
   const Value* state = nullptr;     // {watermark}
   const Value* reply = nullptr;     // a target's reply, for capture templates
   const Value* lookup = nullptr;    // the matched table row, inside a lookup step
+  const Value* key = nullptr;       // the key a lookup table is asked for (Lookup::Find)
   TableResolver* tables = nullptr;
   WarningSink* warnings = nullptr;
 };
