@@ -6,6 +6,8 @@
 // 0x9D) map to the C1 control of the same number, so no byte is lost.
 #include "connectors/common/encoding.h"
 
+#include <openssl/evp.h>
+
 #include <cstdint>
 #include <cstring>
 
@@ -167,6 +169,15 @@ bool LooksLikeUtf8(std::string_view data) {
   bool truncated = false;
   auto bad = FindInvalidUtf8(data, &truncated);
   return !bad || truncated;
+}
+
+std::string Base64(std::string_view bytes) {
+  std::string out(4 * ((bytes.size() + 2) / 3), '\0');
+  if (bytes.empty()) return out;
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
+  out.resize(static_cast<size_t>(n));
+  return out;
 }
 
 }  // namespace keyonce::connectors

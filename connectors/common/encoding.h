@@ -31,4 +31,7 @@ size_t Utf8BomLength(std::string_view data);
 // (so a buffer boundary inside a character is not an error).
 bool LooksLikeUtf8(std::string_view data);
 
+// Standard base64 (RFC 4648, with padding), e.g. for binary columns.
+std::string Base64(std::string_view bytes);
+
 }  // namespace keyonce::connectors

@@ -1,0 +1,72 @@
+#include "connectors/http/url_template.h"
+
+#include "connectors/common/net/transfer.h"
+
+namespace keyonce::connectors::http {
+
+Result<UrlTemplate> UrlTemplate::From(const Template& t) {
+  UrlTemplate u;
+  const std::string& s = t.source();
+  size_t i = 0;
+  std::string literal;
+  while (i < s.size()) {
+    size_t open = s.find("{{", i);
+    if (open == std::string::npos) {
+      literal.append(s, i, std::string::npos);
+      break;
+    }
+    literal.append(s, i, open - i);
+    // The matching "}}", skipping quoted strings inside the expression.
+    size_t j = open + 2;
+    char quote = 0;
+    size_t close = std::string::npos;
+    for (; j < s.size(); ++j) {
+      char c = s[j];
+      if (quote) {
+        if (c == '\\') {
+          ++j;
+        } else if (c == quote) {
+          quote = 0;
+        }
+      } else if (c == '\'' || c == '"') {
+        quote = c;
+      } else if (c == '}' && j + 1 < s.size() && s[j + 1] == '}') {
+        close = j;
+        break;
+      }
+    }
+    if (close == std::string::npos) return Status::Invalid("unterminated {{ in URL template");
+    if (!literal.empty()) {
+      u.parts_.push_back(Part{std::move(literal), std::nullopt, false});
+      literal.clear();
+    }
+    TemplateError err;
+    auto expr = Template::Compile(s.substr(open, close + 2 - open), TemplateContext::kValue, &err);
+    if (!expr) {
+      return Status::Invalid("URL template: " + err.message + " at offset " +
+                             std::to_string(open + err.offset));
+    }
+    u.parts_.push_back(Part{"", std::move(*expr), open == 0});
+    i = close + 2;
+  }
+  if (!literal.empty()) u.parts_.push_back(Part{std::move(literal), std::nullopt, false});
+  return u;
+}
+
+Result<std::string> UrlTemplate::Render(const Scope& scope) const {
+  std::string out;
+  for (const auto& p : parts_) {
+    if (!p.expr) {
+      out += p.text;
+      continue;
+    }
+    auto v = p.expr->Evaluate(scope);
+    if (!v.ok()) return v.status();
+    std::string text = ToText(*v);
+    out += p.raw ? text : net::UrlEncode(text);
+  }
+  if (out.empty()) return Status::Invalid("the URL renders empty");
+  return out;
+}
+
+}  // namespace keyonce::connectors::http
