@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <boost/json/object.hpp>
 
+#include "connectors/common/sql_table.h"
 #include "connectors/sqlite/sqlite_internal.h"
 #include "connectors/sqlite/sqlite_util.h"
 
@@ -12,13 +13,8 @@ namespace {
 
 constexpr const char* kCheckpointTable = "keyonce_checkpoint";
 
-struct Config {
+struct Config : SqlTableShape {
   std::string table, table_q;
-  std::vector<std::string> columns, columns_q;  // in the order of the `columns` setting
-  std::vector<size_t> keys;                     // indexes into columns
-  std::vector<std::string> returning, returning_q;
-  bool upsert = true;
-  bool create_table = false;
   double busy_seconds = 10;
   bool sync_full = true;
 };
@@ -416,30 +412,7 @@ Result<std::unique_ptr<Target>> MakeTarget(const Settings& settings) {
   c.table_q = *tq;
   if (c.table.rfind("sqlite_", 0) == 0) return fail("table names starting with sqlite_ are SQLite's own");
   if (c.table == kCheckpointTable) return fail("table keyonce_checkpoint is keyonce's own");
-  for (const auto& [name, tmpl] : settings.TmplMap("columns")) {
-    auto q = QuoteIdent(name, "column");
-    if (!q.ok()) return fail(q.status().message());
-    if (std::find(c.columns.begin(), c.columns.end(), name) != c.columns.end()) {
-      return fail("column '" + name + "' is given twice");
-    }
-    c.columns.push_back(name);
-    c.columns_q.push_back(*q);
-  }
-  if (c.columns.empty()) return fail("columns is empty: name at least one column");
-  c.upsert = settings.String("mode").value_or("upsert") == "upsert";
-  for (const auto& k : settings.StringList("key_columns")) {
-    auto it = std::find(c.columns.begin(), c.columns.end(), k);
-    if (it == c.columns.end()) return fail("key column '" + k + "' is not one of columns");
-    c.keys.push_back(static_cast<size_t>(it - c.columns.begin()));
-  }
-  if (c.upsert && c.keys.empty()) return fail("mode upsert needs key_columns");
-  for (const auto& r : settings.StringList("returning")) {
-    auto q = QuoteIdent(r, "returning column");
-    if (!q.ok()) return fail(q.status().message());
-    c.returning.push_back(r);
-    c.returning_q.push_back(*q);
-  }
-  c.create_table = settings.Bool("create_table").value_or(false);
+  if (Status st = ReadSqlTableShape(settings, QuoteIdent, &c); !st.ok()) return fail(st.message());
   c.busy_seconds = settings.Number("busy_timeout_seconds").value_or(10.0);
   c.sync_full = settings.String("synchronous").value_or("full") == "full";
   return std::unique_ptr<Target>(new SqliteTarget(settings, std::move(c)));

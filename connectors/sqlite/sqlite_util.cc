@@ -1,5 +1,7 @@
 #include "connectors/sqlite/sqlite_util.h"
 
+#include "connectors/common/encoding.h"
+
 #include <sys/stat.h>
 
 #include <cmath>
@@ -182,30 +184,6 @@ int BindValue(sqlite3_stmt* stmt, int index, const Value& v) {
   return SQLITE_MISUSE;
 }
 
-std::string Base64(const unsigned char* data, size_t n) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((n + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 2 < n; i += 3) {
-    uint32_t v = (uint32_t{data[i]} << 16) | (uint32_t{data[i + 1]} << 8) | data[i + 2];
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += kAlphabet[(v >> 6) & 63];
-    out += kAlphabet[v & 63];
-  }
-  if (i < n) {
-    uint32_t v = uint32_t{data[i]} << 16;
-    if (i + 1 < n) v |= uint32_t{data[i + 1]} << 8;
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += i + 1 < n ? kAlphabet[(v >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
-}
-
 Value ColumnValue(sqlite3_stmt* stmt, int i) {
   switch (sqlite3_column_type(stmt, i)) {
     case SQLITE_INTEGER: return Value(static_cast<int64_t>(sqlite3_column_int64(stmt, i)));
@@ -218,7 +196,7 @@ Value ColumnValue(sqlite3_stmt* stmt, int i) {
     case SQLITE_BLOB: {
       const auto* b = static_cast<const unsigned char*>(sqlite3_column_blob(stmt, i));
       int n = sqlite3_column_bytes(stmt, i);
-      return Value(Base64(b, static_cast<size_t>(n)));
+      return Value(Base64(std::string_view(reinterpret_cast<const char*>(b), static_cast<size_t>(n))));
     }
     default: return Value(nullptr);
   }

@@ -59,6 +59,4 @@ Value ColumnValue(sqlite3_stmt* stmt, int i);
 // The current row as a record (column name → value).
 Record RowRecord(sqlite3_stmt* stmt);
 
-std::string Base64(const unsigned char* data, size_t n);
-
 }  // namespace keyonce::connectors::sqlite
