@@ -4,6 +4,7 @@
 // quarantined with the line number while the run goes on.
 // Target: appends rows to a CSV file, or swaps in a new file atomically.
 // Lookup: a small CSV table loaded into memory, matched on one column.
+#include "connectors/common/net/remote_file.h"
 #include "connectors/csv/csv_connector.h"
 
 namespace keyonce::connectors::csv {
@@ -82,6 +83,8 @@ ComponentSpec SourceSpec() {
       "fields, blank lines are skipped and malformed rows are quarantined with their line "
       "number.";
   spec.fields = ReadFields("CSV file to read.", "in/fravaer.csv");
+  spec.fields.front().description += " " + net::RemotePathNote(/*target=*/false);
+  for (auto& f : net::RemoteFields()) spec.fields.push_back(std::move(f));
   spec.example_yaml =
       "source:\n"
       "  type: csv\n"
@@ -149,6 +152,8 @@ ComponentSpec TargetSpec() {
                     "or unmounted share fails instead of writing somewhere unexpected.")
           .Example("true"),
   };
+  spec.fields.front().description += " " + net::RemotePathNote(/*target=*/true);
+  for (auto& f : net::RemoteFields()) spec.fields.push_back(std::move(f));
   spec.example_yaml =
       "- name: payroll_file\n"
       "  type: csv\n"

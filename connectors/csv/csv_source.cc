@@ -1,6 +1,7 @@
 // The csv source: settings → CsvReader.
 #include <utility>
 
+#include "connectors/common/net/remote_file.h"
 #include "connectors/csv/csv_connector.h"
 
 namespace keyonce::connectors::csv {
@@ -82,12 +83,18 @@ class CsvSource : public Source {
   CsvReader reader_;
 };
 
-}  // namespace
-
-Result<std::unique_ptr<Source>> MakeSource(const Settings& settings) {
+Result<std::unique_ptr<Source>> MakeLocalSource(const Settings& settings) {
   auto options = ReaderOptionsFromSettings(settings);
   if (!options.ok()) return options.status();
   return std::unique_ptr<Source>(new CsvSource(settings, std::move(options).value()));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Source>> MakeSource(const Settings& settings) {
+  // sftp://, ftp://, ...: the file is downloaded, then read like a local one.
+  if (net::IsRemotePath(settings)) return net::MakeRemoteSource(settings, MakeLocalSource);
+  return MakeLocalSource(settings);
 }
 
 }  // namespace keyonce::connectors::csv

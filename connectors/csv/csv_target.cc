@@ -13,6 +13,7 @@
 #include <limits>
 #include <utility>
 
+#include "connectors/common/net/remote_file.h"
 #include "connectors/common/text_file.h"
 #include "connectors/csv/csv_connector.h"
 
@@ -336,9 +337,7 @@ class CsvTarget : public Target {
   std::vector<std::string> names_buf_, values_buf_;  // reused by Write
 };
 
-}  // namespace
-
-Result<std::unique_ptr<Target>> MakeTarget(const Settings& settings) {
+Result<std::unique_ptr<Target>> MakeLocalTarget(const Settings& settings) {
   TargetConfig cfg;
   const std::string mode = settings.String("mode").value_or("append");
   if (mode == "append") {
@@ -385,6 +384,17 @@ Result<std::unique_ptr<Target>> MakeTarget(const Settings& settings) {
     cfg.column_names.push_back(name);
   }
   return std::unique_ptr<Target>(new CsvTarget(settings, std::move(cfg)));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Target>> MakeTarget(const Settings& settings) {
+  // sftp://, ftp://, ...: a local copy (with the file's rows, both modes keep
+  // them) is written and uploaded whole at the end of the run.
+  if (net::IsRemotePath(settings)) {
+    return net::MakeRemoteTarget(settings, MakeLocalTarget, /*keep_existing=*/true);
+  }
+  return MakeLocalTarget(settings);
 }
 
 }  // namespace keyonce::connectors::csv

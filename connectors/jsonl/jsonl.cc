@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cmath>
 
+#include "connectors/common/net/remote_file.h"
 #include "connectors/jsonl/json_internal.h"
 #include "keyonce/connector.h"
 
@@ -58,6 +59,30 @@ FieldSpec CreateDirsField() {
       .Describe("Create the file's folder (and its parents) when missing.");
 }
 
+// Files on a server (sftp://, ftp://, ...): the path's note and the
+// remote settings are added to a component, and the factories wrapped.
+void AddRemote(ComponentSpec& spec, bool target) {
+  spec.fields.front().description += " " + net::RemotePathNote(target);
+  for (auto& f : net::RemoteFields()) spec.fields.push_back(std::move(f));
+}
+
+auto RemoteOrLocal(Result<std::unique_ptr<Source>> (*make)(const Settings&)) {
+  return [make](const Settings& s) -> Result<std::unique_ptr<Source>> {
+    return net::IsRemotePath(s) ? net::MakeRemoteSource(s, make) : make(s);
+  };
+}
+
+auto RemoteOrLocal(TargetFormat format) {
+  return [format](const Settings& s) -> Result<std::unique_ptr<Target>> {
+    auto local = [format](const Settings& ls) { return MakeFileTarget(ls, format); };
+    if (!net::IsRemotePath(s)) return local(s);
+    // Kept: jsonl append and json (its elements); jsonl replace starts empty.
+    bool keep =
+        format == TargetFormat::kJsonArray || s.String("mode").value_or("append") == "append";
+    return net::MakeRemoteTarget(s, local, keep);
+  };
+}
+
 ConnectorDef JsonlConnector() {
   ConnectorDef def;
   def.name = "jsonl";
@@ -71,6 +96,7 @@ ConnectorDef JsonlConnector() {
   source.fields = {
       PathField("JSON Lines file to read (UTF-8).", "in/absence.jsonl"),
   };
+  AddRemote(source, /*target=*/false);
   source.example_yaml =
       "source:\n"
       "  type: jsonl\n"
@@ -100,6 +126,7 @@ ConnectorDef JsonlConnector() {
           .Example("true"),
       CreateDirsField(),
   };
+  AddRemote(target, /*target=*/true);
   target.example_yaml =
       "- name: archive\n"
       "  type: jsonl\n"
@@ -110,8 +137,8 @@ ConnectorDef JsonlConnector() {
       "    hours: \"{{ record.hours }}\"\n";
   def.target = std::move(target);
 
-  def.make_source = MakeJsonlSource;
-  def.make_target = [](const Settings& s) { return MakeFileTarget(s, TargetFormat::kJsonLines); };
+  def.make_source = RemoteOrLocal(MakeJsonlSource);
+  def.make_target = RemoteOrLocal(TargetFormat::kJsonLines);
   return def;
 }
 
@@ -134,6 +161,7 @@ ConnectorDef JsonConnector() {
               "itself is the array.")
           .Example("data.items"),
   };
+  AddRemote(source, /*target=*/false);
   source.example_yaml =
       "source:\n"
       "  type: json\n"
@@ -151,6 +179,7 @@ ConnectorDef JsonConnector() {
       BodyField(),
       CreateDirsField(),
   };
+  AddRemote(target, /*target=*/true);
   target.example_yaml =
       "- name: export\n"
       "  type: json\n"
@@ -160,8 +189,8 @@ ConnectorDef JsonConnector() {
       "    name: \"{{ record.name }}\"\n";
   def.target = std::move(target);
 
-  def.make_source = MakeJsonSource;
-  def.make_target = [](const Settings& s) { return MakeFileTarget(s, TargetFormat::kJsonArray); };
+  def.make_source = RemoteOrLocal(MakeJsonSource);
+  def.make_target = RemoteOrLocal(TargetFormat::kJsonArray);
   return def;
 }
 
