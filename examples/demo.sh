@@ -35,3 +35,7 @@ echo "payroll (out/payroll.db, table absence):"
 sqlite3 -header -column out/payroll.db "SELECT from_date, to_date, hours, cost_centre FROM absence ORDER BY from_date"
 echo; echo "rota (out/rota.csv):"; cat out/rota.csv
 echo; echo "audit (out/audit.jsonl):"; cat out/audit.jsonl
+
+say "8. Across network systems: CSV -> REST lookup -> SOAP case -> PostgreSQL -> summary mail"
+cd ../..
+bash examples/case_flow/run.sh

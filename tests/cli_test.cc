@@ -159,6 +159,20 @@ TEST(Cli, ValidateReportsEveryProblemAndExitCodes) {
   }
 }
 
+// Turning TLS verification off is allowed, but validate says where and why
+// it is dangerous.
+TEST(Cli, ValidateWarnsWhenTlsVerificationIsOff) {
+  auto dir = FreshDir("validate_tls");
+  WriteFile(dir / "r.yaml",
+            "recipe: x\nsource: {type: jsonl, path: in.jsonl}\nkey: \"{{ record.id }}\"\ntargets:\n"
+            "  - name: api\n    type: http\n    url: https://api.example/cases\n    tls_verify: false\n");
+  auto v = Keyonce({"validate", "r.yaml"}, dir);
+  EXPECT_EQ(v.exit_code, 0) << v.all();
+  EXPECT_NE(v.all().find("r.yaml:8:17: warning: targets[api].tls_verify: tls_verify is false"),
+            std::string::npos)
+      << v.all();
+}
+
 TEST(Cli, SchemaIsJsonAndNamesEveryConnector) {
   auto dir = FreshDir("schema");
   auto s = Keyonce({"schema"}, dir);
