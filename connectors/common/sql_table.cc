@@ -33,4 +33,17 @@ Status ReadSqlTableShape(const Settings& settings, const QuoteIdentFn& quote, Sq
   return Status::OK();
 }
 
+Value RenderSqlWrite(const std::string& table, const SqlTableShape& shape,
+                     const std::vector<Value>& values) {
+  boost::json::object vals;
+  vals.reserve(shape.columns.size());
+  for (size_t i = 0; i < shape.columns.size(); ++i)
+    vals.insert_or_assign(shape.columns[i], values[i]);
+  boost::json::object out;
+  out.emplace("table", table);
+  out.emplace("op", shape.upsert ? "upsert" : "insert");
+  out.emplace("values", std::move(vals));
+  return Value(std::move(out));
+}
+
 }  // namespace keyonce::connectors

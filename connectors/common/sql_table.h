@@ -9,6 +9,7 @@
 
 #include "keyonce/settings.h"
 #include "keyonce/status.h"
+#include "keyonce/value.h"
 
 namespace keyonce::connectors {
 
@@ -26,5 +27,10 @@ using QuoteIdentFn =
 // Reads `columns`, `mode`, `key_columns`, `returning` and `create_table`;
 // kInvalid with a message naming the setting when they do not fit together.
 Status ReadSqlTableShape(const Settings& settings, const QuoteIdentFn& quote, SqlTableShape* out);
+
+// What a write of `values` (one per column) into `table` looks like in a dry
+// run: {table, op: insert|upsert, values: {column: value}}.
+Value RenderSqlWrite(const std::string& table, const SqlTableShape& shape,
+                     const std::vector<Value>& values);
 
 }  // namespace keyonce::connectors

@@ -167,14 +167,7 @@ class SqliteTarget : public Target {
 
   Result<Value> Render(const WriteOp& op) override {
     KEYONCE_RETURN_IF_ERROR(RenderValues(op, &values_));
-    boost::json::object vals;
-    vals.reserve(c_.columns.size());
-    for (size_t i = 0; i < c_.columns.size(); ++i) vals.insert_or_assign(c_.columns[i], values_[i]);
-    boost::json::object out;
-    out.emplace("table", c_.table);
-    out.emplace("op", c_.upsert ? "upsert" : "insert");
-    out.emplace("values", std::move(vals));
-    return Value(std::move(out));
+    return RenderSqlWrite(c_.table, c_, values_);
   }
 
   WriteResult Write(const WriteOp& op) override {

@@ -32,7 +32,7 @@ Result<std::optional<Record>> RecipeTables::Find(std::string_view table, const V
   Result<std::optional<Record>> r = it->second.lookup->Find(key);
   for (int attempt = 1; !r.ok() && r.status().IsTransient() && attempt < p.retry_attempts;
        ++attempt) {
-    double wait = std::min(p.backoff_max_seconds, p.backoff_seconds * std::pow(2.0, attempt - 1));
+    double wait = p.Backoff(attempt);
     if (ctx_.log) {
       ctx_.log->Warn("Looking up in table '" + std::string(table) + "' failed (attempt " +
                      std::to_string(attempt) + " of " + std::to_string(p.retry_attempts) +

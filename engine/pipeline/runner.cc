@@ -618,7 +618,7 @@ void Runner::Notify(const RunSummary& s) {
       for (int attempt = 1;; ++attempt) {
         r = t->Write(op);
         if (r.status.ok() || !r.status.IsTransient() || attempt >= p.retry_attempts) break;
-        double wait = std::min(p.backoff_max_seconds, p.backoff_seconds * std::pow(2.0, attempt - 1));
+        double wait = p.Backoff(attempt);
         std::this_thread::sleep_for(std::chrono::duration<double>(std::max(wait, std::min(r.retry_after_seconds, 60.0))));
       }
       st = r.status;
@@ -739,7 +739,7 @@ std::vector<WriteResult> Runner::WriteAll(TargetRun& t, const std::vector<WriteO
       ++attempts[k];
       bool transient = !r.status.ok() && r.status.IsTransient() && !Matches(p.permanent, r.status.message());
       if (transient && attempts[k] < p.retry_attempts) {
-        double w = std::min(p.backoff_max_seconds, p.backoff_seconds * std::pow(2.0, attempts[k] - 1));
+        double w = p.Backoff(attempts[k]);
         w *= std::uniform_real_distribution<double>(0.5, 1.0)(rng_);
         // The system's own Retry-After is honoured (up to 10 minutes).
         w = std::max(w, std::min(r.retry_after_seconds, 600.0));
@@ -851,7 +851,7 @@ Status Runner::ProcessBatch(std::vector<Item>& items) {
         for (int attempt = 1; !c.ok() && c.status().IsTransient() &&
                               !Matches(p.permanent, c.status().message()) && attempt < p.retry_attempts;
              ++attempt) {
-          double wait = std::min(p.backoff_max_seconds, p.backoff_seconds * std::pow(2.0, attempt - 1));
+          double wait = p.Backoff(attempt);
           wait *= std::uniform_real_distribution<double>(0.5, 1.0)(rng_);
           log_->Warn("Checking a write in doubt at " + t.def->name + " failed (attempt " +
                      std::to_string(attempt) + " of " + std::to_string(p.retry_attempts) + "): " +

@@ -6,6 +6,8 @@
 // be shared by concurrent runs.
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -76,6 +78,10 @@ struct ErrorPolicy {
   double backoff_seconds = 1.0;
   double backoff_max_seconds = 60.0;
   std::vector<std::regex> permanent;  // error messages matching any are never retried
+  // Wait before retry number `attempt` (1-based): doubling, at most backoff_max_seconds.
+  double Backoff(int attempt) const {
+    return std::min(backoff_max_seconds, backoff_seconds * std::pow(2.0, attempt - 1));
+  }
 };
 
 struct Recipe {
