@@ -5,9 +5,43 @@
 #include <cmath>
 #include <thread>
 
+#include "state/privacy.h"
+
 namespace keyonce {
 
+const std::string* RecipeTables::Detail(const std::string& table, const ComponentRef& def,
+                                        const Template* key) {
+  auto [it, added] = details_.try_emplace({table, key});
+  if (!added) return &it->second;
+  // What was asked: the step's key template, then the table's own settings
+  // that place the key (an http lookup's url, a query) or name its column.
+  std::string d;
+  auto add = [&](const std::string& part) { d += (d.empty() ? "" : "; ") + part; };
+  if (key) add("key: " + key->source());
+  for (const auto& [name, e] : def.settings.entries) {
+    auto reads_key = [](const Template& t) {
+      for (const auto& r : t.References()) {
+        if (r.root == "key") return true;
+      }
+      return false;
+    };
+    if (e.tmpl && reads_key(*e.tmpl)) add(name + ": " + e.tmpl->source());
+    for (const auto& [k, t] : e.tmpl_map) {
+      if (reads_key(t)) add(name + "." + k + ": " + t.source());
+    }
+    if (name == "key" && e.literal.is_string()) {
+      add("column: " + std::string(e.literal.get_string()));
+    }
+  }
+  if (d.empty()) d = "by key";
+  // Recipe text, but keep it short and free of anything CPR-shaped.
+  if (d.size() > 300) d = d.substr(0, 297) + "...";
+  it->second = Redactor::MaskCpr(d);
+  return &it->second;
+}
+
 Result<std::optional<Record>> RecipeTables::Find(std::string_view table, const Value& key) {
+  const Template* criterion = std::exchange(next_key_, nullptr);  // for this Find only
   auto it = open_.find(std::string(table));
   if (it == open_.end()) {
     const ComponentRef* def = nullptr;
@@ -20,6 +54,11 @@ Result<std::optional<Record>> RecipeTables::Find(std::string_view table, const V
     Status st = (*made)->Open(ctx_);
     if (!st.ok()) return st.Wrap("opening table '" + def->name + "'");
     it = open_.emplace(std::string(table), Entry{std::move(made).value(), {}}).first;
+  }
+  if (audit_) {
+    for (const auto& t : recipe_.tables) {
+      if (t.name == table) notes_.push_back({&it->first, Detail(it->first, t, criterion)});
+    }
   }
   std::string k = ToText(key);
   auto& cache = it->second.cache;

@@ -5,27 +5,52 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "keyonce/connector.h"
 #include "recipe/recipe.h"
+#include "state/audit.h"
 
 namespace keyonce {
 
 // The recipe's lookup tables, each opened when first used; every key is
 // looked up once per run (up to 100,000 keys per table are remembered).
-class RecipeTables : public TableResolver {
+//
+// For the audit log, once EnableAudit() was called every Find (answered
+// from the cache or not: the record used the row either way) is noted with
+// its criterion until TakeLookups() hands the notes to the runner, which
+// logs them with the record's subject.
+class RecipeTables : public TableResolver, public LookupAuditSink {
  public:
   RecipeTables(const Recipe& recipe, RunContext ctx) : recipe_(recipe), ctx_(std::move(ctx)) {}
   Result<std::optional<Record>> Find(std::string_view table, const Value& key) override;
+  void NextCriterion(const Template* key) override { next_key_ = audit_ ? key : nullptr; }
+
+  struct LookupNote {
+    const std::string* table;   // the table's name in the recipe
+    const std::string* detail;  // the criterion, e.g. "key: {{ record.Afdeling }}"
+  };
+  void EnableAudit() { audit_ = true; }
+  bool has_lookups() const { return !notes_.empty(); }
+  // The lookups noted since the last call, oldest first (pointers stay valid
+  // for the run).
+  std::vector<LookupNote> TakeLookups() { return std::exchange(notes_, {}); }
 
  private:
   struct Entry {
     std::unique_ptr<Lookup> lookup;
     std::unordered_map<std::string, std::optional<Record>> cache;
   };
+  const std::string* Detail(const std::string& table, const ComponentRef& def, const Template* key);
+
   const Recipe& recipe_;
   RunContext ctx_;
   std::map<std::string, Entry> open_;
+  bool audit_ = false;
+  const Template* next_key_ = nullptr;
+  std::vector<LookupNote> notes_;
+  std::map<std::pair<std::string, const Template*>, std::string> details_;
 };
 
 // A target's `capture` templates evaluated against its reply, as an object.

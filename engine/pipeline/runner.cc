@@ -19,6 +19,7 @@
 #include "pipeline/run_parts.h"
 #include "recipe/spec_walk.h"
 #include "recipe/steps.h"
+#include "state/audit.h"
 #include "state/store.h"
 #include "template/internal.h"
 
@@ -70,6 +71,7 @@ struct Item {
   Digest key_hash{};
   Digest content{};
   std::string ref;
+  std::string subject;  // the person's reference for the audit log, "" = none
   Value captures = boost::json::object();
   bool failed = false;
   bool quarantined_in_doubt = false;
@@ -241,8 +243,10 @@ class Runner {
   Status DryRunBatch(std::vector<Item>& items);
   Result<Action> Plan(TargetRun& t, Item& item);
   // Writes `ops` (through Target::WriteMany), retrying transient failures
-  // with backoff; results in the order of `ops`.
-  std::vector<WriteResult> WriteAll(TargetRun& t, const std::vector<WriteOp>& ops);
+  // with backoff; results in the order of `ops`. `subjects` (aligned with
+  // ops) names whom lookups made while writing are logged for.
+  std::vector<WriteResult> WriteAll(TargetRun& t, const std::vector<WriteOp>& ops,
+                                    const std::vector<const std::string*>& subjects);
   void Quarantine(const std::string& stage, const std::string& target, const std::string& position,
                   const std::string& ref, const std::string& reason, const std::string& record);
   Status FlushQuarantine();
@@ -253,6 +257,20 @@ class Runner {
     return s;
   }
   void Progress(bool final);
+
+  // The audit log (real runs only): reads and lookups wait in
+  // pending_audit_ for the next state-store transaction; writes are logged
+  // with their intents (ProcessBatch).
+  Status StartAudit(const std::string& params_text);
+  void AuditRead(const std::string& subject, const std::string& position);
+  void AuditLookups(const std::string& subject);
+  Status FlushAudit(const std::string& time);  // inside a transaction
+  Status FlushAuditNow();                      // in its own transaction
+  struct PendingAudit {
+    const std::string* system;
+    const char* operation;
+    std::string subject, detail;
+  };
 
   const Recipe& recipe_;
   const RunOptions& opt_;
@@ -267,6 +285,11 @@ class Runner {
   std::unique_ptr<RecipeTables> tables_;
   std::vector<TargetRun> targets_;
   std::vector<StateStore::QuarantineRow> pending_quarantine_;
+  std::unique_ptr<AuditWriter> audit_;
+  std::vector<PendingAudit> pending_audit_;
+  std::string source_system_;
+  int64_t audit_no_subject_ = 0;
+  bool audit_warned_ = false;
   RunSummary sum_;
   std::optional<Value> watermark_;
   Clock::time_point start_, last_progress_;
@@ -276,6 +299,10 @@ class Runner {
 Result<RunSummary> Runner::RunRecords() {
   start_ = last_progress_ = Clock::now();
   log_ = std::make_unique<RunLog>(opt_.err ? opt_.err : &std::cerr, opt_.log_format, &redactor_);
+  if (opt_.audit_retention_days < 1) {
+    return Status::Invalid("the audit retention must be at least 1 day (got " +
+                           std::to_string(opt_.audit_retention_days) + ")");
+  }
   auto params = ResolveParams(recipe_, opt_.params);
   if (!params.ok()) return params.status();
   params_ = std::move(params).value();
@@ -290,9 +317,36 @@ Result<RunSummary> Runner::RunRecords() {
 
   std::string params_text = redactor_.Apply(ToJson(params_));
   if (!opt_.dry_run) {
+    // Audit rows past their retention go first (at most once a day).
+    int64_t pruned = 0;
+    Status ps = store_->Begin();
+    if (ps.ok()) {
+      ps = PruneAuditIfDue(store_->db(), opt_.audit_retention_days, &pruned);
+      if (ps.ok()) {
+        ps = store_->Commit();
+      } else {
+        store_->Rollback();
+      }
+    }
+    if (!ps.ok()) log_->Warn("Pruning the audit log failed (the run goes on): " + ps.message());
+    if (pruned) {
+      log_->Info("Audit log: " + std::to_string(pruned) + " row(s) older than " +
+                 std::to_string(opt_.audit_retention_days) + " days deleted.");
+    }
+    // The run and its audit row (who started it, with which parameters) together.
+    KEYONCE_RETURN_IF_ERROR(store_->Begin());
     auto run = store_->BeginRun(recipe_.name, params_text, opt_.trigger);
-    if (!run.ok()) return run.status();
-    sum_.run = *run;
+    Status as = run.status();
+    if (as.ok()) {
+      sum_.run = *run;
+      as = StartAudit(params_text);
+    }
+    if (!as.ok()) {
+      store_->Rollback();
+      return as;
+    }
+    KEYONCE_RETURN_IF_ERROR(store_->Commit());
+    if (opt_.on_start) opt_.on_start(sum_.run);
   }
   log_->set_context(recipe_.name, sum_.run);
   auto wm = store_->Watermark(recipe_.name);
@@ -314,12 +368,15 @@ Result<RunSummary> Runner::RunRecords() {
   ctx_.dry_run = opt_.dry_run;
   tables_ = std::make_unique<RecipeTables>(recipe_, ctx_);
   base_scope_.tables = tables_.get();
+  if (audit_) tables_->EnableAudit();
+  source_system_ = opt_.retry_quarantine.empty() ? "source:" + recipe_.source.type : "quarantine";
 
   auto fail = [&](const Status& st) -> Result<RunSummary> {
     sum_.status = "failed";
     sum_.exit_code = kExitFailed;
     sum_.error = redactor_.Apply(st.message());
     log_->Error("The run failed: " + st.message());
+    if (audit_) FlushAuditNow();  // what was read before the failure
     for (auto& t : targets_) {
       if (t.target) t.target->Close(false);
     }
@@ -415,22 +472,35 @@ Result<RunSummary> Runner::RunRecords() {
         if (has_steps) item.source_json = ToJson(si.record);
         item.record = std::move(si.record);
         Scope scope = base_scope_;
+        if (audit_ && tables_->has_lookups()) tables_->TakeLookups();  // not this record's
         auto outcome = steps.Apply(&item.record, scope);
         if (!outcome.ok()) return fail(outcome.status());
         if (outcome->kind == StepOutcome::Kind::kFilter) {
           ++sum_.filtered;
+          if (audit_) {
+            Scope ks = RecordScope(item);
+            auto key = recipe_.key.Evaluate(ks);
+            AuditRead(RecordSubject(recipe_, ks, key.ok() ? ToText(*key) : "", *pseudo_),
+                      item.position);
+          }
         } else if (outcome->kind == StepOutcome::Kind::kQuarantine) {
           // A reference helps a person find the record again, if the key can be had.
-          std::string ref;
+          std::string ref, key_text;
           Scope ks = RecordScope(item);
           if (auto key = recipe_.key.Evaluate(ks); key.ok() && !ToText(*key).empty()) {
-            ref = Pseudonymizer::Reference(pseudo_->KeyHash(recipe_.name, ToText(*key)));
+            key_text = ToText(*key);
+            ref = Pseudonymizer::Reference(pseudo_->KeyHash(recipe_.name, key_text));
           }
+          if (audit_) AuditRead(RecordSubject(recipe_, ks, key_text, *pseudo_), item.position);
           Quarantine("step", "", item.position, ref, outcome->reason, item.source_json);
         } else {
           Scope ks = RecordScope(item);
           auto key = recipe_.key.Evaluate(ks);
           std::string key_text = key.ok() ? ToText(*key) : "";
+          if (audit_) {
+            item.subject = RecordSubject(recipe_, ks, key_text, *pseudo_);
+            AuditRead(item.subject, item.position);
+          }
           if (!key.ok() || key_text.empty()) {
             Quarantine("key", "", item.position, "",
                        key.ok() ? "the key is empty" : "evaluating the key: " + key.status().message(),
@@ -475,6 +545,10 @@ Result<RunSummary> Runner::RunRecords() {
       Status qs = FlushQuarantine();
       if (!qs.ok()) return fail(qs);
     }
+    if (audit_ && pending_audit_.size() >= 20000) {  // e.g. a long run of filtered records
+      Status as = FlushAuditNow();
+      if (!as.ok()) return fail(as);
+    }
     Progress(false);
     if (!*more) break;
     if (stop) {
@@ -510,6 +584,13 @@ Result<RunSummary> Runner::RunRecords() {
     if (!ms.ok()) return fail(ms);
     Status qs = FlushQuarantine();
     if (!qs.ok()) return fail(qs);
+    Status as = FlushAuditNow();
+    if (!as.ok()) return fail(as);
+    if (audit_no_subject_) {
+      log_->Info("Audit log: " + std::to_string(audit_no_subject_) +
+                 " record(s) had no subject (the recipe's `subject`, else a CPR number in the "
+                 "key), so their operations are not in the audit log.");
+    }
     if (watermark_ && !interrupted) {
       Status ws = store_->SetWatermark(recipe_.name, ToText(*watermark_), sum_.run);
       if (!ws.ok()) return fail(ws);
@@ -664,6 +745,10 @@ Status Runner::Recover(TargetRun& t) {
       ++rolled;
     }
     Status st = store_->SetBatchState(b.id, s);
+    // The batch's writes did not happen: neither do their audit rows.
+    if (st.ok() && audit_ && s == StateStore::BatchState::kRolledBack) {
+      st = audit_->DiscardBatch(b.id);
+    }
     if (!st.ok()) {
       store_->Rollback();
       return st;
@@ -705,7 +790,8 @@ Result<Action> Runner::Plan(TargetRun& t, Item& item) {
   return Action::kInsert;
 }
 
-std::vector<WriteResult> Runner::WriteAll(TargetRun& t, const std::vector<WriteOp>& ops) {
+std::vector<WriteResult> Runner::WriteAll(TargetRun& t, const std::vector<WriteOp>& ops,
+                                          const std::vector<const std::string*>& subjects) {
   const ErrorPolicy& p = recipe_.errors;
   std::vector<WriteResult> results(ops.size());
   std::vector<int> attempts(ops.size(), 0);
@@ -727,6 +813,21 @@ std::vector<WriteResult> Runner::WriteAll(TargetRun& t, const std::vector<WriteO
     call.reserve(round.size());
     for (size_t k : round) call.push_back(ops[k]);
     std::vector<WriteResult> got = t.target->WriteMany(call);
+    if (audit_ && tables_->has_lookups()) {
+      // Lookups made by the target's templates belong to the record written,
+      // which is known when the call held one write.
+      if (round.size() == 1 && round[0] < subjects.size()) {
+        AuditLookups(*subjects[round[0]]);
+      } else {
+        tables_->TakeLookups();
+        if (!audit_warned_) {
+          audit_warned_ = true;
+          log_->Warn("Lookups made while writing to " + t.def->name +
+                     " (several writes in flight) cannot be attributed to a person in the audit "
+                     "log; do the lookup in a `lookup` or `set` step instead.");
+        }
+      }
+    }
     for (size_t j = got.size(); j < call.size(); ++j) {
       got.push_back(WriteResult{Status::Internal("the target returned no result for this write"), {}});
     }
@@ -779,6 +880,24 @@ Status Runner::ProcessBatch(std::vector<Item>& items) {
   std::sort(order.begin(), order.end(),
             [&](size_t a, size_t b) { return items[a].key_hash < items[b].key_hash; });
   KEYONCE_RETURN_IF_ERROR(store_->Begin());
+  // The audit log: this batch's reads and lookups, then each intended write
+  // (removed again below if it does not happen; tied to its batch for a crash).
+  const std::string audit_time = audit_ ? AuditTime() : std::string();
+  std::vector<std::vector<int64_t>> audit_ids;
+  if (audit_) {
+    KEYONCE_RETURN_IF_ERROR(FlushAudit(audit_time));
+    audit_ids.assign(nt, std::vector<int64_t>(items.size(), 0));
+  }
+  auto audit_write = [&](size_t ti, size_t i, Action a) -> Status {
+    if (!audit_ || items[i].subject.empty()) return Status::OK();
+    const TargetRun& t = targets_[ti];
+    const char* op = a == Action::kUpdate ? kAuditUpdate : kAuditCreate;
+    auto id = audit_->Append(audit_time, t.def->name, op, items[i].subject, t.def->type,
+                             batch_ids[ti]);
+    if (!id.ok()) return id.status();
+    audit_ids[ti][i] = *id;
+    return Status::OK();
+  };
   // A target with nothing to write in this batch gets no batch and no commit.
   auto ensure_batch = [&](size_t ti) -> Status {
     if (batch_ids[ti]) return Status::OK();
@@ -797,6 +916,7 @@ Status Runner::ProcessBatch(std::vector<Item>& items) {
         KEYONCE_RETURN_IF_ERROR(ensure_batch(ti));
         KEYONCE_RETURN_IF_ERROR(
             store_->AddIntent(t.id, items[i].key_hash, items[i].content, batch_ids[ti], sum_.run));
+        KEYONCE_RETURN_IF_ERROR(audit_write(ti, i, *a));
       }
     }
   }
@@ -826,6 +946,7 @@ Status Runner::ProcessBatch(std::vector<Item>& items) {
       Scope scope = RecordScope(item);
       if (t.def->when) {
         auto w = t.def->when->Evaluate(scope);
+        if (audit_) AuditLookups(item.subject);
         if (!w.ok() || !IsTruthy(*w)) {
           if (!w.ok()) {
             item.failed = true;
@@ -860,6 +981,7 @@ Status Runner::ProcessBatch(std::vector<Item>& items) {
           std::this_thread::sleep_for(std::chrono::duration<double>(wait));
           c = t.target->Check(op);
         }
+        if (audit_) AuditLookups(item.subject);
         if (!c.ok()) {
           item.failed = true;
           item.fail_target = t.def->name;
@@ -891,6 +1013,7 @@ Status Runner::ProcessBatch(std::vector<Item>& items) {
         KEYONCE_RETURN_IF_ERROR(store_->Begin());
         KEYONCE_RETURN_IF_ERROR(ensure_batch(ti));
         KEYONCE_RETURN_IF_ERROR(store_->AddIntent(t.id, item.key_hash, item.content, batch_ids[ti], sum_.run));
+        KEYONCE_RETURN_IF_ERROR(audit_write(ti, i, Action::kInsert));
         KEYONCE_RETURN_IF_ERROR(store_->Commit());
         op.batch = static_cast<uint64_t>(batch_ids[ti]);
         a = Action::kInsert;
@@ -903,7 +1026,12 @@ Status Runner::ProcessBatch(std::vector<Item>& items) {
       ops.back().scope = op_scopes.back().get();
     }
     // The writes themselves: the target may keep several in flight.
-    std::vector<WriteResult> results = WriteAll(t, ops);
+    std::vector<const std::string*> subjects;
+    if (audit_) {
+      subjects.reserve(ops.size());
+      for (size_t i : op_items) subjects.push_back(&items[i].subject);
+    }
+    std::vector<WriteResult> results = WriteAll(t, ops, subjects);
     for (size_t k = 0; k < ops.size(); ++k) {
       size_t i = op_items[k];
       Item& item = items[i];
@@ -926,7 +1054,10 @@ Status Runner::ProcessBatch(std::vector<Item>& items) {
     // Writes that did not happen must not be confirmed with the batch.
     if (!clear.empty()) {
       KEYONCE_RETURN_IF_ERROR(store_->Begin());
-      for (size_t i : clear) KEYONCE_RETURN_IF_ERROR(store_->ClearIntent(t.id, items[i].key_hash));
+      for (size_t i : clear) {
+        KEYONCE_RETURN_IF_ERROR(store_->ClearIntent(t.id, items[i].key_hash));
+        if (audit_ && audit_ids[ti][i]) KEYONCE_RETURN_IF_ERROR(audit_->Remove(audit_ids[ti][i]));
+      }
       KEYONCE_RETURN_IF_ERROR(store_->Commit());
     }
     if (!batch_ids[ti]) continue;
@@ -943,6 +1074,7 @@ Status Runner::ProcessBatch(std::vector<Item>& items) {
 
   // 3. Confirm. Writes confirmed by Check must be durable; batch marks need not.
   KEYONCE_RETURN_IF_ERROR(store_->Begin(!confirmed.empty()));
+  if (audit_ && !pending_audit_.empty()) KEYONCE_RETURN_IF_ERROR(FlushAudit(AuditTime()));
   for (size_t ti = 0; ti < nt; ++ti) {
     if (batch_ids[ti] < 0) {
       KEYONCE_RETURN_IF_ERROR(store_->SetBatchState(-batch_ids[ti], StateStore::BatchState::kDone, targets_[ti].token));
@@ -1043,6 +1175,13 @@ void Runner::Quarantine(const std::string& stage, const std::string& target,
 Status Runner::FlushQuarantine() {
   if (pending_quarantine_.empty()) return Status::OK();
   KEYONCE_RETURN_IF_ERROR(store_->Begin());
+  if (audit_) {
+    Status as = FlushAudit(AuditTime());
+    if (!as.ok()) {
+      store_->Rollback();
+      return as;
+    }
+  }
   for (const auto& row : pending_quarantine_) {
     auto id = store_->AddQuarantine(row);
     if (!id.ok()) {
@@ -1054,7 +1193,81 @@ Status Runner::FlushQuarantine() {
   return store_->Commit();
 }
 
+namespace {
+// At most `max` bytes, cut at a character boundary.
+std::string Shorten(std::string text, size_t max) {
+  if (text.size() <= max) return text;
+  size_t n = max - 3;
+  while (n > 0 && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80) --n;
+  text.resize(n);
+  return text + "...";
+}
+}  // namespace
+
+Status Runner::StartAudit(const std::string& params_text) {
+  std::string actor = opt_.started_by.empty() ? LocalUserName() : opt_.started_by;
+  auto w = AuditWriter::Open(store_->db(), opt_.robot, std::move(actor), recipe_.name, sum_.run);
+  if (!w.ok()) return w.status();
+  audit_ = std::move(w).value();
+  // A run started for one person (a CPR number among its parameters) is about them.
+  std::string subject;
+  for (const auto& [name, raw] : opt_.params) {
+    if (auto cpr = NormalizeSubjectCpr(raw)) {
+      subject = SubjectReference(*pseudo_, *cpr);
+      break;
+    }
+  }
+  // params_text is already masked (CPR numbers, secrets).
+  std::string detail = Shorten("trigger: " + opt_.trigger + "; params: " + params_text, 500);
+  return audit_->Append(AuditTime(), "keyonce", kAuditStartRun, subject, Redactor::MaskCpr(detail))
+      .status();
+}
+
+void Runner::AuditRead(const std::string& subject, const std::string& position) {
+  if (subject.empty()) {
+    ++audit_no_subject_;
+    if (tables_->has_lookups()) tables_->TakeLookups();
+    return;
+  }
+  pending_audit_.push_back({&source_system_, kAuditRead, subject, Redactor::MaskCpr(position)});
+  AuditLookups(subject);
+}
+
+void Runner::AuditLookups(const std::string& subject) {
+  if (!tables_->has_lookups()) return;
+  for (const auto& n : tables_->TakeLookups()) {
+    if (!subject.empty()) pending_audit_.push_back({n.table, kAuditLookup, subject, *n.detail});
+  }
+}
+
+Status Runner::FlushAudit(const std::string& time) {
+  for (const auto& a : pending_audit_) {
+    auto id = audit_->Append(time, *a.system, a.operation, a.subject, a.detail);
+    if (!id.ok()) return id.status();
+  }
+  pending_audit_.clear();
+  return Status::OK();
+}
+
+Status Runner::FlushAuditNow() {
+  if (!audit_ || pending_audit_.empty()) return Status::OK();
+  KEYONCE_RETURN_IF_ERROR(store_->Begin());
+  Status st = FlushAudit(AuditTime());
+  if (!st.ok()) {
+    store_->Rollback();
+    return st;
+  }
+  return store_->Commit();
+}
+
 void Runner::Progress(bool final) {
+  if (opt_.on_progress && !final) {
+    RunSummary snapshot = sum_;
+    snapshot.status = "running";
+    snapshot.seconds = std::chrono::duration<double>(Clock::now() - start_).count();
+    for (const auto& t : targets_) snapshot.targets.emplace_back(t.def->name, t.counts);
+    opt_.on_progress(snapshot);
+  }
   if (!opt_.progress) return;
   auto now = Clock::now();
   double elapsed = std::chrono::duration<double>(now - start_).count();

@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <iosfwd>
 #include <map>
 #include <string>
@@ -36,6 +37,8 @@ enum ExitCode {
   kExitQuarantined = 3,   // the run completed, but records were quarantined or are in doubt
 };
 
+struct RunSummary;
+
 struct RunOptions {
   std::filesystem::path state_path;
   std::map<std::string, std::string> params;  // raw values as given
@@ -47,6 +50,13 @@ struct RunOptions {
   bool progress = false;        // a progress line (terminals, runs over a second)
   std::vector<int64_t> retry_quarantine;  // rerun these quarantined records instead of the source
   const std::atomic<bool>* stop = nullptr;  // set to stop after the batch in flight
+  std::string started_by;  // who asked for the run (a token's name); "" for the command line
+  std::string robot;       // the identity the run acts as (audit log); "" = keyonce@host
+  int audit_retention_days = 180;  // audit rows older than this are pruned (at most daily)
+  // Called from the run's thread: once the run has its id, and after every
+  // batch with the counts so far (summary.targets filled, status "running").
+  std::function<void(int64_t run)> on_start;
+  std::function<void(const RunSummary&)> on_progress;
 };
 
 struct TargetCounts {

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <regex>
 
+#include "state/audit.h"
 #include "template/cpr.h"
 #include "template/internal.h"
 
@@ -143,6 +144,10 @@ Result<StepOutcome> StepRunner::Apply(Value* record, Scope scope) const {
       auto key = s.settings.Tmpl("key")->Evaluate(scope);
       if (!key.ok()) return quarantine(key.status().message());
       std::string table = *s.settings.String("table");
+      // The audit log names the lookup's criterion: this step's key template.
+      if (auto* sink = dynamic_cast<LookupAuditSink*>(scope.tables)) {
+        sink->NextCriterion(s.settings.Tmpl("key"));
+      }
       auto row = scope.tables->Find(table, *key);
       if (!row.ok()) {
         if (row.status().IsTransient()) return row.status();

@@ -1,0 +1,166 @@
+// The audit log: every operation a robot performs on personal data.
+//
+// One row per operation (a record read from a source, created or updated in
+// a target, looked up in a table with its criterion; a run started; a
+// quarantined record edited, retried or dismissed), kept in the table
+// `audit` of the state file. A row names the time (UTC, milliseconds), the
+// robot, the person or token that started the run (actor), the recipe, the
+// run, the system, the operation and the pseudonymous reference of the
+// person the record is about (the subject). It never holds a CPR number or a
+// field value: the subject is a keyed hash of the CPR number (the state
+// file's pseudonym key), so `keyonce audit --subject CPR` can find every
+// operation on a person for an access request while the table alone names
+// no one.
+//
+// Writes to a target are logged in the same state-store transaction as
+// their write intent and carry the journal batch: a row whose batch is
+// rolled back (the write did not happen) is removed, one whose batch is in
+// doubt is listed as such, so the log never claims a write that did not
+// happen and a crash loses none.
+//
+// Thread-safety: as the StateStore the sqlite3 handle belongs to.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "keyonce/status.h"
+
+namespace keyonce {
+
+class Pseudonymizer;
+class Template;
+struct Recipe;
+struct Scope;
+
+// Operations (AuditEntry::operation).
+inline constexpr const char* kAuditRead = "read";
+inline constexpr const char* kAuditCreate = "create";
+inline constexpr const char* kAuditUpdate = "update";
+inline constexpr const char* kAuditLookup = "lookup";
+inline constexpr const char* kAuditStartRun = "start_run";
+inline constexpr const char* kAuditQuarantineEdit = "quarantine_edit";
+inline constexpr const char* kAuditQuarantineRetry = "quarantine_retry";
+inline constexpr const char* kAuditQuarantineDismiss = "quarantine_dismiss";
+
+// Default retention of audit rows (RunOptions::audit_retention_days).
+inline constexpr int kAuditRetentionDays = 180;
+
+struct AuditEntry {
+  int64_t id = 0;
+  std::string time;   // UTC ISO 8601 with ms, "2026-11-27T03:56:26.123Z"; "" = now
+  std::string robot;  // the identity the operation ran as, e.g. "keyonce@host"
+  std::string actor;  // who started the run (a token's name or a Unix user)
+  std::string recipe;
+  int64_t run = 0;        // 0 = not part of a run
+  std::string system;     // "source:csv", a target's or table's name in the recipe
+  std::string operation;  // kAudit*
+  std::string subject;    // pseudonymous reference of the person, "" = none
+  std::string detail;     // short, never personal data (criterion, trigger, connector)
+  int64_t batch = 0;      // journal batch of a write (0 = none); see the header comment
+  // Filled by QueryAudit: "" when certain, else "pending" (the run was
+  // interrupted before its batch was confirmed; the next run settles it) or
+  // "in doubt" (the target could not tell whether the write arrived).
+  std::string state;
+};
+
+struct AuditQuery {
+  std::string subject{};  // a reference ("ref-..."), "" = any
+  std::string recipe{};   // "" = any
+  int64_t run = 0;        // 0 = any
+  std::string from{};     // inclusive; a date (YYYY-MM-DD) or a time as stored; "" = open
+  std::string to{};       // inclusive, as `from`
+  int limit = 0;          // 0 = no limit
+};
+
+// Creates the audit table and its indexes when missing.
+Status EnsureAuditSchema(sqlite3* db);
+
+// Appends one row (own statement; for occasional rows such as the service's
+// quarantine actions). Fills entry time when empty.
+Status AppendAudit(sqlite3* db, const AuditEntry& entry);
+
+// Rows matching `query`, oldest first. A state file without an audit table
+// yields none.
+Result<std::vector<AuditEntry>> QueryAudit(sqlite3* db, const AuditQuery& query);
+
+// Deletes rows older than `days` days (days >= 1).
+Status PruneAudit(sqlite3* db, int days);
+
+// PruneAudit, unless the state file was pruned with the same retention in
+// the last 24 hours (a meta row remembers). *pruned: rows deleted.
+Status PruneAuditIfDue(sqlite3* db, int days, int64_t* pruned = nullptr);
+
+// The current time as the audit log stores it.
+std::string AuditTime();
+
+// The 10 digits of a CPR number given as "DDMMYY-SSSS" or "DDMMYYSSSS"
+// (surrounding blanks ignored) with a valid birth date; nullopt otherwise.
+std::optional<std::string> NormalizeSubjectCpr(std::string_view text);
+
+// The first valid CPR number standing alone in `text` (e.g. a record key
+// "0101851233/2026-11-02"), as 10 digits.
+std::optional<std::string> FindCpr(std::string_view text);
+
+// The subject reference of a CPR number (10 digits): the same for the same
+// person and state file, computable from the CPR alone.
+std::string SubjectReference(Pseudonymizer& pseudonymizer, std::string_view cpr10);
+
+// The subject of a record: the recipe's `subject` template evaluated in
+// `scope` (a CPR number), else the first CPR number in `key`. "" when the
+// record has none.
+std::string RecordSubject(const Recipe& recipe, const Scope& scope, std::string_view key,
+                          Pseudonymizer& pseudonymizer);
+
+// `Unix user name` of this process, for actors of command-line runs.
+std::string LocalUserName();
+// "keyonce@<hostname>".
+std::string DefaultRobotName();
+
+// The runner's writer: prepared statements and the fields every row of one
+// run shares.
+class AuditWriter {
+ public:
+  static Result<std::unique_ptr<AuditWriter>> Open(sqlite3* db, std::string robot,
+                                                   std::string actor, std::string recipe,
+                                                   int64_t run);
+  ~AuditWriter();
+  AuditWriter(const AuditWriter&) = delete;
+  AuditWriter& operator=(const AuditWriter&) = delete;
+
+  // Appends a row (inside the caller's transaction); returns its id.
+  Result<int64_t> Append(std::string_view time, std::string_view system, std::string_view operation,
+                         std::string_view subject, std::string_view detail, int64_t batch = 0);
+  // Removes a row appended for a write that then did not happen.
+  Status Remove(int64_t id);
+  // Removes the rows of a batch that was rolled back (it did not arrive).
+  Status DiscardBatch(int64_t batch);
+
+ private:
+  AuditWriter() = default;
+  sqlite3* db_ = nullptr;
+  sqlite3_stmt* insert_ = nullptr;
+  sqlite3_stmt* remove_ = nullptr;
+  sqlite3_stmt* discard_ = nullptr;
+  std::string robot_, actor_, recipe_;
+  int64_t run_ = 0;
+};
+
+// Lookups in the recipe's tables made for the record being processed, so
+// they can be logged with its subject. The lookup step tells the tables its
+// criterion before asking (a lookup from the `lookup` filter has none).
+class LookupAuditSink {
+ public:
+  virtual ~LookupAuditSink() = default;
+  // The template that made the key of the next Find (a lookup step's
+  // `key`, logged as its source text "key: {{ record.Afdeling }}").
+  virtual void NextCriterion(const Template* key) = 0;
+};
+
+}  // namespace keyonce
