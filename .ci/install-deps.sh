@@ -12,6 +12,8 @@ PACKAGES=(
   libcurl4-openssl-dev libpugixml-dev libpq-dev
   # Real servers the integration tests and demos start on loopback
   postgresql nginx-light openssh-server openssh-client openssl wrk curl
+  # The caseworkers' page is tested end to end in a real browser (issue 4)
+  chromium chromium-driver
 )
 # Node.js for the npm test servers: Debian's nodejs + npm, unless a Node.js
 # with its own npm (e.g. NodeSource's, which conflicts with Debian's npm) is

@@ -39,3 +39,6 @@ echo; echo "audit (out/audit.jsonl):"; cat out/audit.jsonl
 say "8. Across network systems: CSV -> REST lookup -> SOAP case -> PostgreSQL -> summary mail"
 cd ../..
 bash examples/case_flow/run.sh
+
+say "9. As a service: schedules, the API a caseworker's page uses, the inbox, the audit log"
+KEYONCE="$KEYONCE" bash examples/serve/run.sh

@@ -15,6 +15,9 @@
 #include <vector>
 
 #include "keyonce/connector.h"
+#include "cli/audit_cmd.h"
+#include "cli/schedule_cmd.h"
+#include "cli/serve_cmd.h"
 #include "pipeline/runner.h"
 #include "pipeline/test_runner.h"
 #include "recipe/loader.h"
@@ -40,6 +43,10 @@ Commands:
   test TEST.yaml...   check a recipe against fixture records, writing nothing
   history [RECIPE]    list runs with their counts
   quarantine [RECIPE] list quarantined records; --retry ID|all, --dismiss ID
+  audit               operations on personal data: --subject CPR (access request), --run, --recipe
+  serve               run recipes on schedules and on demand; the API and web page
+  token new|hash      make an API token, or hash one for the tokens file
+  schedule next CRON  the next fire times of a cron expression in a time zone
   schema              print the JSON Schema of the recipe format
   docs DIR            write the generated reference docs into DIR
   connectors          list the connectors
@@ -61,6 +68,7 @@ Options:
   --state FILE         the state store (default: $KEYONCE_STATE or ./keyonce-state.db)
   --log-format FORMAT  text (default) or json (one JSON object per line)
   --no-progress        no progress line, even on a terminal
+  --audit-retention-days N  keep audit log entries N days (default 180; pruned daily)
 
 Exit codes: 0 all written; 1 the run failed; 2 usage, invalid recipe, bad
 parameter or missing secret; 3 completed, but records were quarantined or are
@@ -123,7 +131,7 @@ struct Args {
 
 // Options that take a value.
 const std::vector<std::string> kValued = {"--param", "--state", "--log-format", "--limit", "--retry",
-                                          "--dismiss", "--status"};
+                                          "--dismiss", "--status", "--audit-retention-days"};
 
 std::optional<Args> Parse(int argc, char** argv, int start, const std::vector<std::string>& known,
                           std::string* error) {
@@ -226,7 +234,8 @@ void PrintSummary(const RunSummary& s, LogFormat fmt, const std::string& recipe)
 
 int CmdRun(int argc, char** argv) {
   std::string error;
-  auto a = Parse(argc, argv, 2, {"--param", "--dry-run", "--state", "--log-format", "--no-progress", "--help"}, &error);
+  auto a = Parse(argc, argv, 2, {"--param", "--dry-run", "--state", "--log-format", "--no-progress",
+                                 "--audit-retention-days", "--help"}, &error);
   if (!a) {
     std::cerr << "keyonce run: " << error << "\n";
     return kExitUsage;
@@ -249,6 +258,15 @@ int CmdRun(int argc, char** argv) {
   opt.err = &std::cerr;
   opt.progress = !a->Has("--no-progress") && isatty(STDERR_FILENO) && opt.log_format == LogFormat::kText;
   opt.stop = &g_stop;
+  if (auto days = a->Get("--audit-retention-days")) {
+    char* end = nullptr;
+    long n = std::strtol(days->c_str(), &end, 10);
+    if (days->empty() || *end || n < 1 || n > 100000) {
+      std::cerr << "keyonce run: --audit-retention-days must be a whole number of days, at least 1\n";
+      return kExitUsage;
+    }
+    opt.audit_retention_days = static_cast<int>(n);
+  }
   if (!CollectParams(*a, "run", &opt.params)) return kExitUsage;
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
@@ -503,6 +521,10 @@ int main(int argc, char** argv) {
     if (cmd == "test") return CmdTest(argc, argv);
     if (cmd == "history") return CmdHistory(argc, argv);
     if (cmd == "quarantine") return CmdQuarantine(argc, argv);
+    if (cmd == "audit") return AuditCommand(argc, argv, 2);
+    if (cmd == "schedule") return ScheduleCommand(argc, argv, 2);
+    if (cmd == "serve") return ServeCommand(argc, argv, 2);
+    if (cmd == "token") return TokenCommand(argc, argv, 2);
     bool help = argc > 2 && (!std::strcmp(argv[2], "--help") || !std::strcmp(argv[2], "-h"));
     if (cmd == "schema") {
       if (help) {
@@ -547,7 +569,8 @@ int main(int argc, char** argv) {
     std::cerr << "keyonce " << cmd << ": internal error: " << Redactor::MaskCpr(e.what()) << "\n";
     return 1;
   }
-  std::vector<std::string> cmds = {"run", "validate", "test", "history", "quarantine", "schema", "docs", "connectors", "version"};
+  std::vector<std::string> cmds = {"run",   "validate", "test",   "history", "quarantine", "audit",     "serve",
+                                   "token", "schedule", "schema", "docs",    "connectors", "version"};
   std::cerr << "keyonce: unknown command '" << cmd << "'" << DidYouMean(cmd, cmds) << " (keyonce --help)\n";
   return 2;
 }

@@ -1,11 +1,14 @@
 #include "recipe/loader.h"
 
+#include <date/tz.h>
+
 #include <fstream>
 #include <regex>
 #include <set>
 #include <sstream>
 
 #include "recipe/recipe_spec.h"
+#include "schedule/cron.h"
 
 namespace keyonce {
 namespace {
@@ -185,13 +188,36 @@ std::shared_ptr<const Recipe> LoadRecipeText(const std::string& name, const std:
   }
 
   Settings top = w.Walk(root, RecipeFields(), "",
-                        {"params", "secrets", "tables", "source", "steps", "targets", "notify", "on_error"});
+                        {"params", "secrets", "tables", "source", "steps", "targets", "notify", "on_error",
+                         "schedule"});
   r->name = top.String("recipe").value_or("");
   static const std::regex name_re("^[a-z0-9][a-z0-9_-]*$");
   if (!r->name.empty() && !std::regex_match(r->name, name_re)) {
     w.Error(root["recipe"], "recipe", "use lower case letters, digits, '-' and '_' (it names files and URLs)");
   }
   r->description = top.String("description").value_or("");
+  r->label = top.String("label").value_or("");
+  r->refuse_overlap = top.String("overlap").value_or("queue") == "refuse";
+  if (const Template* k = top.Tmpl("subject")) r->subject = *k;
+  if (YAML::Node sch = root["schedule"]; sch) {
+    Settings s = w.Walk(sch, ScheduleFields(), "schedule");
+    ScheduleDef def;
+    def.cron = s.String("cron").value_or("");
+    def.timezone = s.String("timezone").value_or("");
+    def.run_missed_once = s.String("missed").value_or("skip") == "run_once";
+    if (!def.cron.empty()) {
+      if (auto c = CronSchedule::Parse(def.cron); !c.ok()) w.Error(sch["cron"], "schedule.cron", c.status().message());
+    }
+    if (!def.timezone.empty()) {
+      try {
+        date::locate_zone(def.timezone);
+      } catch (const std::exception&) {
+        w.Error(sch["timezone"], "schedule.timezone",
+                "unknown time zone '" + def.timezone + "' (an IANA name such as Europe/Copenhagen)");
+      }
+    }
+    r->schedule = std::move(def);
+  }
   if (const Template* k = top.Tmpl("key")) r->key = *k;
   r->batch_records = static_cast<int>(top.Int("batch_records").value_or(5000));
   if (r->batch_records < 1 || r->batch_records > 1000000) {

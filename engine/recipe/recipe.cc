@@ -18,6 +18,14 @@ const std::vector<FieldSpec>& RecipeFields() {
           .Example("sick-leave-to-payroll"),
       FieldSpec::String("description").Describe("What the recipe does, for people.")
           .Example("Sygefravær fra vagtplan til løn"),
+      FieldSpec::String("label").Describe("A short title for people, shown on the caseworkers' page "
+                                          "(default: the description, else the name).")
+          .Example("Sygefravær til løn"),
+      FieldSpec::Object("schedule", ScheduleFields())
+          .Describe("When `keyonce serve` runs the recipe unattended (cron, in a time zone)."),
+      FieldSpec::Enum("overlap", {"queue", "refuse"}).Default("queue")
+          .Describe("A trigger while this recipe is already running or queued in `keyonce serve`: "
+                    "queue it (runs after the current one) or refuse it (HTTP 409)."),
       FieldSpec::ObjectMap("params", ParamFields())
           .Describe("Typed parameters for on-demand runs (`--param name=value`), read as "
                     "{{ params.name }}."),
@@ -33,6 +41,11 @@ const std::vector<FieldSpec>& RecipeFields() {
           .Describe("The record's identity, evaluated after the steps. Two records with the same "
                     "key are the same record: a rerun never writes it twice.")
           .Example("\"{{ record.cpr }}/{{ record.from_date }}\""),
+      FieldSpec::Tmpl("subject").Roots(kRootsRecord)
+          .Describe("The person a record is about, for the audit log (evaluated after the steps; "
+                    "only its pseudonymous reference is stored). Default: the key when it is a "
+                    "CPR number, else no subject.")
+          .Example("\"{{ record.cpr }}\""),
       FieldSpec::ObjectList("steps", {})
           .Describe("Ordered steps that shape each record: set, map, drop, filter, validate, "
                     "lookup. Each item is a mapping with one key, the step's name."),
@@ -48,6 +61,24 @@ const std::vector<FieldSpec>& RecipeFields() {
       FieldSpec::Int("batch_records").Default("5000")
           .Describe("Records per journal batch: larger is faster, smaller redoes less after a "
                     "crash. Memory holds one batch."),
+  };
+  return f;
+}
+
+const std::vector<FieldSpec>& ScheduleFields() {
+  static const std::vector<FieldSpec> f = {
+      FieldSpec::String("cron").Required()
+          .Describe("Five cron fields (minute hour day-of-month month day-of-week; ranges, steps, "
+                    "lists, JAN-DEC, SUN-SAT) or @hourly/@daily/@weekly/@monthly/@yearly, in "
+                    "`timezone`. Daylight-saving rules: docs/operations.md.")
+          .Example("\"30 2 * * *\""),
+      FieldSpec::String("timezone")
+          .Describe("IANA time zone the cron fields are read in (default: the service's "
+                    "`--timezone`, Europe/Copenhagen unless set).")
+          .Example("Europe/Copenhagen"),
+      FieldSpec::Enum("missed", {"skip", "run_once"}).Default("skip")
+          .Describe("Runs missed while the service was down: skip them, or run once at start-up "
+                    "(never a burst of catch-up runs)."),
   };
   return f;
 }

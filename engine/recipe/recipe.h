@@ -84,8 +84,17 @@ struct ErrorPolicy {
   }
 };
 
+struct ScheduleDef {
+  std::string cron;      // as written; checked by the loader
+  std::string timezone;  // "" = the service's zone
+  bool run_missed_once = false;
+};
+
 struct Recipe {
-  std::string name, description;
+  std::string name, description, label;
+  std::optional<ScheduleDef> schedule;
+  bool refuse_overlap = false;
+  std::optional<Template> subject;  // the person a record is about (audit)
   std::filesystem::path file, base_dir;
   std::vector<ParamDecl> params;
   std::vector<SecretDecl> secrets;

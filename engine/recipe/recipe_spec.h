@@ -11,6 +11,7 @@
 namespace keyonce {
 
 const std::vector<FieldSpec>& RecipeFields();  // top level; sections below are checked by the loader
+const std::vector<FieldSpec>& ScheduleFields();
 const std::vector<FieldSpec>& ParamFields();
 const std::vector<FieldSpec>& SecretFields();
 const std::vector<FieldSpec>& SourceCommonFields();

@@ -151,6 +151,13 @@ Digest ContentHasher::Hash(std::string_view data) {
   return d;
 }
 
+std::string Sha256Hex(std::string_view data) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), out, &len, Sha256(), nullptr);
+  return Hex(out, len);
+}
+
 std::string RandomHex(size_t bytes) {
   std::string raw(bytes, '\0');
   RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(bytes));

@@ -61,7 +61,8 @@ class ContentHasher {
   void* ctx_;
 };
 
-std::string RandomHex(size_t bytes);
+std::string RandomHex(size_t bytes);  // from the OS's CSPRNG (OpenSSL RAND_bytes)
+std::string Sha256Hex(std::string_view data);
 std::string Hex(const uint8_t* data, size_t n);
 
 }  // namespace keyonce

@@ -581,6 +581,15 @@ Status StateStore::SetQuarantineStatus(int64_t id, const std::string& status) {
   return Status::OK();
 }
 
+Status StateStore::SetQuarantineRecord(int64_t id, const std::string& record_json) {
+  Stmt s(Prepare("UPDATE quarantine SET record=?, updated_at=? WHERE id=?"));
+  s.Text(1, record_json);
+  s.Text(2, UtcTimestamp());
+  s.Int(3, id);
+  if (sqlite3_step(s.s) != SQLITE_DONE) return Error("updating a quarantined record");
+  return Status::OK();
+}
+
 Result<std::optional<std::string>> StateStore::Watermark(const std::string& recipe) {
   Stmt s(Prepare("SELECT value FROM watermarks WHERE recipe=?"));
   s.Text(1, recipe);

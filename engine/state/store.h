@@ -117,6 +117,8 @@ class StateStore {
                                                     const std::string& status, int limit);
   Result<QuarantineRow> GetQuarantine(int64_t id);
   Status SetQuarantineStatus(int64_t id, const std::string& status);
+  // Replaces the stored record (a JSON object) after a person fixed its fields.
+  Status SetQuarantineRecord(int64_t id, const std::string& record_json);
 
   // --- watermarks ---
   Result<std::optional<std::string>> Watermark(const std::string& recipe);
