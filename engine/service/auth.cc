@@ -20,6 +20,17 @@ const char* RoleName(Role r) {
   return "caseworker";
 }
 
+Result<YAML::Node> LoadYamlFile(const std::filesystem::path& file, const std::string& what) {
+  try {
+    return YAML::LoadFile(file.string());
+  } catch (const YAML::BadFile&) {
+    return Status::Io("reading " + what + " " + file.string() + ": cannot open it");
+  } catch (const YAML::Exception& e) {
+    return Status::Invalid(file.string() + ":" + std::to_string(e.mark.line + 1) + ":" +
+                           std::to_string(e.mark.column + 1) + ": " + e.msg);
+  }
+}
+
 namespace {
 std::string Where(const std::filesystem::path& file, const YAML::Node& n) {
   auto m = n.Mark();
@@ -28,15 +39,9 @@ std::string Where(const std::filesystem::path& file, const YAML::Node& n) {
 }  // namespace
 
 Result<TokenStore> TokenStore::Load(const std::filesystem::path& file) {
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(file.string());
-  } catch (const YAML::BadFile&) {
-    return Status::Io("reading the tokens file " + file.string() + ": cannot open it");
-  } catch (const YAML::Exception& e) {
-    return Status::Invalid(file.string() + ":" + std::to_string(e.mark.line + 1) + ":" +
-                           std::to_string(e.mark.column + 1) + ": " + e.msg);
-  }
+  auto loaded = LoadYamlFile(file, "the tokens file");
+  if (!loaded.ok()) return loaded.status();
+  YAML::Node root = *loaded;
   TokenStore store;
   if (!root || root.IsNull()) return store;
   if (!root.IsMap() || !root["tokens"] || !root["tokens"].IsSequence()) {

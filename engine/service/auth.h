@@ -23,6 +23,10 @@
 
 #include "keyonce/status.h"
 
+namespace YAML {
+class Node;
+}
+
 namespace keyonce::service {
 
 enum class Role { kAdmin, kOperator, kCaseworker };
@@ -75,6 +79,10 @@ class Sessions {
   std::chrono::seconds idle_;
   std::map<std::string, Entry> sessions_;
 };
+
+// Reads a YAML file (the service's config, the tokens file); a syntax error
+// names file:line:column, `what` names the file's role.
+Result<YAML::Node> LoadYamlFile(const std::filesystem::path& file, const std::string& what);
 
 // A fresh token ("ko_" + 40 hex characters) for `keyonce token new`.
 std::string NewToken();

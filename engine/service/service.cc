@@ -35,6 +35,7 @@
 #include "service/web_assets.h"
 #include "state/audit.h"
 #include "state/privacy.h"
+#include "state/sqlite_util.h"
 #include "state/store.h"
 
 namespace keyonce::service {
@@ -50,15 +51,9 @@ constexpr const char* kVersion = "0.1.0";
 // Configuration
 
 Status LoadServiceConfig(const std::filesystem::path& file, ServiceConfig* c) {
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(file.string());
-  } catch (const YAML::BadFile&) {
-    return Status::Io("reading the config file " + file.string() + ": cannot open it");
-  } catch (const YAML::Exception& e) {
-    return Status::Invalid(file.string() + ":" + std::to_string(e.mark.line + 1) + ":" +
-                           std::to_string(e.mark.column + 1) + ": " + e.msg);
-  }
+  auto loaded = LoadYamlFile(file, "the config file");
+  if (!loaded.ok()) return loaded.status();
+  YAML::Node root = *loaded;
   auto where = [&](const YAML::Node& n) {
     return file.string() + ":" + std::to_string(n.Mark().line + 1) + ":" +
            std::to_string(n.Mark().column + 1);
@@ -1176,10 +1171,7 @@ json::object Service::RunJson(const RunRow& row) {
     sqlite3_bind_text(s, 2, row.recipe.c_str(), -1, SQLITE_TRANSIENT);
     open = 0;
     while (sqlite3_step(s) == SQLITE_ROW) {
-      auto col = [&](int i) {
-        const unsigned char* t = sqlite3_column_text(s, i);
-        return std::string(t ? reinterpret_cast<const char*>(t) : "");
-      };
+      auto col = [&](int i) { return ColText(s, i); };
       std::string status = col(5);
       open += status == "open";
       quarantined.push_back(json::object{{"id", sqlite3_column_int64(s, 0)},

@@ -1,5 +1,7 @@
 #include "service/service_db.h"
 
+#include "state/sqlite_util.h"
+
 namespace keyonce::service {
 
 namespace {
@@ -32,11 +34,6 @@ struct Stmt {
   void Int(int i, int64_t v) { sqlite3_bind_int64(s, i, v); }
 };
 
-std::string Col(sqlite3_stmt* s, int i) {
-  const unsigned char* t = sqlite3_column_text(s, i);
-  return t ? reinterpret_cast<const char*>(t) : "";
-}
-
 constexpr const char* kCols =
     "id, recipe, trigger, IFNULL(started_by,''), status, IFNULL(params,''), "
     "IFNULL(params_masked,''),"
@@ -47,20 +44,20 @@ constexpr const char* kCols =
 RunRow Read(sqlite3_stmt* s) {
   RunRow r;
   r.id = sqlite3_column_int64(s, 0);
-  r.recipe = Col(s, 1);
-  r.trigger = Col(s, 2);
-  r.started_by = Col(s, 3);
-  r.status = Col(s, 4);
-  r.params = Col(s, 5);
-  r.params_masked = Col(s, 6);
-  r.retry = Col(s, 7);
-  r.queued_at = Col(s, 8);
-  r.started_at = Col(s, 9);
-  r.finished_at = Col(s, 10);
+  r.recipe = ColText(s, 1);
+  r.trigger = ColText(s, 2);
+  r.started_by = ColText(s, 3);
+  r.status = ColText(s, 4);
+  r.params = ColText(s, 5);
+  r.params_masked = ColText(s, 6);
+  r.retry = ColText(s, 7);
+  r.queued_at = ColText(s, 8);
+  r.started_at = ColText(s, 9);
+  r.finished_at = ColText(s, 10);
   r.engine_run = sqlite3_column_int64(s, 11);
-  r.summary = Col(s, 12);
-  r.error = Col(s, 13);
-  r.log = Col(s, 14);
+  r.summary = ColText(s, 12);
+  r.error = ColText(s, 13);
+  r.log = ColText(s, 14);
   return r;
 }
 
@@ -70,15 +67,7 @@ Status ServiceDb::Error(const char* what) {
   return Status::Io(std::string(what) + ": " + sqlite3_errmsg(db_));
 }
 
-Status ServiceDb::Exec(const char* sql) {
-  char* err = nullptr;
-  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string msg = err ? err : "unknown error";
-    sqlite3_free(err);
-    return Status::Io("state store: " + msg);
-  }
-  return Status::OK();
-}
+Status ServiceDb::Exec(const char* sql) { return ExecSql(db_, sql, "state store"); }
 
 Status ServiceDb::Init() { return Exec(kSchema); }
 
@@ -188,7 +177,7 @@ Result<std::optional<std::pair<int64_t, std::string>>> ServiceDb::LastFire(
   s.Text(1, recipe);
   if (sqlite3_step(s.s) == SQLITE_ROW) {
     return std::optional<std::pair<int64_t, std::string>>(
-        std::make_pair(sqlite3_column_int64(s.s, 0), Col(s.s, 1)));
+        std::make_pair(sqlite3_column_int64(s.s, 0), ColText(s.s, 1)));
   }
   return std::optional<std::pair<int64_t, std::string>>();
 }

@@ -10,6 +10,7 @@
 #include "keyonce/template.h"
 #include "recipe/recipe.h"
 #include "state/privacy.h"
+#include "state/sqlite_util.h"
 #include "template/cpr.h"
 
 namespace keyonce {
@@ -65,11 +66,6 @@ void BindIntOrNull(sqlite3_stmt* s, int i, int64_t v) {
   }
 }
 
-std::string ColText(sqlite3_stmt* s, int i) {
-  const unsigned char* t = sqlite3_column_text(s, i);
-  return t ? reinterpret_cast<const char*>(t) : "";
-}
-
 std::string FormatTime(std::chrono::system_clock::time_point tp) {
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(tp.time_since_epoch()).count();
   std::time_t t = static_cast<std::time_t>(ms / 1000);
@@ -98,13 +94,7 @@ bool TableExists(sqlite3* db, const char* name) {
 std::string AuditTime() { return FormatTime(std::chrono::system_clock::now()); }
 
 Status EnsureAuditSchema(sqlite3* db) {
-  char* err = nullptr;
-  if (sqlite3_exec(db, kAuditSchema, nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string msg = err ? err : "unknown error";
-    sqlite3_free(err);
-    return Status::Io("creating the audit log: " + msg);
-  }
-  return Status::OK();
+  return ExecSql(db, kAuditSchema, "creating the audit log");
 }
 
 Status AppendAudit(sqlite3* db, const AuditEntry& e) {

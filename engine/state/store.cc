@@ -1,10 +1,11 @@
 #include "state/store.h"
 
-#include "core/clock.h"
-
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+
+#include "core/clock.h"
+#include "state/sqlite_util.h"
 
 namespace keyonce {
 namespace {
@@ -40,11 +41,6 @@ int64_t NowUnix() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-std::string ColText(sqlite3_stmt* s, int i) {
-  const unsigned char* t = sqlite3_column_text(s, i);
-  return t ? reinterpret_cast<const char*>(t) : "";
 }
 
 bool ColDigest(sqlite3_stmt* s, int i, Digest* d) {
@@ -94,15 +90,7 @@ Status StateStore::Error(const char* what) {
   return Status::Io(msg);
 }
 
-Status StateStore::Exec(const char* sql) {
-  char* err = nullptr;
-  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string msg = err ? err : "unknown error";
-    sqlite3_free(err);
-    return Status::Io("state store: " + msg);
-  }
-  return Status::OK();
-}
+Status StateStore::Exec(const char* sql) { return ExecSql(db_, sql, "state store"); }
 
 sqlite3_stmt* StateStore::Prepare(const char* sql) {
   auto it = stmts_.find(sql);
