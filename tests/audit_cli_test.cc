@@ -368,3 +368,27 @@ targets:
 
 }  // namespace
 }  // namespace keyonce::testing_util
+
+namespace keyonce::testing_util {
+namespace {
+
+TEST(AuditCli, DismissingAQuarantinedRecordIsAuditedUnderItsPerson) {
+  fs::path dir = CopyExample("audit_dismiss");
+  Cleanup cleanup{dir};
+  auto r = Keyonce({"run", "recipe.yaml", "--state", "s.db"}, dir);
+  ASSERT_EQ(r.exit_code, 3) << r.all();
+  // Nina (010203-4444) is quarantined: her hours are "mange".
+  long long id = QueryInt(dir / "s.db", "SELECT id FROM quarantine WHERE reason LIKE '%Timer%'");
+  ASSERT_GT(id, 0);
+  auto d = Keyonce({"quarantine", "--dismiss", std::to_string(id), "--state", "s.db"}, dir);
+  ASSERT_EQ(d.exit_code, 0) << d.all();
+  auto a = Keyonce({"audit", "--subject", "010203-4444", "--state", "s.db", "--log-format", "json"}, dir);
+  ASSERT_EQ(a.exit_code, 0) << a.all();
+  auto ops = Ops(ParseRows(a.out));
+  ASSERT_FALSE(ops.empty()) << a.out;
+  EXPECT_EQ(ops.back(), "quarantine_dismiss keyonce") << a.out;
+  EXPECT_EQ(a.all().find("010203"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace keyonce::testing_util

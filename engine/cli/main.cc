@@ -22,6 +22,7 @@
 #include "pipeline/test_runner.h"
 #include "recipe/loader.h"
 #include "recipe/schema.h"
+#include "state/audit.h"
 #include "state/privacy.h"
 #include "state/store.h"
 
@@ -407,7 +408,24 @@ int CmdQuarantine(int argc, char** argv) {
       std::cerr << "keyonce quarantine: " << row.status().message() << "\n";
       return 1;
     }
-    (*store)->SetQuarantineStatus(row->id, "dismissed");
+    if (Status st = (*store)->SetQuarantineStatus(row->id, "dismissed"); !st.ok()) {
+      std::cerr << "keyonce quarantine: " << st.message() << "\n";
+      return 1;
+    }
+    AuditEntry e;
+    e.robot = DefaultRobotName();
+    e.actor = LocalUserName();
+    e.recipe = row->recipe;
+    e.run = row->run;
+    e.system = "keyonce";
+    e.operation = kAuditQuarantineDismiss;
+    Pseudonymizer pseudonymizer((*store)->pseudonym_key());
+    e.subject = StoredRecordSubject(pseudonymizer, row->record);
+    e.detail = "quarantined record " + std::to_string(row->id) + (row->ref.empty() ? "" : " (" + row->ref + ")");
+    if (Status st = AppendAudit((*store)->db(), e); !st.ok()) {
+      std::cerr << "keyonce quarantine: writing the audit log: " << st.message() << "\n";
+      return 1;
+    }
     std::cout << "Quarantined record " << row->id << " dismissed.\n";
     return 0;
   }

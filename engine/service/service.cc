@@ -455,18 +455,8 @@ void Service::AuditQuarantine(const char* operation, const Principal& who,
   e.run = row.run;
   e.system = "keyonce";
   e.operation = operation;
-  // The person the record is about: the first CPR number among its fields.
-  json::value record = ParseOr(row.record, json::object{});
-  if (record.is_object()) {
-    for (const auto& [k, v] : record.as_object()) {
-      if (!v.is_string()) continue;
-      if (auto cpr = NormalizeSubjectCpr(v.as_string())) {
-        Pseudonymizer p(store_->pseudonym_key());
-        e.subject = SubjectReference(p, *cpr);
-        break;
-      }
-    }
-  }
+  Pseudonymizer pseudonymizer(store_->pseudonym_key());
+  e.subject = StoredRecordSubject(pseudonymizer, row.record);
   e.detail = "quarantined record " + std::to_string(row.id) +
              (row.ref.empty() ? "" : " (" + row.ref + ")") + (detail.empty() ? "" : "; " + detail);
   if (Status st = AppendAudit(store_->db(), e); !st.ok())

@@ -3,6 +3,7 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <boost/json/parse.hpp>
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
@@ -91,6 +92,17 @@ bool TableExists(sqlite3* db, const char* name) {
 
 }  // namespace
 
+std::string StoredRecordSubject(Pseudonymizer& pseudonymizer, std::string_view record_json) {
+  boost::system::error_code ec;
+  boost::json::value record = boost::json::parse(record_json, ec);
+  if (ec || !record.is_object()) return "";
+  for (const auto& [k, v] : record.as_object()) {
+    if (!v.is_string()) continue;
+    if (auto cpr = NormalizeSubjectCpr(v.as_string())) return SubjectReference(pseudonymizer, *cpr);
+  }
+  return "";
+}
+
 std::string AuditTime() { return FormatTime(std::chrono::system_clock::now()); }
 
 Status EnsureAuditSchema(sqlite3* db) {
@@ -143,11 +155,13 @@ Result<std::vector<AuditEntry>> QueryAudit(sqlite3* db, const AuditQuery& q) {
     // started (who, with which parameters).
     sql = "WITH RECURSIVE t(x) AS (SELECT (SELECT min(time) FROM audit";
     if (!q.from.empty()) sql += " WHERE time >= :from";
-    sql += ") UNION ALL SELECT (SELECT min(time) FROM audit WHERE time > t.x) FROM t"
-           " WHERE t.x IS NOT NULL";
+    sql +=
+        ") UNION ALL SELECT (SELECT min(time) FROM audit WHERE time > t.x) FROM t"
+        " WHERE t.x IS NOT NULL";
     if (!q.to.empty()) sql += " AND t.x <= :to";
-    sql += "), s(id, run) AS (SELECT a.id, a.run FROM t JOIN audit a"
-           " ON a.time = t.x AND a.subject = :subject) ";
+    sql +=
+        "), s(id, run) AS (SELECT a.id, a.run FROM t JOIN audit a"
+        " ON a.time = t.x AND a.subject = :subject) ";
     sql += select + " WHERE a.id IN (SELECT id FROM s)" + cond + " UNION ALL " + select +
            " WHERE a.operation = 'start_run' AND a.subject IS NOT :subject"
            " AND a.run IN (SELECT run FROM s)" +

@@ -118,6 +118,10 @@ std::string SubjectReference(Pseudonymizer& pseudonymizer, std::string_view cpr1
 std::string RecordSubject(const Recipe& recipe, const Scope& scope, std::string_view key,
                           Pseudonymizer& pseudonymizer);
 
+// The subject of a record kept in the quarantine (a JSON object): the first
+// field holding a valid CPR number. "" when none does.
+std::string StoredRecordSubject(Pseudonymizer& pseudonymizer, std::string_view record_json);
+
 // `Unix user name` of this process, for actors of command-line runs.
 std::string LocalUserName();
 // "keyonce@<hostname>".
