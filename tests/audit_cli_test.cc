@@ -135,6 +135,8 @@ TEST(AuditCli, AccessRequestListsEveryOperationOnThePersonAndNoCprAnywhere) {
   auto r1 = Keyonce({"run", "recipe.yaml", "--state", "s.db"}, dir);
   everything += r1.all();
   ASSERT_EQ(r1.exit_code, 3) << r1.all();  // the example has rows for a person
+  // A fresh state file has nothing to prune, and says nothing about it.
+  EXPECT_EQ(r1.all().find("older than"), std::string::npos) << r1.all();
   long long run1 = RunId(r1.out);
   ASSERT_GT(run1, 0) << r1.out;
 

@@ -247,8 +247,11 @@ Status PruneAuditIfDue(sqlite3* db, int days, int64_t* pruned) {
       return DbError(db, "pruning the audit log");
     }
   }
+  // Counted as a difference: without an audit table PruneAudit runs no
+  // DELETE, and sqlite3_changes() would report the last statement's count.
+  const int64_t before = sqlite3_total_changes64(db);
   KEYONCE_RETURN_IF_ERROR(PruneAudit(db, days));
-  if (pruned) *pruned = sqlite3_changes(db);
+  if (pruned) *pruned = sqlite3_total_changes64(db) - before;
   OwnedStmt u;
   if (sqlite3_prepare_v2(db,
                          "INSERT INTO meta(k, v) VALUES('audit_pruned', ?) "
