@@ -287,6 +287,18 @@ std::string FieldOf(const std::string& message) {
   return e == std::string::npos ? "" : message.substr(q + 1, e - q - 1);
 }
 
+// The quarantine ids a queued run retries (service_runs.retry, a JSON array).
+std::vector<int64_t> RetryIds(const std::string& json_text) {
+  std::vector<int64_t> ids;
+  json::value v = ParseOr(json_text, json::array{});
+  if (v.is_array()) {
+    for (const auto& id : v.as_array()) {
+      if (id.is_int64()) ids.push_back(id.as_int64());
+    }
+  }
+  return ids;
+}
+
 const char* Plural(int64_t n, const char* one, const char* many) { return n == 1 ? one : many; }
 
 // What a run did, in a sentence or two a caseworker can read.
@@ -380,7 +392,13 @@ class Service {
                           const std::map<std::string, std::string>& params,
                           const std::vector<int64_t>& retry,
                           std::optional<sys_seconds> fire_time = std::nullopt);
-  bool Busy(const std::string& recipe) const;
+  bool Running(const std::string& recipe) const;
+  int QueuedCount(const std::string& recipe) const;
+  bool Busy(const std::string& recipe) const;  // running or queued
+  // Identifies a schedule in schedule_state: "<normalised cron> <zone>".
+  static std::string ScheduleKey(const LoadedRecipe& lr) {
+    return lr.cron->ToString() + " " + (lr.tz ? lr.tz->name() : "UTC");
+  }
   void Pump();
   void StartRun(const RunRow& row);
   void Finished(std::shared_ptr<ActiveRun> run, Result<RunSummary> result);
@@ -498,7 +516,7 @@ void Service::SetUpSchedule(LoadedRecipe& lr, bool changed) {
   auto now = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
   auto last = db_->LastFire(r.name);
   sys_seconds from = now;
-  std::string key = lr.cron->ToString() + " " + (lr.tz ? lr.tz->name() : "UTC");
+  std::string key = ScheduleKey(lr);
   if (last.ok() && last->has_value() && (*last)->second == key && !changed) {
     from = sys_seconds(std::chrono::seconds((*last)->first));
   } else {
@@ -589,7 +607,7 @@ void Service::HandleMissed() {
       last = *t;
       ++missed;
     }
-    std::string key = lr.cron->ToString() + " " + (lr.tz ? lr.tz->name() : "UTC");
+    std::string key = ScheduleKey(lr);
     if (lr.recipe->schedule->run_missed_once) {
       log_.Info("recipe " + name + ": " + std::to_string(missed) +
                 " scheduled run(s) were missed while the "
@@ -607,14 +625,21 @@ void Service::HandleMissed() {
   }
 }
 
-bool Service::Busy(const std::string& recipe) const {
+bool Service::Running(const std::string& recipe) const {
   for (const auto& [id, a] : active_) {
     if (a->recipe == recipe) return true;
   }
-  for (const auto& [id, r] : queued_recipe_) {
-    if (r == recipe) return true;
-  }
   return false;
+}
+
+int Service::QueuedCount(const std::string& recipe) const {
+  int n = 0;
+  for (const auto& [id, r] : queued_recipe_) n += (r == recipe);
+  return n;
+}
+
+bool Service::Busy(const std::string& recipe) const {
+  return Running(recipe) || QueuedCount(recipe) > 0;
 }
 
 void Service::Tick() {
@@ -632,10 +657,9 @@ void Service::Tick() {
     double lag =
         std::chrono::duration<double>(std::chrono::system_clock::now() - *lr.next_fire).count();
     metrics_.SchedulerLag(lag);
-    std::string key = lr.cron->ToString() + " " + (lr.tz ? lr.tz->name() : "UTC");
+    std::string key = ScheduleKey(lr);
     bool busy = Busy(name);
-    bool queued_schedule = false;
-    for (const auto& [id, r] : queued_recipe_) queued_schedule |= (r == name);
+    bool queued_schedule = QueuedCount(name) > 0;
     if (busy && (lr.recipe->refuse_overlap || queued_schedule)) {
       log_.Warn("recipe " + name + ": the scheduled run at " + UtcIso(fire) + " was skipped: " +
                 (queued_schedule ? "a run is already waiting"
@@ -691,10 +715,7 @@ Result<int64_t> Service::Enqueue(const std::string& recipe, const std::string& t
   }
   row.queued_at = UtcTimestamp();
   std::string key;
-  if (fire_time) {
-    const auto& lr = recipes_.at(recipe);
-    key = lr.cron->ToString() + " " + (lr.tz ? lr.tz->name() : "UTC");
-  }
+  if (fire_time) key = ScheduleKey(recipes_.at(recipe));
   auto id = db_->Enqueue(
       row, fire_time ? std::optional<int64_t>(fire_time->time_since_epoch().count()) : std::nullopt,
       key);
@@ -712,9 +733,7 @@ void Service::Pump() {
     if (static_cast<int>(active_.size()) >= cfg_.max_concurrent_runs) return;
     int64_t id = *it;
     const std::string recipe = queued_recipe_[id];
-    bool running = false;
-    for (const auto& [aid, a] : active_) running |= (a->recipe == recipe);
-    if (running) {
+    if (Running(recipe)) {
       ++it;
       continue;
     }
@@ -750,14 +769,9 @@ void Service::StartRun(const RunRow& row) {
       if (v.is_string()) opt.params[std::string(k)] = std::string(v.as_string());
     }
   }
-  json::value retry = ParseOr(row.retry, json::array{});
-  if (retry.is_array()) {
-    for (const auto& v : retry.as_array()) {
-      if (v.is_int64()) {
-        opt.retry_quarantine.push_back(v.as_int64());
-        retry_queued_.erase(v.as_int64());
-      }
-    }
+  for (int64_t id : RetryIds(row.retry)) {
+    opt.retry_quarantine.push_back(id);
+    retry_queued_.erase(id);
   }
   auto run = std::make_shared<ActiveRun>();
   run->id = row.id;
@@ -893,12 +907,7 @@ int Service::Run() {
     for (const auto& r : *queued) {
       queue_.push_back(r.id);
       queued_recipe_[r.id] = r.recipe;
-      json::value retry = ParseOr(r.retry, json::array{});
-      if (retry.is_array()) {
-        for (const auto& v : retry.as_array()) {
-          if (v.is_int64()) retry_queued_.insert(v.as_int64());
-        }
-      }
+      for (int64_t id : RetryIds(r.retry)) retry_queued_.insert(id);
     }
   }
   HandleMissed();
@@ -1061,11 +1070,7 @@ Response Service::Handle(const Request& req) {
     if (!get) return ErrorResponse(405, "use GET", req);
     if (!who->IsStaff()) return ErrorResponse(403, "metrics are for operators and admins", req);
     std::vector<std::pair<std::string, int>> queued;
-    for (const auto& [name, lr] : recipes_) {
-      int q = 0;
-      for (const auto& [id, r] : queued_recipe_) q += (r == name);
-      queued.emplace_back(name, q);
-    }
+    for (const auto& [name, lr] : recipes_) queued.emplace_back(name, QueuedCount(name));
     Response res{http::status::ok, req.version()};
     res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
     res.keep_alive(req.keep_alive());
@@ -1114,12 +1119,8 @@ json::object Service::RecipeJson(const LoadedRecipe& lr) {
   } else {
     o["schedule"] = nullptr;
   }
-  bool running = false;
-  for (const auto& [id, a] : active_) running |= (a->recipe == r.name);
-  int queued = 0;
-  for (const auto& [id, q] : queued_recipe_) queued += (q == r.name);
-  o["running"] = running;
-  o["queued"] = queued;
+  o["running"] = Running(r.name);
+  o["queued"] = QueuedCount(r.name);
   return o;
 }
 
@@ -1462,12 +1463,7 @@ Response Service::Api(const Request& req, const Principal& who,
       }
       if (queued_recipe_.erase(row->id)) {
         queue_.erase(std::remove(queue_.begin(), queue_.end(), row->id), queue_.end());
-        json::value retry = ParseOr(row->retry, json::array{});
-        if (retry.is_array()) {
-          for (const auto& v : retry.as_array()) {
-            if (v.is_int64()) retry_queued_.erase(v.as_int64());
-          }
-        }
+        for (int64_t id : RetryIds(row->retry)) retry_queued_.erase(id);
         RunRow done = *row;
         done.status = "cancelled";
         done.finished_at = UtcTimestamp();
