@@ -14,6 +14,9 @@ PACKAGES=(
   postgresql nginx-light openssh-server openssh-client openssl wrk curl
   # The caseworkers' page is tested end to end in a real browser (issue 4)
   chromium chromium-driver
+  # Fuzzing (issue 5): clang with libFuzzer (libclang_rt.fuzzer is in
+  # libclang-rt-14-dev; libfuzzer-14-dev is not needed), llvm-symbolizer
+  clang-14 libclang-rt-14-dev llvm-14
 )
 # Node.js for the npm test servers: Debian's nodejs + npm, unless a Node.js
 # with its own npm (e.g. NodeSource's, which conflicts with Debian's npm) is

@@ -559,10 +559,22 @@ struct RegexState {
   std::shared_ptr<const boost::regex> re;
 };
 
+// Limits that keep a backtracking match bounded. Boost.Regex gives up (and
+// the filter reports "too complex") after about pattern length² × text length
+// steps, which for a long pattern on a long text takes many seconds; so the
+// pattern, the text and that product are capped up front.
+constexpr size_t kMaxRegexPattern = 1000;      // bytes
+constexpr size_t kMaxRegexText = 10000;        // bytes
+constexpr size_t kMaxRegexWork = 10'000'000;  // pattern length² × text length
+
 // Compiles a pattern. *error names the pattern only when it is config
 // (a literal); patterns computed at run time may come from data.
 std::shared_ptr<const boost::regex> CompileRegex(std::string_view pattern, bool literal,
                                                  std::string* error) {
+  if (pattern.size() > kMaxRegexPattern) {
+    *error = "the pattern is longer than " + std::to_string(kMaxRegexPattern) + " bytes";
+    return nullptr;
+  }
   try {
     return std::make_shared<const boost::regex>(pattern.begin(), pattern.end(), boost::regex::perl);
   } catch (const boost::regex_error& e) {
@@ -632,6 +644,23 @@ Status RegexRunError(const FilterContext& ctx) {
   return FilterError(ctx, "the regular expression is too complex for the value");
 }
 
+// The text and pattern limits above, checked before matching `s`.
+Status RegexTextLimits(const boost::regex& re, std::string_view s, const FilterContext& ctx) {
+  if (s.size() > kMaxRegexText) {
+    return FilterError(ctx, "the value is longer than " + std::to_string(kMaxRegexText) +
+                                " bytes, the limit for regular expressions");
+  }
+  size_t p = std::max<size_t>(re.size(), 1);
+  if (p * p * std::max<size_t>(s.size(), 1) > kMaxRegexWork) {
+    return FilterError(
+        ctx, "the pattern (" + std::to_string(re.size()) + " bytes) is too long for a value of " +
+                 std::to_string(s.size()) +
+                 " bytes (pattern length squared times value length may be at most " +
+                 std::to_string(kMaxRegexWork) + ")");
+  }
+  return Status::OK();
+}
+
 Status FRegexMatch(Slot& io, Args args, const FilterContext& ctx) {
   const Value& v = io.get();
   if (v.is_null()) {
@@ -644,6 +673,7 @@ Status FRegexMatch(Slot& io, Args args, const FilterContext& ctx) {
   std::string_view s;
   std::string buf;
   KEYONCE_RETURN_IF_ERROR(TextOf(v, ctx, &s, &buf));
+  KEYONCE_RETURN_IF_ERROR(RegexTextLimits(*re, s, ctx));
   try {
     bool found = boost::regex_search(s.begin(), s.end(), *re);
     io.Set(Value(found));
@@ -663,6 +693,7 @@ Status FRegexExtract(Slot& io, Args args, const FilterContext& ctx) {
     if (static_cast<size_t>(group) > re->mark_count()) {
       return FilterError(ctx, "the pattern has only " + std::to_string(re->mark_count()) + " group(s)");
     }
+    KEYONCE_RETURN_IF_ERROR(RegexTextLimits(*re, s, ctx));
     try {
       boost::match_results<std::string_view::const_iterator> m;
       if (boost::regex_search(s.begin(), s.end(), m, *re) && m[group].matched) {
@@ -686,6 +717,7 @@ Status FRegexReplace(Slot& io, Args args, const FilterContext& ctx) {
     std::string_view repl;
     std::string rb;
     KEYONCE_RETURN_IF_ERROR(StrArg(*args[1], ctx, "the replacement", &repl, &rb));
+    KEYONCE_RETURN_IF_ERROR(RegexTextLimits(*re, s, ctx));
     try {
       std::string out;
       out.reserve(s.size());

@@ -184,6 +184,42 @@ TEST(Filters, RegexPatternsMayBeComputed) {
   EXPECT_FALSE(Has(r.status().message(), "(x"));  // a computed pattern may be data
 }
 
+TEST(Filters, RegexLimitsBoundTheWork) {
+  // A literal pattern longer than 1000 bytes: a compile error naming the filter and the limit.
+  const std::string long_pattern(1001, 'a');
+  TemplateError err;
+  EXPECT_FALSE(Template::Compile("{{ record.v | regex_match('" + long_pattern + "') }}",
+                                 TemplateContext::kValue, &err));
+  EXPECT_TRUE(Has(err.message, "regex_match")) << err.message;
+  EXPECT_TRUE(Has(err.message, "longer than 1000 bytes")) << err.message;
+  // A computed one: an error when evaluated, which does not quote the pattern.
+  Value rec = boost::json::object{{"v", "abc"}, {"p", long_pattern}};
+  Scope s;
+  s.record = &rec;
+  auto t = Template::Compile("{{ record.v | regex_extract(record.p) }}", TemplateContext::kValue,
+                             nullptr);
+  ASSERT_TRUE(t);
+  auto r = t->Evaluate(s);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(Has(r.status().message(), "filter 'regex_extract'")) << r.status().message();
+  EXPECT_TRUE(Has(r.status().message(), "longer than 1000 bytes")) << r.status().message();
+  EXPECT_FALSE(Has(r.status().message(), "aaaa")) << r.status().message();
+  // A value longer than 10000 bytes, in each regex filter.
+  const Value long_value(std::string(10001, 'x'));
+  EXPECT_TRUE(Has(Err("regex_match('x')", long_value), "longer than 10000 bytes"));
+  EXPECT_TRUE(Has(Err("regex_extract('(x)')", long_value), "longer than 10000 bytes"));
+  EXPECT_TRUE(Has(Err("regex_replace('x', 'y')", long_value), "longer than 10000 bytes"));
+  // A long pattern on a long value: pattern length² × value length over 10^7.
+  const std::string pattern200(200, 'a');
+  EXPECT_TRUE(Has(Err("regex_match('" + pattern200 + "')", Value(std::string(260, 'b'))),
+                  "pattern (200 bytes) is too long for a value of 260 bytes"));
+  // At the limits: fine.
+  EXPECT_EQ(Ok("regex_match('" + pattern200 + "')", Value(std::string(250, 'b'))), Value(false));
+  EXPECT_EQ(Ok("regex_match('" + std::string(1000, 'a') + "')", Value(std::string(10, 'a'))),
+            Value(false));
+  EXPECT_EQ(Ok("regex_match('x$')", Value(std::string(10000, 'x'))), Value(true));
+}
+
 // ------------------------------------------------------------ numbers
 
 TEST(Filters, NumberParsesDecimalCommaAndPoint) {
