@@ -171,6 +171,26 @@ bool LooksLikeUtf8(std::string_view data) {
   return !bad || truncated;
 }
 
+Encoding GuessEncoding(std::string_view data, bool* mixed) {
+  bool truncated = false;
+  *mixed = false;
+  auto bad = FindInvalidUtf8(data, &truncated);
+  if (!bad || truncated) return Encoding::kUtf8;
+  // Not all UTF-8. A valid multi-byte sequence ("ø" as C3 B8) almost never
+  // happens by chance in Windows-1252 text, so its presence means the file
+  // mixes both: read it as UTF-8, and the rows that are not fail loudly
+  // instead of every UTF-8 row silently turning into mojibake.
+  for (size_t i = SkipAscii(data, 0); i < data.size(); i = SkipAscii(data, i)) {
+    size_t len = 0;
+    if (CheckSequence(data, i, &len) == SeqCheck::kOk) {
+      *mixed = true;
+      return Encoding::kUtf8;
+    }
+    ++i;
+  }
+  return Encoding::kWindows1252;
+}
+
 std::string Base64(std::string_view bytes) {
   std::string out(4 * ((bytes.size() + 2) / 3), '\0');
   if (bytes.empty()) return out;

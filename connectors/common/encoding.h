@@ -31,6 +31,12 @@ size_t Utf8BomLength(std::string_view data);
 // (so a buffer boundary inside a character is not an error).
 bool LooksLikeUtf8(std::string_view data);
 
+// The encoding of text whose encoding was not given: UTF-8 when `data` is
+// valid UTF-8 (a sequence cut off at its end ignored) or holds at least one
+// valid multi-byte UTF-8 sequence among invalid bytes (*mixed is then set),
+// else Windows-1252.
+Encoding GuessEncoding(std::string_view data, bool* mixed);
+
 // Standard base64 (RFC 4648, with padding), e.g. for binary columns.
 std::string Base64(std::string_view bytes);
 

@@ -28,6 +28,7 @@ class CsvLookup : public Lookup {
     auto path = settings_.ResolvePath("path", ctx.scope);
     if (!path.ok()) return path.status().Wrap(settings_.where);
     CsvReader reader(options_);
+    reader.SetMaxRecordBytes(ctx.limits.record_bytes);
     KEYONCE_RETURN_IF_ERROR(reader.Open(*path, ctx.log));
     const auto& names = reader.field_names();
     bool has_key = false;
@@ -61,6 +62,13 @@ class CsvLookup : public Lookup {
                         positions[it->second] + "; the first row is used");
         }
         continue;
+      }
+      if (static_cast<int64_t>(rows_.size()) >= ctx.limits.records_in_memory) {
+        return Status::Invalid(settings_.where + ": lookup table " + reader.file_name() +
+                               " has more than limits.records_in_memory (" +
+                               std::to_string(ctx.limits.records_in_memory) +
+                               ") rows; a csv table is held in memory whole, so raise the limit "
+                               "or keep a table this large in sqlite or postgres");
       }
       map_.emplace(std::move(k), rows_.size());
       positions.push_back(item.position);

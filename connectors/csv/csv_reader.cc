@@ -21,7 +21,6 @@ constexpr size_t kNpos = static_cast<size_t>(-1);
 // A record longer than this is not a CSV record (e.g. a binary file, or a
 // file with no line breaks at all): reading stops with an error rather than
 // holding it all in memory.
-constexpr size_t kMaxRecordBytes = 64u << 20;
 constexpr uint64_t kHighBits = 0x8080808080808080ull;
 constexpr uint64_t kOnes = 0x0101010101010101ull;
 
@@ -150,9 +149,12 @@ Status CsvReader::Refill() {
     end_ -= pos_;
     pos_ = 0;
   }
-  if (end_ > kMaxRecordBytes) {
+  if (end_ > opt_.max_record_bytes) {
+    // One record fills the whole buffer: there is no telling where the next
+    // one starts, so reading stops here with a clear message.
     return Status::Invalid(file_name_ + ": line " + std::to_string(line_) +
-                           ": a record longer than 64 MiB; is this a CSV file?");
+                           ": a record longer than limits.record_bytes (" +
+                           ByteSize(opt_.max_record_bytes) + "); is this a CSV file?");
   }
   if (buf_.size() - end_ < opt_.chunk_size) buf_.resize(end_ + opt_.chunk_size);
   ssize_t r;
@@ -217,12 +219,11 @@ Status CsvReader::Open(const std::filesystem::path& path, Log* log) {
     const std::string_view window = head.substr(0, std::min(head.size(), opt_.sniff_bytes));
     bool any_high = false;
     for (char c : window) any_high = any_high || static_cast<unsigned char>(c) >= 0x80;
-    encoding_ = LooksLikeUtf8(window) ? Encoding::kUtf8 : Encoding::kWindows1252;
+    bool mixed = false;
+    encoding_ = GuessEncoding(window, &mixed);
     // Only ASCII so far: both readings agree; decide at the first other byte.
     encoding_decided_ = any_high;
-    if (any_high && log_ && encoding_ != Encoding::kUtf8) {
-      log_->Info(file_name_ + " is not valid UTF-8; reading it as windows-1252");
-    }
+    if (any_high) LogGuess(mixed, 1);
   }
   pos_ = bom;
 
@@ -484,11 +485,21 @@ bool CsvReader::IsBlankRecord() const {
 
 void CsvReader::DecideEncoding() {
   const std::string_view rest(buf_.data() + pos_, end_ - pos_);
-  encoding_ = LooksLikeUtf8(rest) ? Encoding::kUtf8 : Encoding::kWindows1252;
+  bool mixed = false;
+  encoding_ = GuessEncoding(rest, &mixed);
   encoding_decided_ = true;
-  if (log_ && encoding_ != Encoding::kUtf8) {
-    log_->Info(file_name_ + " is not valid UTF-8 from line " + std::to_string(line_) +
-               "; reading it as windows-1252");
+  LogGuess(mixed, line_);
+}
+
+void CsvReader::LogGuess(bool mixed, int64_t line) {
+  if (!log_) return;
+  const std::string from = line > 1 ? " from line " + std::to_string(line) : "";
+  if (mixed) {
+    log_->Warn(file_name_ + " mixes UTF-8 with bytes that are not UTF-8" + from +
+               "; reading it as UTF-8, so rows with other bytes are quarantined (set encoding: "
+               "windows-1252 if the file is Windows-1252)");
+  } else if (encoding_ != Encoding::kUtf8) {
+    log_->Info(file_name_ + " is not valid UTF-8" + from + "; reading it as windows-1252");
   }
 }
 

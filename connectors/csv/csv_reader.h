@@ -34,6 +34,8 @@ struct CsvReaderOptions {
   int64_t max_record_lines = 1000;    // a quoted field spanning more lines is unbalanced
   size_t chunk_size = 256 * 1024;     // bytes read at a time (small in tests)
   size_t sniff_bytes = 64 * 1024;     // bytes looked at to detect the encoding
+  // A longer record stops reading; set from the recipe's limits.record_bytes.
+  size_t max_record_bytes = 64u << 20;
 };
 
 class CsvReader {
@@ -50,6 +52,8 @@ class CsvReader {
   // cannot be read.
   Result<bool> Next(SourceItem* item);
   void Close();
+  // The recipe's limits.record_bytes, from RunContext::limits.
+  void SetMaxRecordBytes(size_t bytes) { opt_.max_record_bytes = bytes; }
 
   // Field names, in order (after `columns` renames).
   const std::vector<std::string>& field_names() const { return names_; }
@@ -78,6 +82,7 @@ class CsvReader {
   // scratch_[i]. Returns false and sets *bad_pos for NUL / invalid UTF-8.
   bool DecodeField(size_t i, std::string_view* out, size_t* bad_pos, bool* nul);
   void DecideEncoding();
+  void LogGuess(bool mixed, int64_t line);  // says how auto-detection read the file
   bool HasLineEnd(size_t pos) const;  // a complete line break at or after pos is buffered
   size_t LineEndAfter(size_t pos, size_t* next_line) const;
   void LineAndColumn(size_t pos, uint64_t* line, uint64_t* column) const;

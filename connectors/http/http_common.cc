@@ -105,7 +105,7 @@ Status Connection::Configure(const Settings& settings) {
 
 Status Connection::Open(const Settings& settings, const RunContext& ctx, int max_in_flight,
                         double rate_limit) {
-  auto transfer = net::ReadTransferOptions(settings, ctx.scope);
+  auto transfer = net::ReadTransferOptions(settings, ctx);
   if (!transfer.ok()) return transfer.status();
   if (!transfer->tls.verify && ctx.log) {
     ctx.log->Warn(settings.where +

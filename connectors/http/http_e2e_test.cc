@@ -21,7 +21,7 @@ using testing_util::http::ScratchDir;
 
 Value GetJson(const std::string& url) {
   connectors::net::HttpClient c;
-  auto r = c.Perform(connectors::net::HttpRequest{"GET", url, {}, ""});
+  auto r = c.Perform(connectors::net::HttpRequest{"GET", url, {}, "", ""});
   if (!r.ok()) throw std::runtime_error("GET " + url + ": " + r.status().message());
   return boost::json::parse(r->body);
 }

@@ -373,9 +373,9 @@ class HttpLookup : public Lookup {
     if (!conn_.opened()) return Status::Internal("http lookup used before Open");
     Scope scope = scope_;
     scope.key = &key;
-    auto url = url_.Render(scope);
-    if (!url.ok()) return url.status().Wrap("url");
     net::HttpRequest req;
+    auto url = url_.Render(scope, &req.display_url);
+    if (!url.ok()) return url.status().Wrap("url");
     req.url = std::move(url).value();
     KEYONCE_RETURN_IF_ERROR(conn_.AddHeaders(scope, &req));
     req.headers.push_back({"Accept", "application/json"});
@@ -383,19 +383,19 @@ class HttpLookup : public Lookup {
     if (!got.ok()) return got.status();
     const net::HttpReply& reply = *got;
     if (reply.status == 404 || reply.status == 410) return std::optional<Record>();
-    Status st = conn_.ReplyStatus(reply, req.url);
+    Status st = conn_.ReplyStatus(reply, req.shown_url());
     if (!st.ok()) return st;
     if (reply.status < 200 || reply.status >= 300) {
       return Status::Permanent("unexpected HTTP " + std::to_string(reply.status) + " from " +
-                               net::SafeUrl(req.url));
+                               net::SafeUrl(req.shown_url()));
     }
-    auto doc = ParseJsonBody(reply, req.url, true);
+    auto doc = ParseJsonBody(reply, req.shown_url(), true);
     if (!doc.ok()) return doc.status();
     const Value* v = record_.SelectOne(*doc);
     if (v && v->is_array()) v = v->get_array().empty() ? nullptr : &v->get_array()[0];
     if (!v || v->is_null()) return std::optional<Record>();
     if (!v->is_object()) {
-      return Status::Permanent("the reply from " + net::SafeUrl(req.url) + " holds " +
+      return Status::Permanent("the reply from " + net::SafeUrl(req.shown_url()) + " holds " +
                                KindName(*v) + " where `record` should select a JSON object");
     }
     return std::optional<Record>(v->get_object());

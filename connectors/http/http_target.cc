@@ -153,7 +153,7 @@ class HttpTarget : public Target {
     auto got = conn_.PerformMany(batch, &infos);
     for (size_t j = 0; j < got.size(); ++j) {
       size_t i = where[j];
-      const std::string& url = batch[j].url;
+      const std::string& url = batch[j].shown_url();
       if (!got[j].ok()) {
         out[i].status = Ambiguity(ops[i], got[j].status(), infos[j].request_sent);
         continue;
@@ -232,7 +232,7 @@ class HttpTarget : public Target {
     const Scope& scope = *op.scope;
     bool update = op.kind == WriteOp::Kind::kUpdate && c_.update_url;
     req->method = update ? c_.update_method : c_.method;
-    auto url = (update ? *c_.update_url : c_.url).Render(scope);
+    auto url = (update ? *c_.update_url : c_.url).Render(scope, &req->display_url);
     if (!url.ok()) return url.status().Wrap(update ? "update_url" : "url");
     req->url = std::move(url).value();
     KEYONCE_RETURN_IF_ERROR(conn_.AddHeaders(scope, req));
@@ -298,7 +298,7 @@ class HttpTarget : public Target {
     for (size_t i = 0; i < ops.size(); ++i) {
       net::HttpRequest req;
       req.method = "GET";
-      auto url = c_.exists->Render(*ops[i].scope);
+      auto url = c_.exists->Render(*ops[i].scope, &req.display_url);
       if (!url.ok()) {
         out[i] = url.status().Wrap("exists");
         continue;
@@ -316,7 +316,7 @@ class HttpTarget : public Target {
     auto got = conn_.PerformMany(reqs);
     for (size_t j = 0; j < got.size(); ++j) {
       size_t i = where[j];
-      const std::string& url = reqs[j].url;
+      const std::string& url = reqs[j].shown_url();
       if (!got[j].ok()) {
         out[i] = got[j].status();
         continue;

@@ -147,7 +147,7 @@ std::unique_ptr<Lookup> MakeLookup(const std::string& yaml) {
 // A plain GET through the transfer layer, for checking server state.
 Value GetJson(const std::string& url) {
   net::HttpClient c;
-  auto r = c.Perform(net::HttpRequest{"GET", url, {}, ""});
+  auto r = c.Perform(net::HttpRequest{"GET", url, {}, "", ""});
   if (!r.ok()) throw std::runtime_error("GET " + url + ": " + r.status().message());
   return boost::json::parse(r->body);
 }
@@ -256,16 +256,36 @@ TEST_F(JsonServerTest, PutPatchDeleteAndUpdates) {
 TEST_F(JsonServerTest, ClientErrorsArePermanentAndNameTheUrl) {
   StartDb(CasesDb(1));
   auto t = MakeTarget(
-      "url: '{{ params.base }}/cases/{{ record.id }}?api_key={{ secrets.api_key }}'\n"
+      "url: '{{ params.base }}/cases/{{ record.id }}?api_key={{ secrets.api_key }}"
+      "&mail={{ record.mail }}'\n"
       "method: PUT\n");
   ASSERT_TRUE(t->Open(env.Ctx()).ok());
-  Ops ops(env, {Rec(R"({"id": 999})")});
+  Ops ops(env, {Rec(R"({"id": 999, "mail": "anna@example.dk"})")});
   auto r = t->Write(ops.ops[0]);
   EXPECT_EQ(r.status.code(), Status::Code::kPermanent);
-  EXPECT_EQ(r.status.message().rfind("HTTP 404 from " + server.url() + "/cases/999?api_key=***", 0),
-            0u)
+  // The base URL from params is shown; the record's values are not (they
+  // would reach the quarantine reason, the log and the run history): the
+  // URL reads as the recipe wrote it.
+  EXPECT_EQ(
+      r.status.message().rfind("HTTP 404 from " + server.url() +
+                                   "/cases/{{ record.id }}?api_key=***&mail={{ record.mail }}",
+                               0),
+      0u)
       << r.status.message();
   EXPECT_EQ(r.status.message().find("key-hemmelig"), std::string::npos);
+  EXPECT_EQ(r.status.message().find("anna"), std::string::npos);
+}
+
+TEST_F(JsonServerTest, TransportErrorsDoNotNameRecordValues) {
+  auto t = MakeTarget("url: 'http://127.0.0.1:" + std::to_string(FreePort()) +
+                      "/people/{{ record.mail }}'\nmethod: PUT\n");
+  ASSERT_TRUE(t->Open(env.Ctx()).ok());
+  Ops ops(env, {Rec(R"({"id": 1, "mail": "anna@example.dk"})")});
+  auto r = t->Write(ops.ops[0]);
+  ASSERT_FALSE(r.status.ok());
+  EXPECT_NE(r.status.message().find("/people/{{ record.mail }}"), std::string::npos)
+      << r.status.message();
+  EXPECT_EQ(r.status.message().find("anna"), std::string::npos) << r.status.message();
 }
 
 TEST_F(JsonServerTest, ExistsChecksWhetherARecordIsThere) {

@@ -46,24 +46,34 @@ Result<UrlTemplate> UrlTemplate::From(const Template& t) {
       return Status::Invalid("URL template: " + err.message + " at offset " +
                              std::to_string(open + err.offset));
     }
-    u.parts_.push_back(Part{"", std::move(*expr), open == 0});
+    // Only a base URL (raw) built from params, run or state is shown in
+    // messages; anything from a record, a lookup or a secret is not.
+    bool shown = open == 0;
+    for (const auto& ref : expr->References()) {
+      shown = shown && (ref.root == "params" || ref.root == "run" || ref.root == "state");
+    }
+    u.parts_.push_back(Part{"", std::move(*expr), open == 0, shown});
     i = close + 2;
   }
   if (!literal.empty()) u.parts_.push_back(Part{std::move(literal), std::nullopt, false});
   return u;
 }
 
-Result<std::string> UrlTemplate::Render(const Scope& scope) const {
+Result<std::string> UrlTemplate::Render(const Scope& scope, std::string* display) const {
   std::string out;
+  if (display) display->clear();
   for (const auto& p : parts_) {
     if (!p.expr) {
       out += p.text;
+      if (display) *display += p.text;
       continue;
     }
     auto v = p.expr->Evaluate(scope);
     if (!v.ok()) return v.status();
     std::string text = ToText(*v);
+    const size_t start = out.size();
     out += p.raw ? text : net::UrlEncode(text);
+    if (display) *display += p.shown ? out.substr(start) : p.expr->source();
   }
   if (out.empty()) return Status::Invalid("the URL renders empty");
   return out;

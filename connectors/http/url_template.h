@@ -25,8 +25,12 @@ class UrlTemplate {
   // when a piece does not compile (cannot happen for a validated template).
   static Result<UrlTemplate> From(const Template& t);
   // The URL for `scope`; kInvalid when an expression fails or the result is
-  // empty.
-  Result<std::string> Render(const Scope& scope) const;
+  // empty. `display` (optional) receives the URL fit for messages and logs:
+  // a leading base URL from params, run or state rendered, every other
+  // interpolation as written in the recipe (`/people/{{ record.email }}`),
+  // so no field value reaches an error message, a quarantine reason or the
+  // run history.
+  Result<std::string> Render(const Scope& scope, std::string* display = nullptr) const;
   bool empty() const { return parts_.empty(); }
 
  private:
@@ -34,6 +38,7 @@ class UrlTemplate {
     std::string text;              // literal text (when !expr)
     std::optional<Template> expr;  // one interpolation
     bool raw = false;              // inserted without encoding
+    bool shown = false;            // its value may appear in messages
   };
   std::vector<Part> parts_;
 };

@@ -80,6 +80,7 @@ class JsonlSource : public Source {
     start_ = end_ = 0;
     eof_ = false;
     line_no_ = 0;
+    max_line_ = ctx.limits.record_bytes;
     return Status::OK();
   }
 
@@ -87,10 +88,19 @@ class JsonlSource : public Source {
     if (fd_ < 0) return Status::Internal("jsonl source read before Open");
     while (true) {
       std::string_view line;
-      auto got = ReadLine(&line);
+      bool too_long = false;
+      auto got = ReadLine(&line, &too_long);
       if (!got.ok()) return got.status();
       if (!*got) return false;
       ++line_no_;
+      if (too_long) {
+        *item = SourceItem();
+        item->position = name_ + ":" + std::to_string(line_no_);
+        item->rejected = true;
+        item->reason = "line " + std::to_string(line_no_) + ": longer than limits.record_bytes (" +
+                       ByteSize(max_line_) + "); skipped without being held in memory";
+        return true;
+      }
       if (line_no_ == 1) line.remove_prefix(Utf8BomLength(line));
       if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
       bool blank = true;
@@ -153,9 +163,37 @@ class JsonlSource : public Source {
   }
 
   // The next line without its '\n'; the view lives until the next call.
-  Result<bool> ReadLine(std::string_view* line) {
+  // The next line. One longer than max_line_ is skipped to its end without
+  // being held: *too_long is set and *line is empty.
+  Result<bool> ReadLine(std::string_view* line, bool* too_long) {
     size_t scan = start_;
     while (true) {
+      if (!*too_long && end_ - start_ > max_line_) {
+        const void* nl = std::memchr(buf_.data() + start_, '\n', end_ - start_);
+        if (!nl ||
+            static_cast<size_t>(static_cast<const char*>(nl) - buf_.data()) - start_ > max_line_) {
+          *too_long = true;
+        }
+      }
+      if (*too_long) {
+        // Drop what is buffered up to the line's end, reading on until it comes.
+        const void* nl = std::memchr(buf_.data() + start_, '\n', end_ - start_);
+        if (nl) {
+          start_ = static_cast<size_t>(static_cast<const char*>(nl) - buf_.data()) + 1;
+          *line = std::string_view();
+          return true;
+        }
+        start_ = end_ = 0;
+        if (eof_) {
+          *line = std::string_view();
+          return true;
+        }
+        auto n = ReadSome(fd_, buf_.data(), buf_.size(), path_);
+        if (!n.ok()) return n.status();
+        if (*n == 0) eof_ = true;
+        end_ = *n;
+        continue;
+      }
       const void* nl = scan < end_ ? std::memchr(buf_.data() + scan, '\n', end_ - scan) : nullptr;
       if (nl) {
         size_t at = static_cast<size_t>(static_cast<const char*>(nl) - buf_.data());
@@ -191,6 +229,7 @@ class JsonlSource : public Source {
   size_t start_ = 0, end_ = 0;
   bool eof_ = false;
   uint64_t line_no_ = 0;
+  size_t max_line_ = Limits().record_bytes;
   boost::json::parser parser_;
 };
 

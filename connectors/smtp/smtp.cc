@@ -276,7 +276,7 @@ class SmtpTarget : public Target {
     if (url_.rfind("smtp://", 0) != 0 && url_.rfind("smtps://", 0) != 0) {
       return Status::Invalid(settings_.where + ": url must start with smtp:// or smtps://");
     }
-    auto transfer = net::ReadTransferOptions(settings_, ctx.scope);
+    auto transfer = net::ReadTransferOptions(settings_, ctx);
     if (!transfer.ok()) return transfer.status().Wrap(settings_.where);
     std::string username, password;
     if (settings_.Tmpl("username")) {

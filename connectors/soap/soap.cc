@@ -313,7 +313,7 @@ class Endpoint {
       : settings_(std::move(settings)), config_(std::move(config)), auth_(config_.auth) {}
 
   Status Open(const RunContext& ctx) {
-    auto transfer = net::ReadTransferOptions(settings_, ctx.scope);
+    auto transfer = net::ReadTransferOptions(settings_, ctx);
     if (!transfer.ok()) return transfer.status().Wrap(settings_.where);
     net::ClientOptions options;
     options.transfer = *transfer;
@@ -335,9 +335,16 @@ class Endpoint {
   Result<net::HttpRequest> Build(const Operation& op, const Scope& scope, bool mask) const {
     net::HttpRequest req;
     req.method = "POST";
-    auto url = settings_.Tmpl("url")->Render(scope);
+    const Template* url_tmpl = settings_.Tmpl("url");
+    auto url = url_tmpl->Render(scope);
     if (!url.ok()) return url.status().Wrap("rendering url");
     req.url = std::move(url).value();
+    // A URL built from a record's values is shown as the recipe wrote it.
+    for (const auto& ref : url_tmpl->References()) {
+      if (ref.root != "params" && ref.root != "run" && ref.root != "state") {
+        req.display_url = url_tmpl->source();
+      }
+    }
     auto body = op.body->Render(scope);
     if (!body.ok()) return body.status().Wrap("rendering body");
     std::string header;
@@ -402,7 +409,7 @@ class Endpoint {
     std::vector<net::TransferInfo> infos;
     auto replies = client_->PerformMany(requests, &infos);
     for (size_t k = 0; k < requests.size(); ++k) {
-      Outcome o = Interpret(replies[k], infos[k], op, config_.namespaces, requests[k].url);
+      Outcome o = Interpret(replies[k], infos[k], op, config_.namespaces, requests[k].shown_url());
       if (o.unauthorized && !o.status.ok() && auth_.Invalidate(requests[k])) {
         // Once more with a fresh OAuth2 token.
         auto req = Build(op, *scopes[index[k]], /*mask=*/false);

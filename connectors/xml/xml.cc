@@ -27,7 +27,7 @@ struct SourceConfig {
   XPathMap fields;
   ConvertOptions convert;
   XmlEncoding encoding = XmlEncoding::kAuto;
-  size_t max_record_bytes = 16u << 20;
+  size_t max_record_bytes = 0;  // 0: the recipe's limits.record_bytes
 };
 
 Result<SourceConfig> ReadConfig(const Settings& s) {
@@ -49,9 +49,10 @@ Result<SourceConfig> ReadConfig(const Settings& s) {
                            "' is not one of auto, utf-8, utf-16, iso-8859-1, windows-1252");
   }
   c.encoding = *e;
-  int64_t max = s.Int("max_record_bytes").value_or(16 << 20);
-  if (max < 1024) return Status::Invalid(s.where + ": max_record_bytes must be at least 1024");
-  c.max_record_bytes = static_cast<size_t>(max);
+  if (auto max = s.Int("max_record_bytes")) {
+    if (*max < 1024) return Status::Invalid(s.where + ": max_record_bytes must be at least 1024");
+    c.max_record_bytes = static_cast<size_t>(*max);
+  }
   return c;
 }
 
@@ -91,7 +92,9 @@ class XmlSource : public Source {
     o.path = config_.path;
     o.name = name_;
     o.encoding = config_.encoding;
-    o.max_record_bytes = config_.max_record_bytes;
+    // Its own max_record_bytes, else the recipe's limits.record_bytes.
+    o.max_record_bytes =
+        config_.max_record_bytes ? config_.max_record_bytes : ctx.limits.record_bytes;
     scanner_ = std::make_unique<XmlScanner>(
         std::move(o), [this](char* data, size_t n) { return ReadSome(data, n); });
     return Status::OK();
@@ -266,9 +269,9 @@ ConnectorDef XmlConnector() {
               "only for files that declare the wrong encoding.")
           .Example("auto"),
       FieldSpec::Int("max_record_bytes")
-          .Default("16777216")
           .Describe("Largest record element accepted (bytes of UTF-8); a bigger one is quarantined "
-                    "without being held in memory.")
+                    "without being held in memory. Default: the recipe's limits.record_bytes "
+                    "(16 MiB).")
           .Example("16777216"),
   };
   source.example_yaml =

@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 namespace keyonce {
+
 namespace {
 const Settings::Entry* Get(const Settings& s, const std::string& name) {
   auto it = s.entries.find(name);
@@ -91,7 +92,30 @@ Result<std::filesystem::path> Settings::ResolvePath(const std::string& name,
   if (text.empty()) return Status::Invalid("setting '" + name + "' is empty");
   std::filesystem::path p(text);
   if (p.is_relative()) p = base_dir / p;
-  return p.lexically_normal();
+  p = p.lexically_normal();
+  if (const Template* t = Tmpl(name); t && !t->IsConstant()) {
+    // Values put into a path by a template (a caseworker's parameter, a
+    // record field) must not move it out of the folder the recipe wrote
+    // literally: "out/{{ params.file }}" stays inside out/, and a path that
+    // starts with a template stays inside the recipe's folder.
+    const std::string& src = t->source();
+    std::string fixed = src.substr(0, src.find("{{"));
+    size_t slash = fixed.find_last_of('/');
+    fixed = slash == std::string::npos ? "" : fixed.substr(0, slash + 1);
+    std::filesystem::path root(fixed);
+    if (root.is_relative()) root = base_dir / root;
+    root = root.lexically_normal();
+    if (!root.has_filename()) root = root.parent_path();  // "out/" -> "out"
+    auto rel = p.lexically_relative(root);
+    if (rel.empty() || *rel.begin() == "..") {
+      return Status::Invalid(
+          "setting '" + name + "' leaves " +
+          (fixed.empty() ? std::string("the recipe's folder") : "the folder " + fixed) +
+          " (a value a template puts into a path may not climb out of the folder the recipe "
+          "names)");
+    }
+  }
+  return p;
 }
 
 }  // namespace keyonce

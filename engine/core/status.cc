@@ -20,4 +20,11 @@ std::string Status::ToString() const {
   return message_;
 }
 
+std::string ByteSize(size_t bytes) {
+  constexpr size_t kMiB = 1u << 20, kKiB = 1u << 10;
+  if (bytes >= kMiB && bytes % kMiB == 0) return std::to_string(bytes / kMiB) + " MiB";
+  if (bytes >= kKiB && bytes % kKiB == 0) return std::to_string(bytes / kKiB) + " KiB";
+  return std::to_string(bytes) + " bytes";
+}
+
 }  // namespace keyonce

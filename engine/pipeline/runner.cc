@@ -26,6 +26,30 @@
 namespace keyonce {
 namespace {
 
+// About the size of a record as JSON: its names and texts, without walking
+// it twice (ToJson) for every record just to check limits.record_bytes.
+size_t ValueBytes(const Value& v);
+size_t RecordBytes(const Record& r) {
+  size_t n = 2;
+  for (const auto& kv : r) n += kv.key().size() + 4 + ValueBytes(kv.value());
+  return n;
+}
+size_t ValueBytes(const Value& v) {
+  switch (v.kind()) {
+    case boost::json::kind::string:
+      return v.get_string().size() + 2;
+    case boost::json::kind::object:
+      return RecordBytes(v.get_object());
+    case boost::json::kind::array: {
+      size_t n = 2;
+      for (const auto& e : v.get_array()) n += 1 + ValueBytes(e);
+      return n;
+    }
+    default:
+      return 8;
+  }
+}
+
 using Clock = std::chrono::steady_clock;
 
 // Intents kept in memory before they are merged into the journal: bounds
@@ -361,6 +385,8 @@ Result<RunSummary> Runner::RunRecords() {
   base_scope_.run = &run_;
   base_scope_.state = &state_;
   base_scope_.warnings = log_.get();
+  base_scope_.max_text_bytes = recipe_.limits.template_bytes;
+  ctx_.limits = recipe_.limits;
   ctx_.recipe = recipe_.name;
   ctx_.run_id = std::to_string(sum_.run);
   ctx_.scope = base_scope_;
@@ -377,6 +403,18 @@ Result<RunSummary> Runner::RunRecords() {
     sum_.error = redactor_.Apply(st.message());
     log_->Error("The run failed: " + st.message());
     if (audit_) FlushAuditNow();  // what was read before the failure
+    if (!opt_.dry_run && !pending_quarantine_.empty()) {
+      // Records already found bad are kept for a person even though the run
+      // failed (a rerun that meets them again moves them to its own run). If
+      // the state file cannot take them, they are not counted as kept.
+      if (Status qs = FlushQuarantine(); !qs.ok()) {
+        log_->Error(std::to_string(pending_quarantine_.size()) +
+                    " quarantined record(s) could not be kept (" + qs.message() +
+                    "); the next run meets them again");
+        sum_.quarantined -= static_cast<int64_t>(pending_quarantine_.size());
+        pending_quarantine_.clear();
+      }
+    }
     for (auto& t : targets_) {
       if (t.target) t.target->Close(false);
     }
@@ -464,6 +502,14 @@ Result<RunSummary> Runner::RunRecords() {
       if (si.rejected) {
         ++sum_.rejected;
         Quarantine("source", "", si.position, "", si.reason, si.raw);
+      } else if (size_t bytes = RecordBytes(si.record); bytes > recipe_.limits.record_bytes) {
+        // Not kept in the quarantine either: the state file is no place for it.
+        ++sum_.rejected;
+        Quarantine("source", "", si.position, "",
+                   "the record is about " + std::to_string(bytes) +
+                       " bytes, more than limits.record_bytes (" +
+                       ByteSize(recipe_.limits.record_bytes) + ")",
+                   "");
       } else {
         Item item;
         item.position = std::move(si.position);
@@ -530,7 +576,9 @@ Result<RunSummary> Runner::RunRecords() {
         }
       }
     }
-    bool stop = opt_.stop && opt_.stop->load();
+    bool over_time = recipe_.limits.run_seconds > 0 &&
+                     Clock::now() - start_ >= std::chrono::seconds(recipe_.limits.run_seconds);
+    bool stop = (opt_.stop && opt_.stop->load()) || over_time;
     if (batch.size() >= static_cast<size_t>(recipe_.batch_records) || (!*more && !batch.empty()) ||
         (stop && !batch.empty())) {
       Status bs = opt_.dry_run ? DryRunBatch(batch) : ProcessBatch(batch);
@@ -553,7 +601,17 @@ Result<RunSummary> Runner::RunRecords() {
     if (!*more) break;
     if (stop) {
       interrupted = true;
-      log_->Warn("Stopping on request after the batch in flight; the next run goes on from here.");
+      if (over_time) {
+        sum_.error = "the run reached limits.run_seconds (" +
+                     std::to_string(recipe_.limits.run_seconds) +
+                     " s) and stopped after the batch in flight; the next run goes on from here";
+        log_->Warn("The run reached limits.run_seconds (" +
+                   std::to_string(recipe_.limits.run_seconds) +
+                   " s): stopping after the batch in flight; the next run goes on from here.");
+      } else {
+        log_->Warn(
+            "Stopping on request after the batch in flight; the next run goes on from here.");
+      }
       break;
     }
   }

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <thread>
 
 #include "recipe/loader.h"
 
@@ -27,6 +28,7 @@ struct Script {
   bool idempotent = false;
   bool concurrent = false;
   double retry_after = 0;
+  double write_seconds = 0;  // each write takes this long
   int commits = 0;
   std::vector<std::vector<std::string>> calls;  // keys of each WriteMany call
 };
@@ -55,6 +57,9 @@ class ScriptedTarget : public Target {
       return {Status::Transient("service unavailable (503)"), {}, g_script->retry_after};
     }
     if (g_script->permanent.count(op.key)) return {Status::Permanent("rejected (400)"), {}};
+    if (g_script->write_seconds > 0) {
+      std::this_thread::sleep_for(std::chrono::duration<double>(g_script->write_seconds));
+    }
     g_script->written.push_back(op.key);
     return {Status::OK(), Value({{"id", "case-" + op.key}})};
   }
@@ -469,6 +474,87 @@ TEST_F(RunnerTest, NotifySendsTheSummaryWhenItsConditionIsMet) {
   for (const auto& e : std::filesystem::directory_iterator(dir_)) {
     EXPECT_EQ(e.path().string().find("quarantine.csv"), std::string::npos) << e.path();
   }
+}
+
+// --- limits (docs/recipes.md, "Resource limits") ------------------------------
+
+TEST_F(RunnerTest, RunSecondsStopsAtABatchBoundaryAndTheNextRunGoesOn) {
+  std::string in;
+  for (int i = 1; i <= 12; ++i) in += "{\"id\":\"" + std::to_string(i) + "\"}\n";
+  Write("in.jsonl", in);
+  script_.write_seconds = 0.25;
+  auto r = Load(R"(recipe: slow
+source: {type: jsonl, path: in.jsonl}
+key: "{{ record.id }}"
+batch_records: 1
+limits: {run_seconds: 1}
+targets:
+  - {name: api, type: scripted}
+)");
+  ASSERT_TRUE(r);
+  RunSummary first = Run(*r);
+  EXPECT_EQ(first.status, "interrupted");
+  EXPECT_EQ(first.exit_code, kExitFailed);
+  EXPECT_NE(first.error.find("the run reached limits.run_seconds (1 s)"), std::string::npos)
+      << first.error;
+  const size_t done = script_.written.size();
+  EXPECT_GE(done, 2u);
+  EXPECT_LT(done, 12u);
+  // The next runs go on where it stopped: every record written exactly once.
+  for (int i = 0; i < 10 && script_.written.size() < 12; ++i) Run(*r);
+  std::vector<std::string> sorted = script_.written;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_EQ(sorted.size(), 12u);
+  EXPECT_EQ(std::unique(sorted.begin(), sorted.end()), sorted.end());
+}
+
+TEST_F(RunnerTest, RecordAndTemplateLimitsQuarantineThatRecordOnly) {
+  Write("in.jsonl", "{\"id\":\"1\",\"v\":\"" + std::string(3000, 'x') +
+                        "\"}\n{\"id\":\"2\",\"v\":\"" + std::string(1500, 'a') +
+                        "\"}\n{\"id\":\"3\",\"v\":\"b\"}\n");
+  auto r = Load(R"(recipe: limited
+source: {type: jsonl, path: in.jsonl}
+key: "{{ record.id }}"
+limits: {record_bytes: 2048, template_bytes: 4096}
+steps:
+  - set: {w: "{{ record.v | replace('a', 'aaaaaaaaaa') }}"}
+targets:
+  - {name: api, type: scripted}
+)");
+  ASSERT_TRUE(r);
+  RunSummary s = Run(*r);
+  EXPECT_EQ(s.exit_code, kExitQuarantined);
+  EXPECT_EQ(s.quarantined, 2);
+  EXPECT_EQ(script_.written, std::vector<std::string>{"3"});
+  EXPECT_NE(err_.str().find("line 1: longer than limits.record_bytes (2 KiB)"), std::string::npos)
+      << err_.str();
+  EXPECT_NE(err_.str().find("the filter 'replace' made a text of 15000 bytes, more than "
+                            "limits.template_bytes (4 KiB)"),
+            std::string::npos)
+      << err_.str();
+}
+
+TEST_F(RunnerTest, LimitsAreCheckedWhenTheRecipeIsLoaded) {
+  Diagnostics d;
+  auto r = LoadRecipeText((dir_ / "r.yaml").string(), R"(recipe: x
+source: {type: jsonl, path: in.jsonl}
+key: "{{ record.id }}"
+batch_records: 5000
+limits: {records_in_memory: 1000, record_bytes: 16, run_seconds: -1, bogus: 1}
+targets:
+  - {name: api, type: scripted}
+)",
+                          dir_, &d);
+  EXPECT_FALSE(r);
+  std::string all;
+  for (const auto& x : d.items()) all += x.ToString() + "\n";
+  EXPECT_NE(all.find("limits.record_bytes: must be at least 1024 (bytes)"), std::string::npos)
+      << all;
+  EXPECT_NE(all.find("limits.run_seconds: must be 0 (no limit) or more"), std::string::npos) << all;
+  EXPECT_NE(all.find("batch_records: 5000 is more than limits.records_in_memory (1000)"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("bogus"), std::string::npos) << all;
 }
 
 }  // namespace

@@ -1,7 +1,9 @@
 #include "recipe/loader.h"
 
 #include <date/tz.h>
+#include <yaml-cpp/depthguard.h>
 
+#include <algorithm>
 #include <fstream>
 #include <regex>
 #include <set>
@@ -34,6 +36,24 @@ void CheckDuplicates(const YAML::Node& node, SpecWalker& w, const std::string& p
     size_t i = 0;
     for (const auto& c : node) CheckDuplicates(c, w, path + "[" + std::to_string(i++) + "]");
   }
+}
+
+// False once more than *budget nodes were seen, counting aliases as the walkers
+// below expand them: a recipe is small, and an alias bomb ("billion laughs")
+// must be refused instead of walked for hours.
+bool WithinNodeBudget(const YAML::Node& node, size_t* budget) {
+  if (*budget == 0) return false;
+  --*budget;
+  if (node.IsMap()) {
+    for (const auto& kv : node) {
+      if (!WithinNodeBudget(kv.first, budget) || !WithinNodeBudget(kv.second, budget)) return false;
+    }
+  } else if (node.IsSequence()) {
+    for (const auto& c : node) {
+      if (!WithinNodeBudget(c, budget)) return false;
+    }
+  }
+  return true;
 }
 
 // Finds `captures.NAME` in every string of a section and checks NAME.
@@ -125,15 +145,34 @@ std::shared_ptr<const Recipe> LoadRecipeText(const std::string& name, const std:
                                              Diagnostics* diags) {
   SpecWalker w(name, text, diags);
   w.base_dir = base_dir;
+  if (size_t nul = text.find('\0'); nul != std::string::npos) {
+    size_t line_start = text.rfind('\n', nul) == std::string::npos ? 0 : text.rfind('\n', nul) + 1;
+    size_t line = 1 + static_cast<size_t>(std::count(text.begin(), text.begin() + nul, '\n'));
+    diags->Add({name, static_cast<int>(line), static_cast<int>(nul - line_start + 1), "",
+                "the file holds a NUL byte; a recipe is a YAML text file", false});
+    return nullptr;
+  }
   YAML::Node root;
   try {
     root = YAML::Load(text);
+  } catch (const YAML::DeepRecursion& e) {
+    diags->Add({name, e.mark.line + 1, e.mark.column + 1, "",
+                "YAML syntax: nested more than " + std::to_string(e.depth()) + " levels deep",
+                false});
+    return nullptr;
   } catch (const YAML::Exception& e) {
     diags->Add({name, e.mark.line + 1, e.mark.column + 1, "", "YAML syntax: " + e.msg, false});
     return nullptr;
   }
   if (!root.IsMap()) {
     diags->Add({name, 1, 1, "", "a recipe is a YAML mapping (recipe:, source:, key:, targets:, ...)", false});
+    return nullptr;
+  }
+  constexpr size_t kMaxNodes = 100000;
+  if (size_t budget = kMaxNodes; !WithinNodeBudget(root, &budget)) {
+    diags->Add({name, 1, 1, "",
+                "the recipe expands to more than 100000 YAML values (aliases that repeat aliases?)",
+                false});
     return nullptr;
   }
   CheckDuplicates(root, w, "");
@@ -188,8 +227,8 @@ std::shared_ptr<const Recipe> LoadRecipeText(const std::string& name, const std:
   }
 
   Settings top = w.Walk(root, RecipeFields(), "",
-                        {"params", "secrets", "tables", "source", "steps", "targets", "notify", "on_error",
-                         "schedule"});
+                        {"params", "secrets", "tables", "source", "steps", "targets", "notify",
+                         "on_error", "schedule", "limits"});
   r->name = top.String("recipe").value_or("");
   static const std::regex name_re("^[a-z0-9][a-z0-9_-]*$");
   if (!r->name.empty() && !std::regex_match(r->name, name_re)) {
@@ -222,6 +261,40 @@ std::shared_ptr<const Recipe> LoadRecipeText(const std::string& name, const std:
   r->batch_records = static_cast<int>(top.Int("batch_records").value_or(5000));
   if (r->batch_records < 1 || r->batch_records > 1000000) {
     w.Error(root["batch_records"], "batch_records", "must be between 1 and 1000000");
+  }
+  if (YAML::Node l = root["limits"]; l) {
+    Settings s = w.Walk(l, LimitFields(), "limits");
+    // Each positive; a byte limit at least 1 KiB (anything less would refuse
+    // ordinary records, and a typo like `16` for 16 MiB should say so).
+    auto bytes = [&](const char* name, size_t* out) {
+      if (auto v = s.Int(name)) {
+        if (*v < 1024) {
+          w.Error(l[name], std::string("limits.") + name, "must be at least 1024 (bytes)");
+        } else {
+          *out = static_cast<size_t>(*v);
+        }
+      }
+    };
+    bytes("record_bytes", &r->limits.record_bytes);
+    bytes("reply_bytes", &r->limits.reply_bytes);
+    bytes("template_bytes", &r->limits.template_bytes);
+    if (auto v = s.Int("records_in_memory")) {
+      if (*v < 1)
+        w.Error(l["records_in_memory"], "limits.records_in_memory", "must be at least 1");
+      else
+        r->limits.records_in_memory = *v;
+    }
+    if (auto v = s.Int("run_seconds")) {
+      if (*v < 0)
+        w.Error(l["run_seconds"], "limits.run_seconds", "must be 0 (no limit) or more");
+      else
+        r->limits.run_seconds = *v;
+    }
+  }
+  if (r->batch_records > r->limits.records_in_memory) {
+    w.Error(root["batch_records"] ? root["batch_records"] : root["limits"], "batch_records",
+            std::to_string(r->batch_records) + " is more than limits.records_in_memory (" +
+                std::to_string(r->limits.records_in_memory) + ")");
   }
 
   // Tables.

@@ -12,18 +12,22 @@ const ComponentSpec* RoleSpec(const ConnectorDef& def, std::string_view role) {
 
 const std::vector<FieldSpec>& RecipeFields() {
   static const std::vector<FieldSpec> f = {
-      FieldSpec::String("recipe").Required()
+      FieldSpec::String("recipe")
+          .Required()
           .Describe("The recipe's name: lower case letters, digits, '-' and '_'. Runs, the journal "
                     "and the quarantine are kept per name, so renaming a recipe starts afresh.")
           .Example("sick-leave-to-payroll"),
-      FieldSpec::String("description").Describe("What the recipe does, for people.")
+      FieldSpec::String("description")
+          .Describe("What the recipe does, for people.")
           .Example("Sygefravær fra vagtplan til løn"),
-      FieldSpec::String("label").Describe("A short title for people, shown on the caseworkers' page "
-                                          "(default: the description, else the name).")
+      FieldSpec::String("label")
+          .Describe("A short title for people, shown on the caseworkers' page "
+                    "(default: the description, else the name).")
           .Example("Sygefravær til løn"),
       FieldSpec::Object("schedule", ScheduleFields())
           .Describe("When `keyonce serve` runs the recipe unattended (cron, in a time zone)."),
-      FieldSpec::Enum("overlap", {"queue", "refuse"}).Default("queue")
+      FieldSpec::Enum("overlap", {"queue", "refuse"})
+          .Default("queue")
           .Describe("A trigger while this recipe is already running or queued in `keyonce serve`: "
                     "queue it (runs after the current one) or refuse it (HTTP 409)."),
       FieldSpec::ObjectMap("params", ParamFields())
@@ -35,13 +39,17 @@ const std::vector<FieldSpec>& RecipeFields() {
       FieldSpec::ObjectMap("tables", TableCommonFields())
           .Describe("Lookup tables (e.g. a CSV file), used by the `lookup` step and the "
                     "`lookup(table, column)` filter. Each is a connector with `type`."),
-      FieldSpec::Object("source", SourceCommonFields()).Required()
+      FieldSpec::Object("source", SourceCommonFields())
+          .Required()
           .Describe("Where records are read from: a connector with `type` and its settings."),
-      FieldSpec::Tmpl("key").Required().Roots(kRootsRecord)
+      FieldSpec::Tmpl("key")
+          .Required()
+          .Roots(kRootsRecord)
           .Describe("The record's identity, evaluated after the steps. Two records with the same "
                     "key are the same record: a rerun never writes it twice.")
           .Example("\"{{ record.cpr }}/{{ record.from_date }}\""),
-      FieldSpec::Tmpl("subject").Roots(kRootsRecord)
+      FieldSpec::Tmpl("subject")
+          .Roots(kRootsRecord)
           .Describe("The person a record is about, for the audit log (evaluated after the steps; "
                     "only its pseudonymous reference is stored). Default: the key when it is a "
                     "CPR number, else no subject.")
@@ -49,7 +57,8 @@ const std::vector<FieldSpec>& RecipeFields() {
       FieldSpec::ObjectList("steps", {})
           .Describe("Ordered steps that shape each record: set, map, drop, filter, validate, "
                     "lookup. Each item is a mapping with one key, the step's name."),
-      FieldSpec::ObjectList("targets", TargetCommonFields()).Required()
+      FieldSpec::ObjectList("targets", TargetCommonFields())
+          .Required()
           .Describe("Ordered targets; each record is written to each target in this order, so a "
                     "later target can use {{ captures.<earlier target>.<name> }}."),
       FieldSpec::ObjectList("notify", NotifyCommonFields())
@@ -58,9 +67,13 @@ const std::vector<FieldSpec>& RecipeFields() {
                     "run with the run's summary as the record."),
       FieldSpec::Object("on_error", ErrorFields())
           .Describe("Retries and what counts as a permanent error."),
-      FieldSpec::Int("batch_records").Default("5000")
+      FieldSpec::Int("batch_records")
+          .Default("5000")
           .Describe("Records per journal batch: larger is faster, smaller redoes less after a "
                     "crash. Memory holds one batch."),
+      FieldSpec::Object("limits", LimitFields())
+          .Describe("Resource limits of a run, so that a hostile or broken input fails with a "
+                    "clear message instead of exhausting memory or running forever."),
   };
   return f;
 }
@@ -164,6 +177,34 @@ const std::vector<FieldSpec>& NotifyCommonFields() {
 const std::vector<FieldSpec>& TableCommonFields() {
   static const std::vector<FieldSpec> f = {
       FieldSpec::String("type").Required().Describe("The connector, e.g. csv."),
+  };
+  return f;
+}
+
+const std::vector<FieldSpec>& LimitFields() {
+  static const std::vector<FieldSpec> f = {
+      FieldSpec::Int("record_bytes")
+          .Default("16777216")
+          .Describe("Largest record, in bytes, as read (a CSV row, an XML element, a JSON line, "
+                    "a database row). A larger one is quarantined without being held whole."),
+      FieldSpec::Int("reply_bytes")
+          .Default("16777216")
+          .Describe("Largest reply from a server, in bytes, for connectors that do not set their "
+                    "own max_reply_bytes. A larger reply fails that request (permanent)."),
+      FieldSpec::Int("records_in_memory")
+          .Default("100000")
+          .Describe("Most records held in memory at once: batch_records may not exceed it, and a "
+                    "lookup table that is loaded whole (csv) may not have more rows."),
+      FieldSpec::Int("template_bytes")
+          .Default("16777216")
+          .Describe("Longest text, in bytes, that one template or one filter in it may make. "
+                    "Longer fails that record (quarantined)."),
+      FieldSpec::Int("run_seconds")
+          .Default("0")
+          .Describe("Longest a run may take, in seconds; 0 means no limit. When it is reached the "
+                    "run stops after the batch in flight, as interrupted, and the next run goes "
+                    "on from there.")
+          .Example("21600"),
   };
   return f;
 }

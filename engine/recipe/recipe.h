@@ -106,6 +106,7 @@ struct Recipe {
   std::vector<NotifyDef> notify;
   ErrorPolicy errors;
   int batch_records = 5000;
+  Limits limits;
 };
 
 }  // namespace keyonce

@@ -19,6 +19,7 @@ const std::vector<FieldSpec>& TargetCommonFields();
 const std::vector<FieldSpec>& TableCommonFields();
 const std::vector<FieldSpec>& NotifyCommonFields();
 const std::vector<FieldSpec>& ErrorFields();
+const std::vector<FieldSpec>& LimitFields();
 
 // A connector's spec for a role ("source", "target" or "lookup"), or nullptr
 // when it does not play that role.

@@ -193,22 +193,30 @@ Status WriteReferenceDocs(const std::filesystem::path& docs_dir) {
   }
   KEYONCE_RETURN_IF_ERROR(WriteFile(docs_dir / "connectors" / "README.md", index));
 
-  std::string ref = kGenerated + "# Recipe reference\n\nEvery key a recipe may hold. "
-                                 "[docs/recipes.md](recipes.md) explains them with complete examples.\n\n## Top level\n\n" +
-                    FieldTable(RecipeFields()) + "\n## `params.<name>`\n\n" + FieldTable(ParamFields()) +
-                    "\n## `secrets.<name>`\n\n" + FieldTable(SecretFields()) + "\n## `source`\n\n" +
-                    FieldTable(SourceCommonFields()) + "\nplus the settings of the source connector.\n\n## `targets[]`\n\n" +
-                    FieldTable(TargetCommonFields()) + "\nplus the settings of the target connector.\n\n## `tables.<name>`\n\n" +
-                    FieldTable(TableCommonFields()) + "\nplus the settings of the lookup connector.\n\n## `notify[]`\n\n" +
-                    FieldTable(NotifyCommonFields()) +
-                    "\nplus the settings of the target connector. The record is the run's summary: "
-                    "`recipe`, `run`, `status` (completed, completed_with_errors, failed, "
-                    "interrupted), `read`, `written`, `updated`, `unchanged`, `quarantined`, "
-                    "`in_doubt`, `rejected`, `filtered`, `seconds`, `error`, `targets` (per target "
-                    "counts), `quarantine_file` (a CSV of this run's quarantined records: "
-                    "reference, stage, target, position, reason; no field values; empty when "
-                    "none).\n\n## `on_error`\n\n" +
-                    FieldTable(ErrorFields()) + "\n## Steps\n";
+  std::string ref =
+      kGenerated +
+      "# Recipe reference\n\nEvery key a recipe may hold. "
+      "[docs/recipes.md](recipes.md) explains them with complete examples.\n\n## Top level\n\n" +
+      FieldTable(RecipeFields()) + "\n## `params.<name>`\n\n" + FieldTable(ParamFields()) +
+      "\n## `secrets.<name>`\n\n" + FieldTable(SecretFields()) + "\n## `source`\n\n" +
+      FieldTable(SourceCommonFields()) +
+      "\nplus the settings of the source connector.\n\n## `targets[]`\n\n" +
+      FieldTable(TargetCommonFields()) +
+      "\nplus the settings of the target connector.\n\n## `tables.<name>`\n\n" +
+      FieldTable(TableCommonFields()) +
+      "\nplus the settings of the lookup connector.\n\n## `notify[]`\n\n" +
+      FieldTable(NotifyCommonFields()) +
+      "\nplus the settings of the target connector. The record is the run's summary: "
+      "`recipe`, `run`, `status` (completed, completed_with_errors, failed, "
+      "interrupted), `read`, `written`, `updated`, `unchanged`, `quarantined`, "
+      "`in_doubt`, `rejected`, `filtered`, `seconds`, `error`, `targets` (per target "
+      "counts), `quarantine_file` (a CSV of this run's quarantined records: "
+      "reference, stage, target, position, reason; no field values; empty when "
+      "none).\n\n## `on_error`\n\n" +
+      FieldTable(ErrorFields()) +
+      "\n## `limits`\n\nWhat happens when one is reached: "
+      "[docs/recipes.md](recipes.md#resource-limits).\n\n" +
+      FieldTable(LimitFields()) + "\n## Steps\n";
   for (const auto& s : StepSpecs()) {
     ref += "\n### `" + s.name + "`\n\n" + s.summary + "\n\n";
     if (s.value.type == FieldType::kObject || s.value.type == FieldType::kObjectMap) {

@@ -821,7 +821,14 @@ Status Eval(const Node& n, const Scope& scope, Slot& out) {
         ptrs[i] = &slots[i].get();
       }
       FilterContext ctx{scope, n.prepared.get(), n.filter->name};
-      return n.filter->fn(out, std::span<const Value* const>(ptrs.data(), n.args.size()), ctx);
+      KEYONCE_RETURN_IF_ERROR(
+          n.filter->fn(out, std::span<const Value* const>(ptrs.data(), n.args.size()), ctx));
+      if (const Value& v = out.get();
+          v.is_string() && v.get_string().size() > scope.max_text_bytes) {
+        return TextTooLong("the filter '" + std::string(n.filter->name) + "'",
+                           v.get_string().size(), scope.max_text_bytes);
+      }
+      return Status::OK();
     }
     case Node::Kind::kNot: {
       Status st;
@@ -1289,6 +1296,9 @@ Status RenderInto(const tmpl::Compiled& impl, const Scope& scope, TemplateContex
         binds->push_back(slot.Take());
         break;
     }
+    if (out.size() > scope.max_text_bytes) {
+      return TextTooLong("the template", out.size(), scope.max_text_bytes);
+    }
   }
   return Status::OK();
 }
@@ -1330,6 +1340,11 @@ Result<std::string> Template::Render(const Scope& scope, std::vector<Value>* bin
     return st;
   }
   return out;
+}
+
+Status TextTooLong(const std::string& what, size_t bytes, size_t limit) {
+  return Status::Invalid(what + " made a text of " + std::to_string(bytes) +
+                         " bytes, more than limits.template_bytes (" + ByteSize(limit) + ")");
 }
 
 const std::string& Template::source() const { return impl_->source; }

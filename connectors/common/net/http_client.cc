@@ -202,11 +202,12 @@ std::vector<Result<HttpReply>> HttpClient::PerformMany(const std::vector<HttpReq
       (*infos)[i].seconds = std::chrono::duration<double>(Clock::now() - t->started).count();
     }
     if (t->too_big) {
-      results[i] = Status::Permanent("reply from " + SafeUrl(t->request->url) +
-                                     " is larger than max_reply_bytes (" +
-                                     std::to_string(t->max_bytes) + " bytes)");
+      results[i] =
+          Status::Permanent("reply from " + SafeUrl(t->request->shown_url()) +
+                            " is larger than max_reply_bytes (" + std::to_string(t->max_bytes) +
+                            " bytes), which defaults to the recipe's limits.reply_bytes");
     } else if (code != CURLE_OK) {
-      results[i] = CurlStatus(code, t->errbuf, t->request->url);
+      results[i] = CurlStatus(code, t->errbuf, t->request->shown_url());
     } else {
       t->reply.status = status;
       results[i] = std::move(t->reply);

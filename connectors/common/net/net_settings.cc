@@ -134,8 +134,10 @@ void AddTimeoutSettings(ComponentSpec& spec) {
   for (auto& f : TimeoutFields()) spec.fields.push_back(std::move(f));
 }
 
-Result<TransferOptions> ReadTransferOptions(const Settings& s, const Scope& scope) {
+Result<TransferOptions> ReadTransferOptions(const Settings& s, const RunContext& ctx) {
+  const Scope& scope = ctx.scope;
   TransferOptions o;
+  o.max_reply_bytes = ctx.limits.reply_bytes;
   if (auto v = s.Number("timeout_seconds")) o.timeout_seconds = *v;
   if (auto v = s.Number("connect_timeout_seconds")) o.connect_timeout_seconds = *v;
   if (auto v = s.Int("max_reply_bytes"); v && *v > 0) o.max_reply_bytes = static_cast<size_t>(*v);

@@ -121,6 +121,11 @@ struct HttpRequest {
   std::string url;
   Headers headers;   // e.g. {"Content-Type", "application/json"}
   std::string body;  // sent when non-empty or method is not GET/HEAD/DELETE
+  // The URL as messages show it (through SafeUrl), when `url` holds values
+  // that must not reach logs or error messages: the recipe's URL template,
+  // e.g. "https://crm/people/{{ record.email }}". Empty: `url` itself.
+  std::string display_url;
+  const std::string& shown_url() const { return display_url.empty() ? url : display_url; }
 };
 
 struct HttpReply {
@@ -215,8 +220,9 @@ Result<TlsOptions> ReadTls(const Settings& settings, const Scope& scope);
 // max_reply_bytes (default 16 MiB).
 std::vector<FieldSpec> TimeoutFields();
 void AddTimeoutSettings(ComponentSpec& spec);
-// Timeouts and max_reply_bytes (when declared) plus ReadTls (when declared).
-Result<TransferOptions> ReadTransferOptions(const Settings& settings, const Scope& scope);
+// Timeouts and max_reply_bytes (when declared; else the recipe's
+// limits.reply_bytes from ctx) plus ReadTls (when declared, over ctx.scope).
+Result<TransferOptions> ReadTransferOptions(const Settings& settings, const RunContext& ctx);
 
 // Checks the TLS and timeout settings without I/O (for make_*): paths given
 // with tls_verify, a client_key without client_cert, negative timeouts.

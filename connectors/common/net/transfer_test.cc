@@ -80,7 +80,7 @@ TEST(HttpReply, MediaTypeAndJson) {
 TEST(HttpClient, RefusedConnectionIsTransientAndNotSent) {
   HttpClient c;
   TransferInfo info;
-  auto r = c.Perform(HttpRequest{"GET", "http://127.0.0.1:1/x", {}, ""}, &info);
+  auto r = c.Perform(HttpRequest{"GET", "http://127.0.0.1:1/x", {}, "", ""}, &info);
   ASSERT_FALSE(r.ok());
   EXPECT_TRUE(r.status().IsTransient()) << r.status().message();
   EXPECT_FALSE(info.request_sent);
@@ -88,7 +88,7 @@ TEST(HttpClient, RefusedConnectionIsTransientAndNotSent) {
 
 TEST(HttpClient, FileUrlsAreRefused) {
   HttpClient c;
-  auto r = c.Perform(HttpRequest{"GET", "file:///etc/passwd", {}, ""});
+  auto r = c.Perform(HttpRequest{"GET", "file:///etc/passwd", {}, "", ""});
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Status::Code::kPermanent) << r.status().message();
 }

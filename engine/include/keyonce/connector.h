@@ -47,6 +47,16 @@ class Log {
   virtual void AddSecret(const std::string& /*value*/) {}
 };
 
+// The resource limits of a run: the recipe's `limits:` (docs/recipes.md,
+// "Resource limits"). Connectors that hold data in memory keep to them.
+struct Limits {
+  size_t record_bytes = 16u << 20;     // one record as read (a CSV row, an XML element, a line)
+  size_t reply_bytes = 16u << 20;      // one reply from a server, unless its max_reply_bytes says
+  int64_t records_in_memory = 100000;  // a batch, a lookup table loaded whole
+  size_t template_bytes = 16u << 20;   // one rendered template or filter result
+  int64_t run_seconds = 0;             // wall time of a run; 0 = no limit
+};
+
 struct RunContext {
   std::string recipe;         // recipe name
   std::string run_id;         // unique per run
@@ -54,6 +64,7 @@ struct RunContext {
   Scope scope;                // params, secrets, run and state roots (no record)
   Log* log = nullptr;         // never null during a run
   bool dry_run = false;       // sources still read; targets are never opened in a dry run
+  Limits limits;              // the recipe's limits (scope.max_text_bytes is template_bytes)
 };
 
 // One item read by a source: a record, or a row that could not be read

@@ -78,6 +78,9 @@ class Result {
   std::variant<T, Status> v_;
 };
 
+// "16 MiB", "2 KiB" or "1000 bytes", for messages about size limits.
+std::string ByteSize(size_t bytes);
+
 }  // namespace keyonce
 
 #define KEYONCE_RETURN_IF_ERROR(expr)   \

@@ -66,7 +66,15 @@ struct Scope {
   const Value* key = nullptr;       // the key a lookup table is asked for (Lookup::Find)
   TableResolver* tables = nullptr;
   WarningSink* warnings = nullptr;
+  // The longest text a template or one of its filters may make (the
+  // recipe's limits.template_bytes); longer is an error, not a huge string.
+  size_t max_text_bytes = kDefaultMaxTextBytes;
+  static constexpr size_t kDefaultMaxTextBytes = 16u << 20;
 };
+
+// The error for a text longer than scope.max_text_bytes; `what` says what
+// made it ("the template", "the filter 'replace'").
+Status TextTooLong(const std::string& what, size_t bytes, size_t limit);
 
 // Where a compile error is: offset into the template text (0-based, bytes).
 struct TemplateError {
