@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -68,18 +69,17 @@ std::string FindProgram(const std::string& name, const std::vector<std::string>&
 fs::path TestsDir() { return fs::path(KEYONCE_SOURCE_DIR) / "tests"; }
 fs::path NodeModules() { return TestsDir() / "node_modules"; }
 
-bool ServerProcess::Start(const std::vector<std::string>& argv, const fs::path& log,
-                          const std::map<std::string, std::string>& env, const fs::path& cwd) {
-  Stop();
-  log_ = log;
-  std::string exe = FindProgram(argv.at(0));
-  if (exe.empty()) {
-    std::ofstream(log) << "program not found: " << argv[0] << "\n";
-    return false;
-  }
+pid_t SpawnLogged(const std::string& exe, const std::vector<std::string>& argv, const fs::path& log,
+                  const std::map<std::string, std::string>& env, const fs::path& cwd,
+                  bool die_with_parent) {
+  const pid_t parent = getpid();
   pid_t pid = fork();
-  if (pid < 0) return false;
+  if (pid < 0) return -1;
   if (pid == 0) {
+    if (die_with_parent) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid() != parent) _exit(1);  // the parent died before prctl
+    }
     setpgid(0, 0);
     int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd >= 0) {
@@ -98,6 +98,20 @@ bool ServerProcess::Start(const std::vector<std::string>& argv, const fs::path& 
     _exit(127);
   }
   setpgid(pid, pid);
+  return pid;
+}
+
+bool ServerProcess::Start(const std::vector<std::string>& argv, const fs::path& log,
+                          const std::map<std::string, std::string>& env, const fs::path& cwd) {
+  Stop();
+  log_ = log;
+  std::string exe = FindProgram(argv.at(0));
+  if (exe.empty()) {
+    std::ofstream(log) << "program not found: " << argv[0] << "\n";
+    return false;
+  }
+  pid_t pid = SpawnLogged(exe, argv, log, env, cwd, false);
+  if (pid < 0) return false;
   pid_ = pid;
   return true;
 }

@@ -29,6 +29,15 @@ std::filesystem::path NodeModules();
 // The source tree's tests/ folder.
 std::filesystem::path TestsDir();
 
+// Forks `exe` with `argv` (argv[0] included) in its own process group, stdout
+// and stderr into `log` (truncated first), stdin from /dev/null,
+// `env` added to the environment, in `cwd` when not empty. With
+// `die_with_parent` the child is killed when the test process dies (even by a
+// ctest timeout). Returns the pid, or -1 when fork fails.
+pid_t SpawnLogged(const std::string& exe, const std::vector<std::string>& argv,
+                  const std::filesystem::path& log, const std::map<std::string, std::string>& env,
+                  const std::filesystem::path& cwd, bool die_with_parent);
+
 // A child process in its own process group. Its stdout and stderr go to
 // `log` (shown by Log() when a test needs to explain a failure). The
 // destructor sends SIGTERM to the group, waits up to 5 s, then SIGKILL.

@@ -1,10 +1,8 @@
 #include "tests/support/service.h"
 
 #include <curl/curl.h>
-#include <fcntl.h>
 #include <openssl/evp.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -207,34 +205,12 @@ bool Service::Start(const std::vector<std::string>& extra_args, std::string* why
                                    "--tokens",  tokens_file().string(),
                                    "--listen",  "127.0.0.1:0"};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
-  pid_t parent = getpid();
-  pid_t pid = fork();
+  // The service dies with the test, even when the test is killed (a ctest timeout).
+  pid_t pid = SpawnLogged(binary_, argv, log, env, dir_, true);
   if (pid < 0) {
     if (why) *why = "fork failed";
     return false;
   }
-  if (pid == 0) {
-    // The service dies with the test, even when the test is killed (a ctest timeout).
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(1);
-    setpgid(0, 0);
-    int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd >= 0) {
-      dup2(fd, 1);
-      dup2(fd, 2);
-      close(fd);
-    }
-    int devnull = open("/dev/null", O_RDONLY);
-    if (devnull >= 0) dup2(devnull, 0);
-    for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
-    if (chdir(dir_.c_str()) != 0) _exit(126);
-    std::vector<char*> args;
-    for (auto& a : argv) args.push_back(a.data());
-    args.push_back(nullptr);
-    execv(binary_.c_str(), args.data());
-    _exit(127);
-  }
-  setpgid(pid, pid);
   pid_ = pid;
   port_ = 0;
   static const std::regex kListening(R"(listening on https?://127\.0\.0\.1:(\d+))");
