@@ -48,10 +48,7 @@ Result<UrlTemplate> UrlTemplate::From(const Template& t) {
     }
     // Only a base URL (raw) built from params, run or state is shown in
     // messages; anything from a record, a lookup or a secret is not.
-    bool shown = open == 0;
-    for (const auto& ref : expr->References()) {
-      shown = shown && (ref.root == "params" || ref.root == "run" || ref.root == "state");
-    }
+    const bool shown = open == 0 && net::ShownInMessages(*expr);
     u.parts_.push_back(Part{"", std::move(*expr), open == 0, shown});
     i = close + 2;
   }

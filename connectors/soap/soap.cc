@@ -340,11 +340,7 @@ class Endpoint {
     if (!url.ok()) return url.status().Wrap("rendering url");
     req.url = std::move(url).value();
     // A URL built from a record's values is shown as the recipe wrote it.
-    for (const auto& ref : url_tmpl->References()) {
-      if (ref.root != "params" && ref.root != "run" && ref.root != "state") {
-        req.display_url = url_tmpl->source();
-      }
-    }
+    if (!net::ShownInMessages(*url_tmpl)) req.display_url = url_tmpl->source();
     auto body = op.body->Render(scope);
     if (!body.ok()) return body.status().Wrap("rendering body");
     std::string header;

@@ -177,6 +177,13 @@ std::string SafeUrl(const std::string& url) {
   return result;
 }
 
+bool ShownInMessages(const Template& t) {
+  for (const auto& ref : t.References()) {
+    if (ref.root != "params" && ref.root != "run" && ref.root != "state") return false;
+  }
+  return true;
+}
+
 std::string UrlEncode(std::string_view text) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;

@@ -90,6 +90,12 @@ Status CurlStatus(CURLcode code, const char* errbuf, const std::string& url);
 // a URL comes back without anything that looks like userinfo.
 std::string SafeUrl(const std::string& url);
 
+// True when what `t` renders may appear in messages and logs: it reads only
+// params, run and state (configuration), never a record, a lookup, a reply
+// or a secret. Connectors show a URL template's own text in place of any
+// part that fails this (HttpRequest::display_url).
+bool ShownInMessages(const Template& t);
+
 // Percent-encodes everything but RFC 3986 unreserved characters
 // (A-Z a-z 0-9 - . _ ~), e.g. for a record value inside a URL path or query.
 std::string UrlEncode(std::string_view text);
