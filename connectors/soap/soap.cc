@@ -190,26 +190,6 @@ Result<Config> ReadConfig(const Settings& s, bool target) {
 
 // ------------------------------------------------------------ the exchange
 
-Status WithMessage(const Status& st, std::string message) {
-  switch (st.code()) {
-    case Status::Code::kOk:
-      return st;
-    case Status::Code::kInvalid:
-      return Status::Invalid(std::move(message));
-    case Status::Code::kNotFound:
-      return Status::NotFound(std::move(message));
-    case Status::Code::kTransient:
-      return Status::Transient(std::move(message));
-    case Status::Code::kPermanent:
-      return Status::Permanent(std::move(message));
-    case Status::Code::kIo:
-      return Status::Io(std::move(message));
-    case Status::Code::kInternal:
-      return Status::Internal(std::move(message));
-  }
-  return st;
-}
-
 // What one request came to.
 struct Outcome {
   Status status;
@@ -419,7 +399,7 @@ class Endpoint {
         }
       }
       // A reply quoted in a message may echo a credential.
-      if (!o.status.ok()) o.status = WithMessage(o.status, auth_.Scrub(o.status.message()));
+      if (!o.status.ok()) o.status = o.status.WithMessage(auth_.Scrub(o.status.message()));
       out[index[k]] = std::move(o);
     }
     return out;

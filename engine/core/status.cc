@@ -11,6 +11,8 @@ const char* CodeName(Status::Code code) {
     case Status::Code::kPermanent: return "permanent";
     case Status::Code::kIo: return "i/o";
     case Status::Code::kInternal: return "internal";
+    case Status::Code::kRefused:
+      return "refused";
   }
   return "unknown";
 }

@@ -46,27 +46,6 @@ bool IsFtp(const std::string& url) {
   return s == "ftp" || s == "ftps";
 }
 
-// The same status with another message.
-Status WithMessage(const Status& st, std::string msg) {
-  switch (st.code()) {
-    case Status::Code::kOk:
-      return st;
-    case Status::Code::kInvalid:
-      return Status::Invalid(std::move(msg));
-    case Status::Code::kNotFound:
-      return Status::NotFound(std::move(msg));
-    case Status::Code::kTransient:
-      return Status::Transient(std::move(msg));
-    case Status::Code::kPermanent:
-      return Status::Permanent(std::move(msg));
-    case Status::Code::kIo:
-      return Status::Io(std::move(msg));
-    case Status::Code::kInternal:
-      return Status::Internal(std::move(msg));
-  }
-  return st;
-}
-
 void ReplaceAll(std::string* s, const std::string& from, const std::string& to) {
   if (from.empty()) return;
   for (size_t p = s->find(from); p != std::string::npos; p = s->find(from, p + to.size())) {
@@ -606,9 +585,7 @@ class RemoteSource : public Source {
     }
     return msg;
   }
-  Status Rewrite(const Status& st) const {
-    return st.ok() ? st : WithMessage(st, RewriteText(st.message()));
-  }
+  Status Rewrite(const Status& st) const { return st.WithMessage(RewriteText(st.message())); }
 
   Settings settings_;
   LocalSourceFactory make_local_;
@@ -801,7 +778,7 @@ class RemoteTarget : public Target {
     std::string msg = st.message();
     ReplaceAll(&msg, staging_.string(), display_);
     if (dir_) ReplaceAll(&msg, dir_->path().string(), FolderUrl(display_));
-    return WithMessage(st, msg);
+    return st.WithMessage(msg);
   }
 
   Settings settings_;

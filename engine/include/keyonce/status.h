@@ -24,6 +24,8 @@ class Status {
     kPermanent,  // will fail the same way every time (constraint, 400)
     kIo,         // reading or writing a local file or database failed
     kInternal,   // a bug in keyonce
+    kRefused,    // a guard refused to start: the recipe runs elsewhere, or the state file
+                 // does not belong to the targets; nothing was written
   };
 
   Status() = default;
@@ -34,6 +36,7 @@ class Status {
   static Status Permanent(std::string msg) { return Status(Code::kPermanent, std::move(msg)); }
   static Status Io(std::string msg) { return Status(Code::kIo, std::move(msg)); }
   static Status Internal(std::string msg) { return Status(Code::kInternal, std::move(msg)); }
+  static Status Refused(std::string msg) { return Status(Code::kRefused, std::move(msg)); }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }
@@ -45,6 +48,11 @@ class Status {
   Status Wrap(const std::string& context) const {
     if (ok()) return *this;
     return Status(code_, context + ": " + message_);
+  }
+  // The same code with another message (an OK status stays OK).
+  Status WithMessage(std::string msg) const {
+    if (ok()) return *this;
+    return Status(code_, std::move(msg));
   }
   std::string ToString() const;
 
