@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <boost/json/parse.hpp>
 #include <chrono>
 #include <cstdio>
@@ -125,6 +126,37 @@ std::vector<std::string> Ops(const std::vector<Row>& rows, long long run = 0) {
 long long RunId(const std::string& summary) {
   auto p = summary.find("Run ");
   return p == std::string::npos ? 0 : std::atoll(summary.c_str() + p + 4);
+}
+
+TEST(AuditCli, QuarantinedRecordIsAuditedUnderItsPerson) {
+  fs::path dir = CopyExample("audit_quarantine");
+  Cleanup cleanup{dir};
+  auto r1 = Keyonce({"run", "recipe.yaml", "--state", "s.db"}, dir);
+  ASSERT_EQ(r1.exit_code, 3) << r1.all();
+  long long run1 = RunId(r1.out);
+  // Nina (010203-4444): her hours are not a number, so the record waits in the
+  // quarantine, which keeps her record: her trail says so.
+  auto a = Keyonce({"audit", "--subject", "010203-4444", "--state", "s.db", "--log-format", "json"},
+                   dir);
+  ASSERT_EQ(a.exit_code, 0) << a.all();
+  auto rows = ParseRows(a.out);
+  std::vector<std::string> ops = Ops(rows, run1);
+  EXPECT_NE(std::find(ops.begin(), ops.end(), "quarantine keyonce"), ops.end()) << a.out;
+  for (const auto& r : rows) {
+    if (r.operation != "quarantine") continue;
+    EXPECT_EQ(r.subject.rfind("ref-", 0), 0u) << r.subject;
+    EXPECT_NE(r.detail.find("quarantined record"), std::string::npos) << r.detail;
+  }
+  ExpectNoCpr("audit output", a.all() + DumpAudit(dir / "s.db"));
+  // A rerun that meets the same record again keeps one quarantine entry, and
+  // says again that it keeps it.
+  auto r2 = Keyonce({"run", "recipe.yaml", "--state", "s.db"}, dir);
+  ASSERT_EQ(r2.exit_code, 3) << r2.all();
+  auto again = ParseRows(
+      Keyonce({"audit", "--subject", "010203-4444", "--state", "s.db", "--log-format", "json"}, dir)
+          .out);
+  std::vector<std::string> ops2 = Ops(again, RunId(r2.out));
+  EXPECT_NE(std::find(ops2.begin(), ops2.end(), "quarantine keyonce"), ops2.end());
 }
 
 TEST(AuditCli, AccessRequestListsEveryOperationOnThePersonAndNoCprAnywhere) {

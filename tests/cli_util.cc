@@ -1,16 +1,18 @@
 #include "cli_util.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
-
-#include <gtest/gtest.h>
+#include <thread>
 
 namespace keyonce::testing_util {
 
@@ -80,6 +82,47 @@ Output Keyonce(const std::vector<std::string>& args, const std::filesystem::path
 
 pid_t Spawn(const std::vector<std::string>& args, const std::filesystem::path& cwd) {
   return Start(args, cwd, {}, "/dev/null", "/dev/null");
+}
+
+Background StartKeyonce(const std::vector<std::string>& args, const std::filesystem::path& cwd,
+                        const std::string& tag, const std::map<std::string, std::string>& env) {
+  Background b;
+  b.out = cwd / (".stdout." + tag);
+  b.err = cwd / (".stderr." + tag);
+  b.pid = Start(args, cwd, env, b.out.string(), b.err.string());
+  return b;
+}
+
+Output Finish(const Background& b, int timeout_seconds) {
+  Output o;
+  int status = 0;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_seconds);
+  for (;;) {
+    pid_t r = waitpid(b.pid, &status, WNOHANG);
+    if (r == b.pid) break;
+    if (r < 0) return o;
+    if (std::chrono::steady_clock::now() > deadline) {
+      kill(b.pid, SIGKILL);
+      waitpid(b.pid, &status, 0);
+      ADD_FAILURE() << "keyonce (pid " << b.pid << ") did not exit within " << timeout_seconds
+                    << " s; killed";
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  o.out = ReadFile(b.out);
+  o.err = ReadFile(b.err);
+  return o;
+}
+
+bool WaitForText(const std::filesystem::path& file, const std::string& text, int timeout_seconds) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_seconds);
+  while (ReadFile(file).find(text) == std::string::npos) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
 }
 
 long long QueryInt(const std::filesystem::path& db, const std::string& sql) {

@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -281,6 +283,71 @@ Result<bool> ReplaceFile::Replaced(const std::filesystem::path& path, const std:
   auto now = Token(path);
   if (!now.ok()) return now.status();
   return *now != token;
+}
+
+// ---------------------------------------------------------------------------
+// FileMarks
+
+std::filesystem::path FileMarks::PathFor(const std::filesystem::path& file) {
+  return file.parent_path() / ("." + file.filename().string() + ".keyonce");
+}
+
+namespace {
+boost::json::object ReadMarks(const fs::path& marks) {
+  int fd = ::open(marks.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return {};
+  std::string text;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0 && text.size() < (1u << 20)) text.append(buf, n);
+  ::close(fd);
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(text, ec);
+  if (ec || !v.is_object()) return {};
+  return std::move(v.as_object());
+}
+}  // namespace
+
+std::optional<TargetMark> FileMarks::Read(const std::filesystem::path& file,
+                                          const std::string& key) {
+  boost::json::object all = ReadMarks(PathFor(file));
+  const boost::json::value* e = all.if_contains(key);
+  if (!e || !e->is_object()) return std::nullopt;
+  const auto& o = e->as_object();
+  TargetMark m;
+  if (const auto* st = o.if_contains("state"); st && st->is_string()) m.state_id = st->as_string();
+  if (const auto* b = o.if_contains("batch"); b && b->is_int64() && b->as_int64() > 0) {
+    m.batch = static_cast<uint64_t>(b->as_int64());
+  }
+  return m;
+}
+
+Status FileMarks::Write(const std::filesystem::path& file, const std::string& key,
+                        const TargetMark& mark) {
+  const fs::path marks = PathFor(file);
+  boost::json::object all = ReadMarks(marks);
+  all[key] = {{"state", mark.state_id}, {"batch", static_cast<int64_t>(mark.batch)}};
+  const std::string text = boost::json::serialize(all) + "\n";
+  fs::path tmp = marks;
+  tmp += kTmpInfix + std::to_string(::getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Errno("writing the mark", tmp, errno);
+  Status st = PWriteAll(fd, text.data(), text.size(), 0, tmp);
+  ::close(fd);
+  if (st.ok() && ::rename(tmp.c_str(), marks.c_str()) != 0)
+    st = Errno("writing the mark", marks, errno);
+  if (!st.ok()) ::unlink(tmp.c_str());
+  return st;
+}
+
+void MarkKeeper::Keep(const std::filesystem::path& file, uint64_t batch) {
+  if (key_.empty() || batch == 0) return;
+  Status st = FileMarks::Write(file, key_, TargetMark{state_id_, batch});
+  if (!st.ok() && !warned_ && log_) {
+    warned_ = true;
+    log_->Warn("Could not keep the journal's mark beside " + file.string() + " (" + st.message() +
+               "); the data is written, but another state file would not be recognised there.");
+  }
 }
 
 }  // namespace keyonce::connectors

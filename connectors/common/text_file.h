@@ -9,14 +9,20 @@
 // Finish(): readers never see a half-written file. Its token identifies the
 // file that was there before (device, inode, size, mtime); if the file at
 // the path is no longer that one, the rename happened.
+//
+// FileMarks keeps a file target's TargetMark (the journal that wrote it and
+// its last batch) beside the file, so that another state file meeting the
+// file is recognised (Target::Mark).
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
+#include "keyonce/connector.h"
 #include "keyonce/status.h"
 
 namespace keyonce::connectors {
@@ -75,6 +81,39 @@ class ReplaceFile {
   std::unique_ptr<AppendFile> out_;
   uint64_t bytes_written_ = 0;
   bool finished_ = false;
+};
+
+// The marks of the targets that write a file, in ".<file name>.keyonce" in
+// the same folder: a JSON object with one entry per "recipe/target".
+class FileMarks {
+ public:
+  static std::filesystem::path PathFor(const std::filesystem::path& file);
+  // The mark of `key`; nullopt when there is none (or the marks file is
+  // unreadable: a mark is a guard, its loss must not stop a run).
+  static std::optional<TargetMark> Read(const std::filesystem::path& file, const std::string& key);
+  // Sets the mark of `key`, keeping the others (replaced atomically).
+  static Status Write(const std::filesystem::path& file, const std::string& key,
+                      const TargetMark& mark);
+};
+
+// What a file target does with FileMarks: remembers the journal's id at
+// Open, writes the mark after each durable commit. A mark that cannot be
+// written is a warning (once), not a failed commit: the data is safe, only
+// the guard against another state file is missing.
+class MarkKeeper {
+ public:
+  static std::string Key(const RunContext& ctx) { return ctx.recipe + "/" + ctx.target_name; }
+  void Open(const RunContext& ctx) {
+    key_ = Key(ctx);
+    state_id_ = ctx.state_id;
+    log_ = ctx.log;
+  }
+  void Keep(const std::filesystem::path& file, uint64_t batch);
+
+ private:
+  std::string key_, state_id_;
+  Log* log_ = nullptr;
+  bool warned_ = false;
 };
 
 }  // namespace keyonce::connectors

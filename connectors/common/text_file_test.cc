@@ -225,5 +225,23 @@ TEST_F(TextFileTest, ReplaceKeepsFilePermissions) {
             fs::perms::owner_read | fs::perms::owner_write);
 }
 
+TEST_F(TextFileTest, FileMarksKeepOneMarkPerTargetBesideTheFile) {
+  fs::path p = dir_ / "out.jsonl";
+  EXPECT_FALSE(FileMarks::Read(p, "r/t").has_value());
+  ASSERT_TRUE(FileMarks::Write(p, "r/t", TargetMark{"aaaa", 3}).ok());
+  ASSERT_TRUE(FileMarks::Write(p, "other/t", TargetMark{"bbbb", 9}).ok());
+  ASSERT_TRUE(FileMarks::Write(p, "r/t", TargetMark{"aaaa", 4}).ok());
+  auto m = FileMarks::Read(p, "r/t");
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->state_id, "aaaa");
+  EXPECT_EQ(m->batch, 4u);
+  EXPECT_EQ(FileMarks::Read(p, "other/t")->batch, 9u);
+  EXPECT_EQ(FileMarks::PathFor(p), dir_ / ".out.jsonl.keyonce");
+  EXPECT_TRUE(TempFiles().empty());
+  // A damaged marks file is no mark (a guard lost, not a run stopped).
+  WriteFile(FileMarks::PathFor(p), "{not json");
+  EXPECT_FALSE(FileMarks::Read(p, "r/t").has_value());
+}
+
 }  // namespace
 }  // namespace keyonce::connectors

@@ -50,6 +50,7 @@ class CsvTarget : public Target {
     auto path = settings_.ResolvePath("path", ctx.scope);
     if (!path.ok()) return path.status().Wrap(settings_.where);
     path_ = *path;
+    marks_.Open(ctx);
 
     uint64_t size = 0;
     struct stat st;
@@ -149,13 +150,14 @@ class CsvTarget : public Target {
     return result;
   }
 
-  Result<CommitResult> Commit(uint64_t /*batch*/, bool final) override {
+  Result<CommitResult> Commit(uint64_t batch, bool final) override {
     if (!opened_) return Status::Internal("csv target: Commit before Open");
     CommitResult c;
     if (cfg_.mode == Mode::kAppend) {
       if (!append_) return Status::Internal("csv target: Commit after Close");
       auto t = append_->Commit(cfg_.fsync);
       if (!t.ok()) return t.status();
+      marks_.Keep(path_, batch);
       last_token_ = *t;
       uncommitted_ = false;
       c.durable = true;
@@ -171,6 +173,7 @@ class CsvTarget : public Target {
     if (replace_) {
       if (rows_written_ > 0) {
         KEYONCE_RETURN_IF_ERROR(replace_->Finish());
+        marks_.Keep(path_, batch);
       } else {
         replace_->Abort();  // nothing new: the file is left untouched
       }
@@ -182,6 +185,12 @@ class CsvTarget : public Target {
     c.durable = true;
     c.token = *t;
     return c;
+  }
+
+  Result<std::optional<TargetMark>> Mark(const RunContext& ctx) override {
+    auto path = settings_.ResolvePath("path", ctx.scope);
+    if (!path.ok()) return path.status().Wrap(settings_.where);
+    return FileMarks::Read(*path, MarkKeeper::Key(ctx));
   }
 
   Result<RecoverResult> Recover(const RunContext& ctx, uint64_t first_pending,
@@ -333,6 +342,7 @@ class CsvTarget : public Target {
   bool uncommitted_ = false;
   uint64_t rows_written_ = 0;
   std::string last_token_;  // append: size at the last commit; replace: the file before the run
+  MarkKeeper marks_;
   std::string out_;
   std::vector<std::string> names_buf_, values_buf_;  // reused by Write
 };

@@ -109,6 +109,41 @@ TEST(HttpEndToEnd, RecipeWritesOnceThenNothing) {
   EXPECT_EQ(GetJson(server.url() + "/notes").as_array().size(), 3u);
 }
 
+TEST(HttpEndToEnd, NewStateFileMeetingCasesAlreadyThereIsRefused) {
+  ScratchDir dir;
+  JsonServer server;
+  std::string why;
+  ASSERT_TRUE(server.Start(
+      dir.path() / "js",
+      R"({"cases": [], "notes": [], "departments": [{"id": "a", "name": "Sundhed"}, {"id": "b", "name": "Skole"}]})",
+      &why))
+      << why;
+  WriteFile(dir.path() / "people.csv", kPeople);
+  WriteFile(dir.path() / "r.yaml", kRecipe);
+  const std::map<std::string, std::string> env = {{"E2E_TOKEN", "e2e-hemmelig-token"}};
+  const std::string param = "base=" + server.url();
+  auto r1 = Keyonce({"run", "r.yaml", "--param", param, "--state", "s.db"}, dir.path(), env);
+  ASSERT_EQ(r1.exit_code, 0) << r1.all();
+  ASSERT_EQ(GetJson(server.url() + "/cases").as_array().size(), 3u);
+
+  // The state file is lost and a new one started: the case system cannot
+  // keep a mark, but its `exists` check shows the cases are there.
+  auto r2 = Keyonce({"run", "r.yaml", "--param", param, "--state", "new.db"}, dir.path(), env);
+  EXPECT_EQ(r2.exit_code, 4) << r2.all();
+  EXPECT_NE(r2.all().find("already holds record"), std::string::npos) << r2.all();
+  EXPECT_EQ(GetJson(server.url() + "/cases").as_array().size(), 3u);
+  EXPECT_EQ(GetJson(server.url() + "/notes").as_array().size(), 3u);
+
+  // --adopt: the cases found there are recorded, not created again.
+  auto r3 =
+      Keyonce({"run", "r.yaml", "--param", param, "--state", "new.db", "--adopt"}, dir.path(), env);
+  EXPECT_EQ(r3.exit_code, 0) << r3.all();
+  EXPECT_EQ(GetJson(server.url() + "/cases").as_array().size(), 3u);
+  auto r4 = Keyonce({"run", "r.yaml", "--param", param, "--state", "new.db"}, dir.path(), env);
+  EXPECT_EQ(r4.exit_code, 0) << r4.all();
+  EXPECT_EQ(GetJson(server.url() + "/cases").as_array().size(), 3u);
+}
+
 TEST(HttpEndToEnd, HttpSourceIntoJsonl) {
   ScratchDir dir;
   JsonServer server;

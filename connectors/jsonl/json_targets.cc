@@ -180,8 +180,15 @@ class FileTarget : public Target {
     auto path = settings_.ResolvePath("path", ctx.scope);
     if (!path.ok()) return path.status();
     path_ = *path;
+    marks_.Open(ctx);
     if (!replace_mode_) return OpenAppend();
     return OpenReplace();
+  }
+
+  Result<std::optional<TargetMark>> Mark(const RunContext& ctx) override {
+    auto path = settings_.ResolvePath("path", ctx.scope);
+    if (!path.ok()) return path.status();
+    return FileMarks::Read(*path, MarkKeeper::Key(ctx));
   }
 
   Result<Value> Render(const WriteOp& op) override { return RenderBody(settings_, op); }
@@ -222,12 +229,13 @@ class FileTarget : public Target {
     return res;
   }
 
-  Result<CommitResult> Commit(uint64_t /*batch*/, bool final) override {
+  Result<CommitResult> Commit(uint64_t batch, bool final) override {
     CommitResult out;
     if (append_) {
       auto tok = append_->Commit(fsync_);
       if (!tok.ok()) return tok.status();
       committed_ = *tok;
+      marks_.Keep(path_, batch);
       out.durable = true;
       out.token = *tok;
       return out;
@@ -258,6 +266,7 @@ class FileTarget : public Target {
     KEYONCE_RETURN_IF_ERROR(replace_->Finish());
     replace_.reset();
     finished_ = true;
+    marks_.Keep(path_, batch);
     auto tok = ReplaceFile::Token(path_);
     if (!tok.ok()) return tok.status();
     base_token_ = *tok;
@@ -377,6 +386,7 @@ class FileTarget : public Target {
   uint64_t elements_ = 0;  // json: elements in the array so far (kept + written)
   uint64_t written_ = 0;   // records written by this run
   std::string text_;       // reused serialisation buffer
+  MarkKeeper marks_;
 };
 
 }  // namespace

@@ -77,21 +77,29 @@ ExecStatusType StatusOf(const ResultPtr& r) {
   return r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
 }
 
-// The batch number in keyonce_checkpoint for `key`; 0 when there is none.
-Result<uint64_t> ReadCheckpoint(Connection& conn, const Config& c, const std::string& key) {
+// The checkpoint row of `key` in keyonce_checkpoint; nullopt when there is none.
+Result<std::optional<TargetMark>> ReadCheckpoint(Connection& conn, const Config& c,
+                                                 const std::string& key) {
+  std::optional<TargetMark> none;
   const char* reg[] = {c.checkpoint_q.c_str()};
   ResultPtr r(PQexecParams(conn.get(), "SELECT to_regclass($1) IS NOT NULL", 1, nullptr, reg,
                            nullptr, nullptr, 0));
   if (StatusOf(r) != PGRES_TUPLES_OK) return conn.StatementError(r.get(), "reading the schema");
-  if (PQntuples(r.get()) < 1 || PQgetvalue(r.get(), 0, 0)[0] != 't') return uint64_t{0};
+  if (PQntuples(r.get()) < 1 || PQgetvalue(r.get(), 0, 0)[0] != 't') return none;
+  // Tables made before state ids have no `state` column: to_jsonb reads it if it is there.
   const char* k[] = {key.c_str()};
-  r.reset(PQexecParams(conn.get(),
-                       ("SELECT batch FROM " + c.checkpoint_q + " WHERE target = $1").c_str(), 1,
-                       nullptr, k, nullptr, nullptr, 0));
+  r.reset(PQexecParams(
+      conn.get(),
+      ("SELECT c.batch, to_jsonb(c) ->> 'state' FROM " + c.checkpoint_q + " c WHERE c.target = $1")
+          .c_str(),
+      1, nullptr, k, nullptr, nullptr, 0));
   if (StatusOf(r) != PGRES_TUPLES_OK) return conn.StatementError(r.get(), "reading the checkpoint");
-  if (PQntuples(r.get()) < 1 || PQgetisnull(r.get(), 0, 0)) return uint64_t{0};
+  if (PQntuples(r.get()) < 1 || PQgetisnull(r.get(), 0, 0)) return none;
+  TargetMark m;
   long long b = std::strtoll(PQgetvalue(r.get(), 0, 0), nullptr, 10);
-  return b > 0 ? static_cast<uint64_t>(b) : uint64_t{0};
+  m.batch = b > 0 ? static_cast<uint64_t>(b) : uint64_t{0};
+  if (!PQgetisnull(r.get(), 0, 1)) m.state_id = PQgetvalue(r.get(), 0, 1);
+  return std::optional<TargetMark>(std::move(m));
 }
 
 class PostgresTarget : public Target {
@@ -113,9 +121,12 @@ class PostgresTarget : public Target {
     auto conn = Connection::Open(settings_, ctx.scope, ctx.log);
     if (!conn.ok()) return conn.status();
     conn_ = std::move(conn).value();
+    state_id_ = ctx.state_id;
     KEYONCE_RETURN_IF_ERROR(conn_->Exec("CREATE TABLE IF NOT EXISTS " + c_.checkpoint_q +
-                                            " (target text PRIMARY KEY, batch bigint NOT NULL)",
+                                            " (target text PRIMARY KEY, batch bigint NOT NULL,"
+                                            " state text)",
                                         "creating table keyonce_checkpoint"));
+    KEYONCE_RETURN_IF_ERROR(AddStateColumn());
     if (c_.create_table) {
       std::vector<std::string> cols;
       for (const auto& q : c_.columns_q) cols.push_back(q + " text");
@@ -185,7 +196,7 @@ class PostgresTarget : public Target {
           Status rs = conn_->Reconnect();
           if (rs.ok()) {
             auto cp = ReadCheckpoint(*conn_, c_, checkpoint_key_);
-            if (cp.ok() && *cp == batch) {
+            if (cp.ok() && cp->has_value() && (*cp)->batch == batch) {
               s = PrepareStatements();
               if (s.ok()) {
                 lost_ = false;
@@ -218,8 +229,14 @@ class PostgresTarget : public Target {
     if (!cp.ok()) return cp.status();
     RecoverResult out;
     out.known = true;
-    out.applied_through = *cp;
+    if (cp->has_value()) out.applied_through = (*cp)->batch;
     return out;
+  }
+
+  Result<std::optional<TargetMark>> Mark(const RunContext& ctx) override {
+    auto conn = Connection::Open(settings_, ctx.scope, ctx.log);
+    if (!conn.ok()) return conn.status();
+    return ReadCheckpoint(**conn, c_, ctx.recipe + "/" + ctx.target_name);
   }
 
   Result<CheckResult> Check(const WriteOp& op) override {
@@ -302,11 +319,44 @@ class PostgresTarget : public Target {
                                              static_cast<int>(c_.keys.size()),
                                              "preparing the check of table " + c_.table));
     }
-    return conn_->Prepare(kCheckpointStmt,
-                          "INSERT INTO " + c_.checkpoint_q +
-                              " (target, batch) VALUES ($1, $2) ON CONFLICT (target) DO UPDATE "
-                              "SET batch = EXCLUDED.batch",
-                          2, "preparing the checkpoint update");
+    return conn_->Prepare(
+        kCheckpointStmt,
+        "INSERT INTO " + c_.checkpoint_q +
+            (has_state_ ? " (target, batch, state) VALUES ($1, $2, $3) ON CONFLICT "
+                          "(target) DO UPDATE SET batch = EXCLUDED.batch, state = "
+                          "EXCLUDED.state"
+                        : " (target, batch) VALUES ($1, $2) ON CONFLICT (target) DO "
+                          "UPDATE SET batch = EXCLUDED.batch"),
+        has_state_ ? 3 : 2, "preparing the checkpoint update");
+  }
+
+  // A checkpoint table made before state ids gets the column. If keyonce's
+  // user may not change it (a DBA made it), checkpoints go on without the
+  // state id, and the guard against another state file is weaker: say so.
+  Status AddStateColumn() {
+    const char* reg[] = {c_.checkpoint_q.c_str()};
+    ResultPtr r(PQexecParams(conn_->get(),
+                             "SELECT count(*) FROM pg_attribute WHERE attrelid = $1::regclass "
+                             "AND attname = 'state' AND NOT attisdropped",
+                             1, nullptr, reg, nullptr, nullptr, 0));
+    if (StatusOf(r) != PGRES_TUPLES_OK) {
+      return conn_->StatementError(r.get(), "reading table keyonce_checkpoint");
+    }
+    has_state_ = PQntuples(r.get()) == 1 && std::string(PQgetvalue(r.get(), 0, 0)) != "0";
+    if (has_state_) return Status::OK();
+    Status st =
+        conn_->Exec("ALTER TABLE " + c_.checkpoint_q + " ADD COLUMN IF NOT EXISTS state text",
+                    "adding the state id to table keyonce_checkpoint");
+    if (st.ok()) {
+      has_state_ = true;
+    } else if (log_) {
+      log_->Warn(st.message() +
+                 "; checkpoints are kept without the state file's id, so another state file "
+                 "meeting this table is not recognised. Let keyonce's database user own "
+                 "keyonce_checkpoint, or add the column: ALTER TABLE keyonce_checkpoint ADD "
+                 "COLUMN state text.");
+    }
+    return Status::OK();
   }
 
   void NoteLost() {
@@ -463,8 +513,9 @@ class PostgresTarget : public Target {
 
   Status CommitOnce(uint64_t batch, bool* lost) {
     std::string b = std::to_string(batch);
-    const char* p[] = {checkpoint_key_.c_str(), b.c_str()};
-    ResultPtr r(PQexecPrepared(conn_->get(), kCheckpointStmt, 2, p, nullptr, nullptr, 0));
+    const char* p[] = {checkpoint_key_.c_str(), b.c_str(), state_id_.c_str()};
+    ResultPtr r(
+        PQexecPrepared(conn_->get(), kCheckpointStmt, has_state_ ? 3 : 2, p, nullptr, nullptr, 0));
     if (StatusOf(r) != PGRES_COMMAND_OK) {
       *lost = conn_->LostConnection(r.get());
       Status s = conn_->StatementError(r.get(), "updating the checkpoint");
@@ -489,6 +540,8 @@ class PostgresTarget : public Target {
   Log* log_ = nullptr;
   std::unique_ptr<Connection> conn_;
   std::string checkpoint_key_;
+  std::string state_id_;   // the journal's, kept in the checkpoint row
+  bool has_state_ = true;  // keyonce_checkpoint has the `state` column
   std::vector<Value> values_;
   Params params_;
   std::vector<Written> journal_;  // this batch's writes, for a reconnect

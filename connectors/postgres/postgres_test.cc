@@ -640,6 +640,35 @@ TEST_F(PostgresTest, WrongPasswordIsAClearErrorWithoutThePassword) {
 
 // --- keyonce run, killed with SIGKILL --------------------------------------
 
+TEST_F(PostgresTest, CheckpointKeepsTheStateIdAndAnOldCheckpointTableIsUpgraded) {
+  Sql("CREATE TABLE marked (id int PRIMARY KEY, name text, dept text)");
+  // The checkpoint table as keyonce 0.1 made it: no state id.
+  Sql("CREATE TABLE keyonce_checkpoint (target text PRIMARY KEY, batch bigint NOT NULL)");
+  Sql("INSERT INTO keyonce_checkpoint VALUES ('" + ctx_.recipe + "/payroll', 7)");
+  Sql("ALTER TABLE keyonce_checkpoint OWNER TO " + pg_->user());  // made by keyonce's user
+  auto m = NewTarget(PeopleTarget("marked"))->Mark(ctx_);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  ASSERT_TRUE(m->has_value());
+  EXPECT_EQ((*m)->batch, 7u);
+  EXPECT_EQ((*m)->state_id, "");
+
+  ctx_.state_id = "5eed5eed5eed5eed";
+  auto t = OpenTarget(PeopleTarget("marked"));
+  ASSERT_TRUE(Write(t.get(), Record{{"id", 1}, {"name", "A"}, {"dept", "IT"}}, 9).status.ok());
+  ASSERT_TRUE(t->Commit(9, true).ok());
+  t.reset();
+  m = NewTarget(PeopleTarget("marked"))->Mark(ctx_);
+  ASSERT_TRUE(m.ok() && m->has_value()) << m.status().ToString();
+  EXPECT_EQ((*m)->batch, 9u);
+  EXPECT_EQ((*m)->state_id, "5eed5eed5eed5eed");
+  // Another target of the same database has no mark.
+  RunContext other = ctx_;
+  other.target_name = "other";
+  m = NewTarget(PeopleTarget("marked"))->Mark(other);
+  ASSERT_TRUE(m.ok());
+  EXPECT_FALSE(m->has_value());
+}
+
 TEST_F(PostgresTest, KeyonceRunKilledMidRunThenRerunWritesEachRowOnce) {
   using namespace testing_util;
   constexpr int kRecords = 3000;
@@ -678,6 +707,8 @@ TEST_F(PostgresTest, KeyonceRunKilledMidRunThenRerunWritesEachRowOnce) {
   {
     std::string y = ReadFile(probe / "r.yaml");
     y.replace(y.find("table: e2e"), 10, "table: e2e_probe");
+    // Its own recipe name: a checkpoint row belongs to one recipe of one state file.
+    y.replace(y.find("recipe: pg-e2e"), 14, "recipe: pg-e2e-probe");
     WriteFile(probe / "r.yaml", y);
   }
   auto t0 = std::chrono::steady_clock::now();

@@ -110,8 +110,22 @@ class SqliteTarget : public Target {
     KEYONCE_RETURN_IF_ERROR(Exec(db_raw, "PRAGMA cache_size=-8192", "setting cache_size"));
     KEYONCE_RETURN_IF_ERROR(Exec(db_raw,
                                  std::string("CREATE TABLE IF NOT EXISTS ") + kCheckpointTable +
-                                     " (target TEXT PRIMARY KEY, batch INTEGER)",
+                                     " (target TEXT PRIMARY KEY, batch INTEGER, state TEXT)",
                                  "creating the checkpoint table"));
+    state_id_ = ctx.state_id;
+    {
+      // A checkpoint table from before state ids gets its column.
+      auto probe = Prepare(db_raw,
+                           std::string("SELECT 1 FROM pragma_table_info('") + kCheckpointTable +
+                               "') WHERE name = 'state'",
+                           "reading the checkpoint table");
+      if (!probe.ok()) return probe.status();
+      if (sqlite3_step(probe->get()) != SQLITE_ROW) {
+        KEYONCE_RETURN_IF_ERROR(
+            Exec(db_raw, std::string("ALTER TABLE ") + kCheckpointTable + " ADD COLUMN state TEXT",
+                 "adding the state id to the checkpoint table"));
+      }
+    }
     if (c_.create_table) {
       KEYONCE_RETURN_IF_ERROR(Exec(db_raw,
                                    "CREATE TABLE IF NOT EXISTS " + c_.table_q + " (" +
@@ -150,8 +164,8 @@ class SqliteTarget : public Target {
     }
     auto cp = Prepare(db_raw,
                       std::string("INSERT INTO ") + kCheckpointTable +
-                          " (target, batch) VALUES (?1, ?2) ON CONFLICT (target) DO UPDATE SET "
-                          "batch = excluded.batch",
+                          " (target, batch, state) VALUES (?1, ?2, ?3) ON CONFLICT (target) DO "
+                          "UPDATE SET batch = excluded.batch, state = excluded.state",
                       "preparing the checkpoint update");
     if (!cp.ok()) return cp.status();
     checkpoint_ = std::move(cp).value();
@@ -238,6 +252,7 @@ class SqliteTarget : public Target {
     sqlite3_bind_text(cp, 1, checkpoint_key_.data(), static_cast<int>(checkpoint_key_.size()),
                       SQLITE_STATIC);
     sqlite3_bind_int64(cp, 2, static_cast<sqlite3_int64>(batch));
+    sqlite3_bind_text(cp, 3, state_id_.data(), static_cast<int>(state_id_.size()), SQLITE_STATIC);
     int rc = sqlite3_step(cp);
     sqlite3_reset(cp);
     if (rc != SQLITE_DONE) {
@@ -262,37 +277,59 @@ class SqliteTarget : public Target {
 
   Result<RecoverResult> Recover(const RunContext& ctx, uint64_t /*first_pending*/,
                                 const std::string& /*token*/) override {
+    auto mark = ReadCheckpoint(ctx);
+    if (!mark.ok()) return mark.status();
+    RecoverResult out;
+    out.known = true;  // no checkpoint row: no batch reached it
+    if (mark->has_value()) out.applied_through = (*mark)->batch;
+    return out;
+  }
+
+  Result<std::optional<TargetMark>> Mark(const RunContext& ctx) override {
+    return ReadCheckpoint(ctx);
+  }
+
+  // The checkpoint row of this recipe's target, if the database has one
+  // (read without creating or changing anything).
+  Result<std::optional<TargetMark>> ReadCheckpoint(const RunContext& ctx) {
+    std::optional<TargetMark> none;
     auto path = settings_.ResolvePath("path", ctx.scope);
     if (!path.ok()) return path.status();
-    RecoverResult out;
-    out.known = true;
     auto db = OpenDb(*path, false, false, c_.busy_seconds);
     if (!db.ok()) {
-      if (db.status().code() == Status::Code::kNotFound) return out;  // nothing reached it
+      if (db.status().code() == Status::Code::kNotFound) return none;
       return db.status();
     }
-    auto exists = Prepare(db->get(),
-                          "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
-                          "reading the schema");
-    if (!exists.ok()) return exists.status();
-    sqlite3_bind_text(exists->get(), 1, kCheckpointTable, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(exists->get());
-    if (rc == SQLITE_DONE) return out;  // no checkpoint table: no batch reached it
-    if (rc != SQLITE_ROW) return ErrorStatus(db->get(), rc, "reading the schema");
+    // Tables made before state ids have no `state` column.
+    auto columns = Prepare(
+        db->get(), std::string("SELECT name FROM pragma_table_info('") + kCheckpointTable + "')",
+        "reading the schema");
+    if (!columns.ok()) return columns.status();
+    bool table = false, has_state = false;
+    int rc;
+    while ((rc = sqlite3_step(columns->get())) == SQLITE_ROW) {
+      table = true;
+      const unsigned char* n = sqlite3_column_text(columns->get(), 0);
+      has_state = has_state || (n && std::string(reinterpret_cast<const char*>(n)) == "state");
+    }
+    if (rc != SQLITE_DONE) return ErrorStatus(db->get(), rc, "reading the schema");
+    if (!table) return none;
     auto q = Prepare(db->get(),
-                     std::string("SELECT batch FROM ") + kCheckpointTable + " WHERE target = ?1",
+                     std::string("SELECT batch, ") + (has_state ? "IFNULL(state, '')" : "''") +
+                         " FROM " + kCheckpointTable + " WHERE target = ?1",
                      "reading the checkpoint");
     if (!q.ok()) return q.status();
     std::string key = ctx.recipe + "/" + ctx.target_name;
     sqlite3_bind_text(q->get(), 1, key.data(), static_cast<int>(key.size()), SQLITE_STATIC);
     rc = sqlite3_step(q->get());
-    if (rc == SQLITE_ROW) {
-      sqlite3_int64 b = sqlite3_column_int64(q->get(), 0);
-      out.applied_through = b > 0 ? static_cast<uint64_t>(b) : 0;
-    } else if (rc != SQLITE_DONE) {
-      return ErrorStatus(db->get(), rc, "reading the checkpoint");
-    }
-    return out;
+    if (rc == SQLITE_DONE) return none;
+    if (rc != SQLITE_ROW) return ErrorStatus(db->get(), rc, "reading the checkpoint");
+    TargetMark m;
+    sqlite3_int64 b = sqlite3_column_int64(q->get(), 0);
+    m.batch = b > 0 ? static_cast<uint64_t>(b) : 0;
+    const unsigned char* st = sqlite3_column_text(q->get(), 1);
+    m.state_id = st ? reinterpret_cast<const char*>(st) : "";
+    return std::optional<TargetMark>(std::move(m));
   }
 
   Result<CheckResult> Check(const WriteOp& op) override {
@@ -389,6 +426,7 @@ class SqliteTarget : public Target {
   DbPtr db_;
   StmtPtr write_, check_, checkpoint_, begin_, commit_, rollback_;
   std::string checkpoint_key_;
+  std::string state_id_;       // the journal's, kept in the checkpoint row
   std::vector<Value> values_;  // bound without copies while a statement runs
   bool in_txn_ = false;
   Status broken_;

@@ -559,6 +559,38 @@ TEST_F(SqliteTest, CommitStoresCheckpointAndRecoverReadsIt) {
   EXPECT_EQ(r2->applied_through, 0u);
 }
 
+TEST_F(SqliteTest, CheckpointKeepsTheStateIdAndAnOldCheckpointTableIsUpgraded) {
+  {
+    // The checkpoint table as keyonce 0.1 made it: no state id.
+    Db db(dir_ / "db.sqlite");
+    db.Exec(
+        "CREATE TABLE keyonce_checkpoint (target TEXT PRIMARY KEY, batch INTEGER);"
+        "INSERT INTO keyonce_checkpoint VALUES ('absence/payroll', 4)");
+  }
+  auto m = NewTarget(PeopleTarget())->Mark(ctx_);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  ASSERT_TRUE(m->has_value());
+  EXPECT_EQ((*m)->batch, 4u);
+  EXPECT_EQ((*m)->state_id, "");
+
+  ctx_.state_id = "0123abcd0123abcd";
+  auto t = OpenTarget(PeopleTarget());
+  ASSERT_TRUE(Write(t.get(), Record{{"id", 1}, {"name", "A"}, {"dept", "X"}}, 5).status.ok());
+  ASSERT_TRUE(t->Commit(5, true).ok());
+  t->Close(true);
+  m = NewTarget(PeopleTarget())->Mark(ctx_);
+  ASSERT_TRUE(m.ok() && m->has_value()) << m.status().ToString();
+  EXPECT_EQ((*m)->batch, 5u);
+  EXPECT_EQ((*m)->state_id, "0123abcd0123abcd");
+  // No database at all: no mark, and nothing is created by asking.
+  Settings elsewhere = PeopleTarget();
+  elsewhere.entries["path"] = Tmpl("none/db.sqlite");
+  m = NewTarget(elsewhere)->Mark(ctx_);
+  ASSERT_TRUE(m.ok());
+  EXPECT_FALSE(m->has_value());
+  EXPECT_FALSE(fs::exists(dir_ / "none"));
+}
+
 TEST_F(SqliteTest, UncommittedBatchIsRolledBackOnCloseAndRecoverSaysSo) {
   auto t = OpenTarget(PeopleTarget());
   ASSERT_TRUE(Write(t.get(), Record{{"id", 1}, {"name", "A"}, {"dept", "X"}}, 1).status.ok());

@@ -2,10 +2,9 @@
 #include <malloc.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
-
-#include <atomic>
 #include <csignal>
 #include <cstring>
 #include <iostream>
@@ -14,10 +13,11 @@
 #include <string>
 #include <vector>
 
-#include "keyonce/connector.h"
 #include "cli/audit_cmd.h"
 #include "cli/schedule_cmd.h"
 #include "cli/serve_cmd.h"
+#include "cli/state_cmd.h"
+#include "keyonce/connector.h"
 #include "pipeline/runner.h"
 #include "pipeline/test_runner.h"
 #include "recipe/loader.h"
@@ -34,7 +34,8 @@ constexpr const char* kVersion = "0.1.0";
 std::atomic<bool> g_stop{false};
 void OnSignal(int) { g_stop.store(true); }
 
-const char* kMainHelp = R"(keyonce - key data once: read records from one system, write them into the others.
+const char* kMainHelp =
+    R"(keyonce - key data once: read records from one system, write them into the others.
 
 Usage: keyonce COMMAND [options]
 
@@ -45,6 +46,7 @@ Commands:
   history [RECIPE]    list runs with their counts
   quarantine [RECIPE] list quarantined records; --retry ID|all, --dismiss ID
   audit               operations on personal data: --subject CPR (access request), --run, --recipe
+  state init|check    start a journal on purpose; verify a state file
   serve               run recipes on schedules and on demand; the API and web page
   token new|hash      make an API token, or hash one for the tokens file
   schedule next CRON  the next fire times of a cron expression in a time zone
@@ -70,10 +72,17 @@ Options:
   --log-format FORMAT  text (default) or json (one JSON object per line)
   --no-progress        no progress line, even on a terminal
   --audit-retention-days N  keep audit log entries N days (default 180; pruned daily)
+  --wait               if another run of this recipe (on this state file) is going
+                       on, wait for it to end instead of refusing
+  --adopt              take over targets that another state file wrote (after a
+                       `keyonce state init`): records the journal does not know are
+                       checked at the target first where it can tell
 
 Exit codes: 0 all written; 1 the run failed; 2 usage, invalid recipe, bad
 parameter or missing secret; 3 completed, but records were quarantined or are
-in doubt (see `keyonce quarantine`).
+in doubt (see `keyonce quarantine`); 4 refused, nothing written: the recipe is
+running elsewhere, or the state file is not a whole keyonce state file or not
+the one the targets know (the message says what to do).
 )";
 
 const char* kValidateHelp = R"(Usage: keyonce validate FILE... [--log-format json]
@@ -111,7 +120,10 @@ Options:
   --state FILE        the state store
   --all               include retried and dismissed records
   --retry ID|all      run the recipe again for these records (needs RECIPE as a
-                      file path, and --param as for run)
+                      file path), with the parameters of the run that read them:
+                      records from runs with different parameters are retried in
+                      one run each; --param NAME=VALUE overrides one
+  --wait              wait for a run of the recipe that is going on (as for run)
   --dismiss ID        mark a record as handled by a person
   --log-format json   JSON lines
 )";
@@ -133,6 +145,18 @@ struct Args {
 // Options that take a value.
 const std::vector<std::string> kValued = {"--param", "--state", "--log-format", "--limit", "--retry",
                                           "--dismiss", "--status", "--audit-retention-days"};
+
+// The exit code of a run that could not start.
+int ExitCodeOf(const Status& st) {
+  switch (st.code()) {
+    case Status::Code::kInvalid:
+      return kExitUsage;
+    case Status::Code::kRefused:
+      return kExitRefused;
+    default:
+      return kExitFailed;
+  }
+}
 
 std::optional<Args> Parse(int argc, char** argv, int start, const std::vector<std::string>& known,
                           std::string* error) {
@@ -213,8 +237,13 @@ void PrintSummary(const RunSummary& s, LogFormat fmt, const std::string& recipe)
     std::cout << s.ToJson() << "\n";
     return;
   }
-  std::cout << (s.status == "dry_run" ? "Dry run of " + recipe : "Run " + std::to_string(s.run) + " of " + recipe)
-            << " " << (s.status == "failed" ? "failed" : s.status == "interrupted" ? "was interrupted" : "finished")
+  std::cout << (s.status == "dry_run" ? "Dry run of " + recipe
+                                      : "Run " + std::to_string(s.run) + " of " + recipe)
+            << " "
+            << (s.status == "failed"        ? "failed"
+                : s.status == "refused"     ? "was refused"
+                : s.status == "interrupted" ? "was interrupted"
+                                            : "finished")
             << " in " << std::fixed << std::setprecision(2) << s.seconds << " s: read " << s.read;
   if (s.rejected) std::cout << " (" << s.rejected << " unreadable)";
   std::cout << ", filtered " << s.filtered << ", quarantined " << s.quarantined << ", in doubt " << s.in_doubt << ".\n";
@@ -235,8 +264,10 @@ void PrintSummary(const RunSummary& s, LogFormat fmt, const std::string& recipe)
 
 int CmdRun(int argc, char** argv) {
   std::string error;
-  auto a = Parse(argc, argv, 2, {"--param", "--dry-run", "--state", "--log-format", "--no-progress",
-                                 "--audit-retention-days", "--help"}, &error);
+  auto a = Parse(argc, argv, 2,
+                 {"--param", "--dry-run", "--state", "--log-format", "--no-progress",
+                  "--audit-retention-days", "--wait", "--adopt", "--help"},
+                 &error);
   if (!a) {
     std::cerr << "keyonce run: " << error << "\n";
     return kExitUsage;
@@ -254,6 +285,8 @@ int CmdRun(int argc, char** argv) {
   RunOptions opt;
   opt.state_path = StatePath(*a);
   opt.dry_run = a->Has("--dry-run");
+  opt.wait = a->Has("--wait");
+  opt.adopt = a->Has("--adopt");
   opt.log_format = FormatOf(*a);
   opt.out = &std::cout;
   opt.err = &std::cerr;
@@ -274,7 +307,7 @@ int CmdRun(int argc, char** argv) {
   auto s = RunRecipe(*recipe, opt);
   if (!s.ok()) {
     std::cerr << "keyonce run: " << Redactor::MaskCpr(s.status().message()) << "\n";
-    return s.status().code() == Status::Code::kInvalid ? kExitUsage : kExitFailed;
+    return ExitCodeOf(s.status());
   }
   PrintSummary(*s, opt.log_format, recipe->name);
   return s->exit_code;
@@ -387,7 +420,10 @@ int CmdHistory(int argc, char** argv) {
 
 int CmdQuarantine(int argc, char** argv) {
   std::string error;
-  auto a = Parse(argc, argv, 2, {"--state", "--all", "--retry", "--dismiss", "--param", "--log-format", "--limit", "--help"}, &error);
+  auto a = Parse(argc, argv, 2,
+                 {"--state", "--all", "--retry", "--dismiss", "--param", "--log-format", "--limit",
+                  "--wait", "--help"},
+                 &error);
   if (!a) {
     std::cerr << "keyonce quarantine: " << error << "\n";
     return 2;
@@ -441,35 +477,51 @@ int CmdQuarantine(int argc, char** argv) {
     opt.out = &std::cout;
     opt.err = &std::cerr;
     opt.trigger = "quarantine-retry";
+    opt.wait = a->Has("--wait");
     if (!CollectParams(*a, "quarantine", &opt.params)) return kExitUsage;
+    std::vector<StateStore::QuarantineRow> rows;
     {
       auto store = StateStore::Open(opt.state_path, true);
       if (!store.ok()) {
-        std::cerr << store.status().message() << "\n";
+        std::cerr << "keyonce quarantine: " << store.status().message() << "\n";
         return 1;
       }
       if (*which == "all") {
-        auto rows = (*store)->ListQuarantine(recipe->name, "open", 1000000);
-        if (rows.ok()) {
-          for (const auto& r : *rows) {
-            if (r.stage != "source") opt.retry_quarantine.push_back(r.id);
-          }
+        auto open = (*store)->ListQuarantine(recipe->name, "open", 1000000);
+        if (!open.ok()) {
+          std::cerr << "keyonce quarantine: " << open.status().message() << "\n";
+          return 1;
+        }
+        for (auto& r : *open) {
+          if (r.stage != "source") rows.push_back(std::move(r));
         }
       } else {
-        opt.retry_quarantine.push_back(std::atoll(which->c_str()));
+        auto row = (*store)->GetQuarantine(std::atoll(which->c_str()));
+        if (!row.ok()) {
+          std::cerr << "keyonce quarantine: " << row.status().message() << "\n";
+          return 1;
+        }
+        rows.push_back(std::move(row).value());
       }
     }
-    if (opt.retry_quarantine.empty()) {
+    if (rows.empty()) {
       std::cout << "Nothing to retry.\n";
       return 0;
     }
-    auto s = RunRecipe(*recipe, opt);
-    if (!s.ok()) {
-      std::cerr << "keyonce quarantine: " << Redactor::MaskCpr(s.status().message()) << "\n";
-      return s.status().code() == Status::Code::kInvalid ? kExitUsage : kExitFailed;
+    // Each record is retried with the parameters of the run that read it:
+    // one run per set of parameters.
+    int worst = 0;
+    for (auto& ids : GroupRetries(rows, opt.params)) {
+      opt.retry_quarantine = std::move(ids);
+      auto s = RunRecipe(*recipe, opt);
+      if (!s.ok()) {
+        std::cerr << "keyonce quarantine: " << Redactor::MaskCpr(s.status().message()) << "\n";
+        return ExitCodeOf(s.status());
+      }
+      PrintSummary(*s, opt.log_format, recipe->name);
+      worst = std::max(worst, s->exit_code);
     }
-    PrintSummary(*s, opt.log_format, recipe->name);
-    return s->exit_code;
+    return worst;
   }
   // A recipe may be named by its name or its file.
   std::string recipe_name = recipe_arg;
@@ -540,6 +592,7 @@ int main(int argc, char** argv) {
     if (cmd == "history") return CmdHistory(argc, argv);
     if (cmd == "quarantine") return CmdQuarantine(argc, argv);
     if (cmd == "audit") return AuditCommand(argc, argv, 2);
+    if (cmd == "state") return StateCommand(argc, argv, 2);
     if (cmd == "schedule") return ScheduleCommand(argc, argv, 2);
     if (cmd == "serve") return ServeCommand(argc, argv, 2);
     if (cmd == "token") return TokenCommand(argc, argv, 2);
@@ -587,8 +640,9 @@ int main(int argc, char** argv) {
     std::cerr << "keyonce " << cmd << ": internal error: " << Redactor::MaskCpr(e.what()) << "\n";
     return 1;
   }
-  std::vector<std::string> cmds = {"run",   "validate", "test",   "history", "quarantine", "audit",     "serve",
-                                   "token", "schedule", "schema", "docs",    "connectors", "version"};
+  std::vector<std::string> cmds = {"run",    "validate", "test",       "history", "quarantine",
+                                   "audit",  "state",    "serve",      "token",   "schedule",
+                                   "schema", "docs",     "connectors", "version"};
   std::cerr << "keyonce: unknown command '" << cmd << "'" << DidYouMean(cmd, cmds) << " (keyonce --help)\n";
   return 2;
 }

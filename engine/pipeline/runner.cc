@@ -102,7 +102,9 @@ struct Item {
   std::string fail_target, fail_reason;
 };
 
-enum class Action { kNone, kUnchanged, kInsert, kUpdate, kCheck };
+// kAdopt: a record the journal does not know, at a target being adopted
+// (--adopt): asked like kCheck, written when the target cannot tell.
+enum class Action { kNone, kUnchanged, kInsert, kUpdate, kCheck, kAdopt };
 
 struct TargetRun {
   const TargetDef* def = nullptr;
@@ -113,6 +115,15 @@ struct TargetRun {
   int64_t last_batch = 0;
   std::vector<int64_t> deferred;  // committed but not yet durable
   TargetCounts counts;
+  // The journal never wrote this target and it keeps no mark: the first
+  // records it would insert are checked (Target::Check) first, and a record
+  // already there means another journal wrote it.
+  int probe = 0;
+  // --adopt of a target another journal wrote: every record this journal
+  // does not know is checked first and, if there, recorded, not written
+  // (adopt_asks: until the target says it cannot tell).
+  bool adopting = false;
+  bool adopt_asks = true;
 };
 
 Value ParseCaptures(const std::string& json) {
@@ -222,6 +233,54 @@ Result<Value> ResolveParams(const Recipe& recipe, const std::map<std::string, st
   return Value(std::move(out));
 }
 
+namespace {
+// The parameters a quarantined record's run was given, with `overrides` on top.
+std::map<std::string, std::string> ParamsOfRow(
+    const StateStore::QuarantineRow& row, const std::map<std::string, std::string>& overrides) {
+  std::map<std::string, std::string> out;
+  boost::system::error_code ec;
+  Value v = boost::json::parse(row.params, ec);
+  if (!ec && v.is_object()) {
+    for (const auto& kv : v.get_object()) {
+      if (kv.value().is_string()) out[std::string(kv.key())] = std::string(kv.value().get_string());
+    }
+  }
+  for (const auto& [k, val] : overrides) out[k] = val;
+  return out;
+}
+}  // namespace
+
+Result<std::map<std::string, std::string>> RetryParams(
+    const std::vector<StateStore::QuarantineRow>& rows,
+    const std::map<std::string, std::string>& overrides) {
+  std::map<std::string, std::string> first;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    auto p = ParamsOfRow(rows[i], overrides);
+    if (i == 0) {
+      first = std::move(p);
+    } else if (p != first) {
+      return Status::Invalid("quarantined records " + std::to_string(rows[0].id) + " and " +
+                             std::to_string(rows[i].id) +
+                             " come from runs with different parameters; retry them in separate "
+                             "runs (keyonce quarantine --retry all does)");
+    }
+  }
+  return first;
+}
+
+std::vector<std::vector<int64_t>> GroupRetries(
+    const std::vector<StateStore::QuarantineRow>& rows,
+    const std::map<std::string, std::string>& overrides) {
+  std::vector<std::vector<int64_t>> groups;
+  std::map<std::map<std::string, std::string>, size_t> index;
+  for (const auto& row : rows) {
+    auto [it, fresh] = index.emplace(ParamsOfRow(row, overrides), groups.size());
+    if (fresh) groups.emplace_back();
+    groups[it->second].push_back(row.id);
+  }
+  return groups;
+}
+
 Result<Value> ResolveSecrets(const Recipe& recipe, Redactor* redactor) {
   boost::json::object out;
   for (const auto& s : recipe.secrets) {
@@ -263,6 +322,13 @@ class Runner {
 
  private:
   Status Recover(TargetRun& t);
+  // Compares the target's mark (Target::Mark) with this journal: refuses a
+  // target another state file wrote, or one that holds batches this journal
+  // never started (a restored older state file), unless --adopt.
+  Status CheckOwnership(TargetRun& t);
+  // Checks the first records the journal would insert into a target it
+  // never wrote (TargetRun::probe): refuses when one is already there.
+  Status Probe(TargetRun& t, std::vector<Item>& items);
   Status ProcessBatch(std::vector<Item>& items);
   Status DryRunBatch(std::vector<Item>& items);
   Result<Action> Plan(TargetRun& t, Item& item);
@@ -271,8 +337,11 @@ class Runner {
   // ops) names whom lookups made while writing are logged for.
   std::vector<WriteResult> WriteAll(TargetRun& t, const std::vector<WriteOp>& ops,
                                     const std::vector<const std::string*>& subjects);
+  // Keeps a record for a person (with this run's parameters for its retry);
+  // `subject` (the person's reference, "" = none) gets an audit row.
   void Quarantine(const std::string& stage, const std::string& target, const std::string& position,
-                  const std::string& ref, const std::string& reason, const std::string& record);
+                  const std::string& ref, const std::string& reason, const std::string& record,
+                  const std::string& subject = "");
   Status FlushQuarantine();
   Scope RecordScope(Item& item) {
     Scope s = base_scope_;
@@ -301,6 +370,7 @@ class Runner {
   Redactor redactor_;
   std::unique_ptr<RunLog> log_;
   std::unique_ptr<StateStore> store_;
+  std::unique_ptr<RecipeLock> lock_;  // released before the store closes
   std::unique_ptr<Pseudonymizer> pseudo_;
   ContentHasher hasher_;
   Value params_, secrets_, run_, state_;
@@ -308,7 +378,12 @@ class Runner {
   RunContext ctx_;
   std::unique_ptr<RecipeTables> tables_;
   std::vector<TargetRun> targets_;
-  std::vector<StateStore::QuarantineRow> pending_quarantine_;
+  struct PendingQuarantine {
+    StateStore::QuarantineRow row;
+    std::string subject;  // for the audit log, "" = none
+  };
+  std::vector<PendingQuarantine> pending_quarantine_;
+  std::string run_params_json_, run_secrets_json_;  // kept with quarantined records
   std::unique_ptr<AuditWriter> audit_;
   std::vector<PendingAudit> pending_audit_;
   std::string source_system_;
@@ -327,16 +402,54 @@ Result<RunSummary> Runner::RunRecords() {
     return Status::Invalid("the audit retention must be at least 1 day (got " +
                            std::to_string(opt_.audit_retention_days) + ")");
   }
-  auto params = ResolveParams(recipe_, opt_.params);
+  auto store = StateStore::Open(opt_.state_path, opt_.dry_run);
+  if (!store.ok()) return store.status();
+  store_ = std::move(store).value();
+
+  // A retry runs with the parameters of the run that read its records.
+  std::map<std::string, std::string> raw_params = opt_.params;
+  std::vector<StateStore::QuarantineRow> retry_rows;
+  for (int64_t id : opt_.retry_quarantine) {
+    auto row = store_->GetQuarantine(id);
+    if (!row.ok()) return row.status();
+    if (row->recipe != recipe_.name) {
+      return Status::Invalid("quarantined record " + std::to_string(id) + " belongs to recipe " +
+                             row->recipe);
+    }
+    retry_rows.push_back(std::move(row).value());
+  }
+  if (!retry_rows.empty()) {
+    auto p = RetryParams(retry_rows, opt_.params);
+    if (!p.ok()) return p.status();
+    raw_params = std::move(p).value();
+  }
+  auto params = ResolveParams(recipe_, raw_params);
   if (!params.ok()) return params.status();
   params_ = std::move(params).value();
   auto secrets = ResolveSecrets(recipe_, &redactor_);
   if (!secrets.ok()) return secrets.status();
   secrets_ = std::move(secrets).value();
+  {
+    // What a quarantined record keeps of this run, for its retry.
+    boost::json::object given;
+    for (const auto& [k, v] : raw_params) given[k] = v;
+    run_params_json_ = ToJson(given);
+    boost::json::array names;
+    for (const auto& sdef : recipe_.secrets) names.push_back(boost::json::string(sdef.name));
+    run_secrets_json_ = names.empty() ? "" : ToJson(Value(std::move(names)));
+  }
 
-  auto store = StateStore::Open(opt_.state_path, opt_.dry_run);
-  if (!store.ok()) return store.status();
-  store_ = std::move(store).value();
+  if (!opt_.dry_run) {
+    // One run per recipe and state file, across processes.
+    StateStore::LockOptions lo;
+    lo.wait = opt_.wait;
+    lo.stop = opt_.stop;
+    lo.started_by = opt_.started_by.empty() ? LocalUserName() : opt_.started_by;
+    lo.tell = [this](const std::string& m) { log_->Warn(m); };
+    auto lock = store_->LockRecipe(recipe_.name, lo);
+    if (!lock.ok()) return lock.status();
+    lock_ = std::move(lock).value();
+  }
   pseudo_ = std::make_unique<Pseudonymizer>(store_->pseudonym_key());
 
   std::string params_text = redactor_.Apply(ToJson(params_));
@@ -365,6 +478,7 @@ Result<RunSummary> Runner::RunRecords() {
       sum_.run = *run;
       as = StartAudit(params_text);
     }
+    if (as.ok()) as = lock_->SetRun(sum_.run);
     if (!as.ok()) {
       store_->Rollback();
       return as;
@@ -389,6 +503,7 @@ Result<RunSummary> Runner::RunRecords() {
   ctx_.limits = recipe_.limits;
   ctx_.recipe = recipe_.name;
   ctx_.run_id = std::to_string(sum_.run);
+  ctx_.state_id = store_->state_id();
   ctx_.scope = base_scope_;
   ctx_.log = log_.get();
   ctx_.dry_run = opt_.dry_run;
@@ -398,10 +513,11 @@ Result<RunSummary> Runner::RunRecords() {
   source_system_ = opt_.retry_quarantine.empty() ? "source:" + recipe_.source.type : "quarantine";
 
   auto fail = [&](const Status& st) -> Result<RunSummary> {
-    sum_.status = "failed";
-    sum_.exit_code = kExitFailed;
+    const bool refused = st.code() == Status::Code::kRefused;
+    sum_.status = refused ? "refused" : "failed";
+    sum_.exit_code = refused ? kExitRefused : kExitFailed;
     sum_.error = redactor_.Apply(st.message());
-    log_->Error("The run failed: " + st.message());
+    log_->Error((refused ? "The run was refused: " : "The run failed: ") + st.message());
     if (audit_) FlushAuditNow();  // what was read before the failure
     if (!opt_.dry_run && !pending_quarantine_.empty()) {
       // Records already found bad are kept for a person even though the run
@@ -442,6 +558,13 @@ Result<RunSummary> Runner::RunRecords() {
     t.id = *id;
     targets_.push_back(std::move(t));
   }
+  if (!opt_.dry_run) {
+    // Before anything is recovered or written: do the targets know this journal?
+    for (auto& t : targets_) {
+      Status st = CheckOwnership(t);
+      if (!st.ok()) return fail(st);
+    }
+  }
   for (auto& t : targets_) {
     RunContext tctx = ctx_;
     tctx.target_name = t.def->name;
@@ -469,17 +592,10 @@ Result<RunSummary> Runner::RunRecords() {
   // Source.
   std::unique_ptr<Source> source;
   if (!opt_.retry_quarantine.empty()) {
-    std::vector<StateStore::QuarantineRow> rows;
-    for (int64_t id : opt_.retry_quarantine) {
-      auto row = store_->GetQuarantine(id);
-      if (!row.ok()) return fail(row.status());
-      if (row->recipe != recipe_.name) {
-        return fail(Status::Invalid("quarantined record " + std::to_string(id) + " belongs to recipe " + row->recipe));
-      }
-      rows.push_back(*row);
-      if (!opt_.dry_run) store_->SetQuarantineStatus(id, "retried");
+    if (!opt_.dry_run) {
+      for (const auto& row : retry_rows) store_->SetQuarantineStatus(row.id, "retried");
     }
-    source = std::make_unique<QuarantineSource>(std::move(rows));
+    source = std::make_unique<QuarantineSource>(std::move(retry_rows));
   } else {
     auto made = recipe_.source.def->make_source(recipe_.source.settings);
     if (!made.ok()) return fail(made.status().Wrap("preparing the source"));
@@ -537,8 +653,12 @@ Result<RunSummary> Runner::RunRecords() {
             key_text = ToText(*key);
             ref = Pseudonymizer::Reference(pseudo_->KeyHash(recipe_.name, key_text));
           }
-          if (audit_) AuditRead(RecordSubject(recipe_, ks, key_text, *pseudo_), item.position);
-          Quarantine("step", "", item.position, ref, outcome->reason, item.source_json);
+          std::string subject;
+          if (audit_) {
+            subject = RecordSubject(recipe_, ks, key_text, *pseudo_);
+            AuditRead(subject, item.position);
+          }
+          Quarantine("step", "", item.position, ref, outcome->reason, item.source_json, subject);
         } else {
           Scope ks = RecordScope(item);
           auto key = recipe_.key.Evaluate(ks);
@@ -548,9 +668,10 @@ Result<RunSummary> Runner::RunRecords() {
             AuditRead(item.subject, item.position);
           }
           if (!key.ok() || key_text.empty()) {
-            Quarantine("key", "", item.position, "",
-                       key.ok() ? "the key is empty" : "evaluating the key: " + key.status().message(),
-                       has_steps ? item.source_json : ToJson(item.record));
+            Quarantine(
+                "key", "", item.position, "",
+                key.ok() ? "the key is empty" : "evaluating the key: " + key.status().message(),
+                has_steps ? item.source_json : ToJson(item.record), item.subject);
           } else {
             item.key = std::move(key_text);
             item.key_hash = pseudo_->KeyHash(recipe_.name, item.key);
@@ -820,10 +941,92 @@ Status Runner::Recover(TargetRun& t) {
   return Status::OK();
 }
 
+Status Runner::CheckOwnership(TargetRun& t) {
+  RunContext tctx = ctx_;
+  tctx.target_name = t.def->name;
+  auto last = store_->LastBatch(t.id);
+  if (!last.ok()) return last.status();
+  auto mark = t.target->Mark(tctx);
+  if (!mark.ok()) return mark.status().Wrap("opening target " + t.def->name);
+  const std::string& ours = store_->state_id();
+  std::string problem;
+  if (mark->has_value()) {
+    const TargetMark& m = **mark;
+    if (!m.state_id.empty() && m.state_id != ours) {
+      problem = "target " + t.def->name + " was last written by another state file (state id " +
+                m.state_id.substr(0, 12) + "…, batch " + std::to_string(m.batch) +
+                "); this one is " + ours.substr(0, 12) + "…";
+    } else if (m.batch > static_cast<uint64_t>(*last)) {
+      problem = "target " + t.def->name + " holds batch " + std::to_string(m.batch) +
+                ", but the journal in this state file knows " +
+                (*last ? "it only up to batch " + std::to_string(*last) : "no batch of it") +
+                ": the state file is older than the target (restored from a backup, or copied "
+                "without its -wal file?)";
+    }
+  } else if (*last == 0 && !t.traits.idempotent) {
+    // Never written by this journal, and no mark to tell by: ask the target.
+    if (opt_.adopt) {
+      t.adopting = true;
+    } else {
+      t.probe = 3;
+    }
+  }
+  if (problem.empty()) return Status::OK();
+  if (opt_.adopt) {
+    t.adopting = true;
+    t.probe = 0;
+    log_->Warn("Adopting: " + problem +
+               ". With --adopt this journal takes the target over: records it does not know are "
+               "checked at the target first where it can tell, and written otherwise.");
+    return Status::OK();
+  }
+  return Status::Refused(problem +
+                         ". Running on would write records again that the target "
+                         "already holds. Use the state file that belongs to the target "
+                         "(restore it from a backup), or, if you mean this state file "
+                         "to take the target over, run with --adopt (see `keyonce state "
+                         "check` and docs/reliability.md); nothing was written.");
+}
+
+Status Runner::Probe(TargetRun& t, std::vector<Item>& items) {
+  for (Item& item : items) {
+    if (t.probe <= 0) break;
+    auto e = store_->Get(t.id, item.key_hash);
+    if (!e.ok()) return e.status();
+    if (e->found) continue;
+    Scope scope = RecordScope(item);
+    if (t.def->when) {
+      auto w = t.def->when->Evaluate(scope);
+      if (!w.ok() || !IsTruthy(*w)) continue;
+    }
+    WriteOp op;
+    op.record = &item.record.as_object();
+    op.scope = &scope;
+    op.key = item.key;
+    auto c = t.target->Check(op);
+    if (audit_) AuditLookups(item.subject);
+    --t.probe;
+    if (!c.ok()) continue;  // the write itself will say what is wrong
+    if (c->outcome == CheckResult::Outcome::kUnsupported) {
+      t.probe = 0;
+      break;
+    }
+    if (c->outcome == CheckResult::Outcome::kExists) {
+      return Status::Refused(
+          "target " + t.def->name + " already holds record " + item.ref + " (" + item.position +
+          "), which the journal in this state file never wrote: the journal is not the one that "
+          "wrote this target (a new or replaced state file?). Use the state file that belongs to "
+          "the target, or run with --adopt to take over what it holds (records found there are "
+          "recorded, not written again); nothing was written.");
+    }
+  }
+  return Status::OK();
+}
+
 Result<Action> Runner::Plan(TargetRun& t, Item& item) {
   auto e = store_->Get(t.id, item.key_hash);
   if (!e.ok()) return e.status();
-  if (!e->found) return Action::kInsert;
+  if (!e->found) return t.adopting && t.adopt_asks ? Action::kAdopt : Action::kInsert;
   if (!e->captures.empty()) item.captures.as_object()[t.def->name] = ParseCaptures(e->captures);
   if (e->pending) {
     // The same key twice in this run.
@@ -928,6 +1131,7 @@ std::vector<WriteResult> Runner::WriteAll(TargetRun& t, const std::vector<WriteO
 
 Status Runner::ProcessBatch(std::vector<Item>& items) {
   const size_t nt = targets_.size();
+  for (auto& t : targets_) KEYONCE_RETURN_IF_ERROR(Probe(t, items));
   std::vector<std::vector<Action>> actions(nt, std::vector<Action>(items.size(), Action::kNone));
   std::vector<int64_t> batch_ids(nt, 0);
 
@@ -1023,7 +1227,7 @@ Status Runner::ProcessBatch(std::vector<Item>& items) {
       op.scope = &scope;
       op.key = item.key;
       op.batch = static_cast<uint64_t>(batch_ids[ti]);
-      if (a == Action::kCheck) {
+      if (a == Action::kCheck || a == Action::kAdopt) {
         // A system that is briefly away is asked again, like a write.
         const ErrorPolicy& p = recipe_.errors;
         auto c = t.target->Check(op);
@@ -1055,8 +1259,12 @@ Status Runner::ProcessBatch(std::vector<Item>& items) {
           ++t.counts.unchanged;
           continue;
         }
+        // A target that cannot tell is written from the next batch on
+        // without asking (asking costs a transaction per record).
+        const bool adopt = a == Action::kAdopt;
+        if (adopt && c->outcome == CheckResult::Outcome::kUnsupported) t.adopt_asks = false;
         bool rewrite = c->outcome == CheckResult::Outcome::kAbsent || policy == InDoubt::kRewrite ||
-                       (policy == InDoubt::kCheck && t.traits.idempotent);
+                       (policy == InDoubt::kCheck && t.traits.idempotent) || adopt;
         if (!rewrite) {
           item.failed = true;
           item.quarantined_in_doubt = true;
@@ -1158,7 +1366,7 @@ Status Runner::ProcessBatch(std::vector<Item>& items) {
     if (!item.failed) continue;
     if (item.quarantined_in_doubt) ++sum_.in_doubt;
     Quarantine(item.quarantined_in_doubt ? "in_doubt" : "target", item.fail_target, item.position,
-               item.ref, item.fail_reason, item.source_json);
+               item.ref, item.fail_reason, item.source_json, item.subject);
   }
   return Status::OK();
 }
@@ -1212,39 +1420,54 @@ Status Runner::DryRunBatch(std::vector<Item>& items) {
 
 void Runner::Quarantine(const std::string& stage, const std::string& target,
                         const std::string& position, const std::string& ref,
-                        const std::string& reason, const std::string& record) {
+                        const std::string& reason, const std::string& record,
+                        const std::string& subject) {
   ++sum_.quarantined;
   std::string where = position.empty() ? "" : " (" + position + ")";
   log_->Warn("Quarantined " + (ref.empty() ? std::string("a record") : "record " + ref) + where + ": " +
              reason);
   if (opt_.dry_run) return;
-  StateStore::QuarantineRow row;
-  row.recipe = recipe_.name;
-  row.run = sum_.run;
-  row.ref = ref;
-  row.stage = stage;
-  row.target = target;
-  row.position = position;
-  row.reason = redactor_.Apply(reason);
-  row.record = record;
-  pending_quarantine_.push_back(std::move(row));
+  PendingQuarantine q;
+  q.row.recipe = recipe_.name;
+  q.row.run = sum_.run;
+  q.row.ref = ref;
+  q.row.stage = stage;
+  q.row.target = target;
+  q.row.position = position;
+  q.row.reason = redactor_.Apply(reason);
+  q.row.record = record;
+  q.row.params = run_params_json_;
+  q.row.secrets = run_secrets_json_;
+  q.subject = subject;
+  pending_quarantine_.push_back(std::move(q));
 }
 
 Status Runner::FlushQuarantine() {
   if (pending_quarantine_.empty()) return Status::OK();
   KEYONCE_RETURN_IF_ERROR(store_->Begin());
+  auto rollback = [&](Status st) {
+    store_->Rollback();
+    return st;
+  };
+  const std::string time = audit_ ? AuditTime() : std::string();
   if (audit_) {
-    Status as = FlushAudit(AuditTime());
-    if (!as.ok()) {
-      store_->Rollback();
-      return as;
-    }
+    Status as = FlushAudit(time);
+    if (!as.ok()) return rollback(as);
   }
-  for (const auto& row : pending_quarantine_) {
-    auto id = store_->AddQuarantine(row);
-    if (!id.ok()) {
-      store_->Rollback();
-      return id.status();
+  for (const auto& q : pending_quarantine_) {
+    auto id = store_->AddQuarantine(q.row);
+    if (!id.ok()) return rollback(id.status());
+    // The quarantine keeps the person's record: the audit log says so, under
+    // the record's subject (else the CPR number it holds, as the inbox's own
+    // audit rows find it).
+    const std::string subject =
+        !audit_ || !q.subject.empty() ? q.subject : StoredRecordSubject(*pseudo_, q.row.record);
+    if (!subject.empty()) {
+      std::string detail = "quarantined record " + std::to_string(*id) +
+                           (q.row.ref.empty() ? "" : " (" + q.row.ref + ")") + " at " +
+                           q.row.stage + (q.row.target.empty() ? "" : " " + q.row.target);
+      auto a = audit_->Append(time, "keyonce", kAuditQuarantine, subject, detail);
+      if (!a.ok()) return rollback(a.status());
     }
   }
   pending_quarantine_.clear();

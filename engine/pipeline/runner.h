@@ -24,6 +24,7 @@
 #include "keyonce/status.h"
 #include "recipe/recipe.h"
 #include "state/privacy.h"
+#include "state/store.h"
 
 namespace keyonce {
 
@@ -31,10 +32,12 @@ enum class LogFormat { kText, kJson };
 
 // Exit codes of `keyonce run` (documented in docs/cli.md).
 enum ExitCode {
-  kExitOk = 0,            // every record reached every target (or was unchanged/filtered)
-  kExitFailed = 1,        // the run could not complete (source, target or state store failed)
-  kExitUsage = 2,         // bad command line, invalid recipe, bad parameter, missing secret
-  kExitQuarantined = 3,   // the run completed, but records were quarantined or are in doubt
+  kExitOk = 0,           // every record reached every target (or was unchanged/filtered)
+  kExitFailed = 1,       // the run could not complete (source, target or state store failed)
+  kExitUsage = 2,        // bad command line, invalid recipe, bad parameter, missing secret
+  kExitQuarantined = 3,  // the run completed, but records were quarantined or are in doubt
+  kExitRefused = 4,      // refused, nothing written: the recipe is running elsewhere, or the
+                         // state file is not a whole one or not the one the targets know
 };
 
 struct RunSummary;
@@ -48,7 +51,12 @@ struct RunOptions {
   std::ostream* out = nullptr;  // dry-run renderings and the summary
   std::ostream* err = nullptr;  // log lines and progress
   bool progress = false;        // a progress line (terminals, runs over a second)
-  std::vector<int64_t> retry_quarantine;  // rerun these quarantined records instead of the source
+  // Rerun these quarantined records instead of the source, with the
+  // parameters of the run that read them (all must share them); `params`
+  // given here override theirs.
+  std::vector<int64_t> retry_quarantine;
+  bool wait = false;   // another run holds the recipe: wait for it instead of refusing
+  bool adopt = false;  // take over targets another journal wrote (see docs/reliability.md)
   const std::atomic<bool>* stop = nullptr;  // set to stop after the batch in flight
   std::string started_by;  // who asked for the run (a token's name); "" for the command line
   std::string robot;       // the identity the run acts as (audit log); "" = keyonce@host
@@ -65,7 +73,8 @@ struct TargetCounts {
 
 struct RunSummary {
   int64_t run = 0;
-  std::string status;  // completed | completed_with_errors | failed | interrupted | dry_run
+  std::string status;  // completed | completed_with_errors | failed | refused | interrupted |
+                       // dry_run
   int64_t read = 0, rejected = 0, filtered = 0, quarantined = 0, in_doubt = 0;
   std::vector<std::pair<std::string, TargetCounts>> targets;
   double seconds = 0;
@@ -82,8 +91,21 @@ Result<Value> ResolveParams(const Recipe& recipe, const std::map<std::string, st
 // to *redactor.
 Result<Value> ResolveSecrets(const Recipe& recipe, Redactor* redactor);
 
-// Runs the recipe. Always returns a summary unless the run could not start
-// (invalid parameters, missing secrets, state store unusable).
+// Runs the recipe. Always returns a summary unless the run could not start:
+// invalid parameters or missing secrets (kInvalid), the state store refused
+// or the recipe running elsewhere (kRefused), the state store unusable.
 Result<RunSummary> RunRecipe(const Recipe& recipe, const RunOptions& options);
+
+// The parameters a retry of these quarantined records runs with: those of
+// the run that read them, overridden by `overrides`. kInvalid when the
+// records come from runs with different parameters (retry them apart:
+// GroupRetries).
+Result<std::map<std::string, std::string>> RetryParams(
+    const std::vector<StateStore::QuarantineRow>& rows,
+    const std::map<std::string, std::string>& overrides);
+// Quarantined records grouped by the parameters their retry runs with, in
+// the order of their first record.
+std::vector<std::vector<int64_t>> GroupRetries(const std::vector<StateStore::QuarantineRow>& rows,
+                                               const std::map<std::string, std::string>& overrides);
 
 }  // namespace keyonce

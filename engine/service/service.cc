@@ -219,6 +219,10 @@ const char* Plural(int64_t n, const char* one, const char* many) { return n == 1
 std::string Outcome(const std::string& status, const json::object& counts, const std::string& error,
                     int64_t open_quarantined) {
   if (status == "queued") return "Waiting to start.";
+  if (status == "refused") {
+    return "The run did not start and wrote nothing: " +
+           (error.empty() ? std::string("see the log") : error) + ".";
+  }
   if (status == "failed") {
     return "The run failed and wrote nothing more: " +
            (error.empty() ? std::string("see the log") : error) +
@@ -745,7 +749,9 @@ void Service::Finished(std::shared_ptr<ActiveRun> run, Result<RunSummary> result
     row.summary = result->ToJson();
     row.error = result->error;
   } else {
-    row.status = "failed";
+    // Refused: another run of the recipe holds it (e.g. one started from the
+    // command line), or the state file does not belong to the targets.
+    row.status = result.status().code() == Status::Code::kRefused ? "refused" : "failed";
     row.error = Redactor::MaskCpr(result.status().message());
     row.summary = json::serialize(json::object{{"error", row.error}});
   }
@@ -1259,7 +1265,30 @@ Response Service::QuarantineApi(const Request& req, const Principal& who,
     }
     if (shutting_down_)
       return ErrorResponse(503, "the service is stopping; try again shortly", req);
-    auto run = Enqueue(row->recipe, "retry", who.name, {}, {*id});
+    // The retry runs with the parameters of the run that read the record; an
+    // operator may override some: {"params": {"name": "value"}}.
+    std::map<std::string, std::string> overrides;
+    if (!req.body().empty()) {
+      boost::system::error_code ec;
+      json::value body = json::parse(req.body(), ec);
+      const json::value* p =
+          !ec && body.is_object() ? body.as_object().if_contains("params") : nullptr;
+      if (ec || !body.is_object() || (p && !p->is_object())) {
+        return ErrorResponse(400, "the body must be empty or {\"params\": {\"name\": \"value\"}}",
+                             req, "params");
+      }
+      if (p) {
+        for (const auto& [k, v] : p->as_object()) {
+          if (v.is_object() || v.is_array()) {
+            return ErrorResponse(400, "parameter values must be texts, numbers or booleans", req,
+                                 "params");
+          }
+          overrides[std::string(k)] =
+              v.is_string() ? std::string(v.as_string()) : json::serialize(v);
+        }
+      }
+    }
+    auto run = Enqueue(row->recipe, "retry", who.name, overrides, {*id});
     if (!run.ok())
       return ErrorResponse(503, "could not queue the run: " + run.status().message(), req);
     AuditQuarantine(kAuditQuarantineRetry, who, *row, "in service run " + std::to_string(*run));

@@ -2,7 +2,8 @@
 //
 // One row per operation (a record read from a source, created or updated in
 // a target, looked up in a table with its criterion; a run started; a
-// quarantined record edited, retried or dismissed), kept in the table
+// record quarantined, and a quarantined record edited, retried or
+// dismissed), kept in the table
 // `audit` of the state file. A row names the time (UTC, milliseconds), the
 // robot, the person or token that started the run (actor), the recipe, the
 // run, the system, the operation and the pseudonymous reference of the
@@ -45,6 +46,7 @@ inline constexpr const char* kAuditCreate = "create";
 inline constexpr const char* kAuditUpdate = "update";
 inline constexpr const char* kAuditLookup = "lookup";
 inline constexpr const char* kAuditStartRun = "start_run";
+inline constexpr const char* kAuditQuarantine = "quarantine";  // a record kept for a person
 inline constexpr const char* kAuditQuarantineEdit = "quarantine_edit";
 inline constexpr const char* kAuditQuarantineRetry = "quarantine_retry";
 inline constexpr const char* kAuditQuarantineDismiss = "quarantine_dismiss";

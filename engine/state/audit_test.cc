@@ -324,8 +324,8 @@ targets:
   EXPECT_EQ(soren[3].detail, "jsonl");
   EXPECT_EQ(Ops(Query({.subject = Ref("020390-1234")})),
             (std::vector<std::string>{"start_run keyonce", "read source:csv", "lookup afd",
-                                      "create trail"}))
-      << "the refused write is not claimed";
+                                      "create trail", "quarantine keyonce"}))
+      << "the refused write is not claimed; the quarantine that keeps the record is";
   EXPECT_EQ(Ops(Query({.subject = Ref("040506-1237")})),
             (std::vector<std::string>{"start_run keyonce", "read source:csv"}))
       << "a filtered record was read";

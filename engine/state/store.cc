@@ -10,33 +10,6 @@
 namespace keyonce {
 namespace {
 
-constexpr const char* kSchema = R"sql(
-CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS runs(
-  id INTEGER PRIMARY KEY, recipe TEXT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT,
-  status TEXT NOT NULL, trigger TEXT, params TEXT, counts TEXT, exit_code INTEGER);
-CREATE INDEX IF NOT EXISTS runs_recipe ON runs(recipe, id);
-CREATE TABLE IF NOT EXISTS targets(
-  id INTEGER PRIMARY KEY, recipe TEXT NOT NULL, name TEXT NOT NULL, UNIQUE(recipe, name));
-CREATE TABLE IF NOT EXISTS journal(
-  target INTEGER NOT NULL, key BLOB NOT NULL, written BLOB, doubt INTEGER NOT NULL DEFAULT 0,
-  captures TEXT, run INTEGER, updated_at INTEGER, PRIMARY KEY(target, key)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS intents(
-  id INTEGER PRIMARY KEY, target INTEGER NOT NULL, key BLOB NOT NULL, hash BLOB NOT NULL,
-  batch INTEGER NOT NULL, run INTEGER, captures TEXT);
-CREATE INDEX IF NOT EXISTS intents_batch ON intents(batch);
-CREATE TABLE IF NOT EXISTS batches(
-  id INTEGER PRIMARY KEY, target INTEGER NOT NULL, run INTEGER NOT NULL, state INTEGER NOT NULL,
-  token_before TEXT, token_after TEXT, created_at INTEGER);
-CREATE INDEX IF NOT EXISTS batches_open ON batches(target, id) WHERE state = 0;
-CREATE TABLE IF NOT EXISTS quarantine(
-  id INTEGER PRIMARY KEY, recipe TEXT NOT NULL, run INTEGER, ref TEXT, stage TEXT NOT NULL,
-  target TEXT, position TEXT, reason TEXT NOT NULL, record TEXT, status TEXT NOT NULL,
-  created_at TEXT NOT NULL, updated_at TEXT);
-CREATE INDEX IF NOT EXISTS quarantine_recipe ON quarantine(recipe, status, id);
-CREATE TABLE IF NOT EXISTS watermarks(recipe TEXT PRIMARY KEY, value TEXT, run INTEGER);
-)sql";
-
 int64_t NowUnix() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -87,6 +60,10 @@ Status StateStore::Error(const char* what) {
   int code = sqlite3_errcode(db_);
   std::string msg = std::string(what) + ": " + sqlite3_errmsg(db_);
   if (code == SQLITE_BUSY || code == SQLITE_LOCKED) return Status::Transient(msg);
+  if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) {
+    return Status::Io(msg + " (the state file is damaged: see `keyonce state check " +
+                      path_.string() + "` and restore a backup)");
+  }
   return Status::Io(msg);
 }
 
@@ -101,52 +78,6 @@ sqlite3_stmt* StateStore::Prepare(const char* sql) {
   }
   stmts_[sql] = s;
   return s;
-}
-
-Result<std::unique_ptr<StateStore>> StateStore::Open(const std::filesystem::path& path,
-                                                     bool read_only) {
-  std::unique_ptr<StateStore> st(new StateStore());
-  st->read_only_ = read_only;
-  std::error_code ec;
-  bool exists = std::filesystem::exists(path, ec);
-  if (read_only && !exists) {
-    // Nothing recorded yet: an in-memory store answers every question with "never".
-    if (sqlite3_open(":memory:", &st->db_) != SQLITE_OK) return Status::Io("cannot open memory db");
-    st->empty_ = true;
-  } else {
-    if (!read_only && path.has_parent_path()) std::filesystem::create_directories(path.parent_path(), ec);
-    int flags = read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-    if (sqlite3_open_v2(path.c_str(), &st->db_, flags | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
-      std::string msg = st->db_ ? sqlite3_errmsg(st->db_) : "out of memory";
-      return Status::Io("opening state store " + path.string() + ": " + msg);
-    }
-  }
-  sqlite3_busy_timeout(st->db_, 30000);
-  if (!read_only) {
-    // WAL with FULL sync: a committed intent survives a power cut, not only kill -9.
-    // A larger cache and fewer checkpoints: journal pages are revisited every batch.
-    KEYONCE_RETURN_IF_ERROR(st->Exec(
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-8192;"
-        " PRAGMA wal_autocheckpoint=4096;"));
-  }
-  if (!read_only || st->empty_) {
-    KEYONCE_RETURN_IF_ERROR(st->Exec(kSchema).Wrap("creating the state store schema"));
-  }
-  if (sqlite3_stmt* key = st->Prepare("SELECT v FROM meta WHERE k='pseudonym_key'")) {
-    Stmt q(key);
-    if (sqlite3_step(q.s) == SQLITE_ROW) st->pseudonym_key_ = ColText(q.s, 0);
-  }
-  if (const char* env = std::getenv("KEYONCE_PSEUDONYM_KEY"); env && *env) {
-    st->pseudonym_key_ = env;
-  } else if (st->pseudonym_key_.empty()) {
-    st->pseudonym_key_ = RandomHex(32);
-    if (!read_only) {
-      Stmt ins(st->Prepare("INSERT OR IGNORE INTO meta(k, v) VALUES('pseudonym_key', ?)"));
-      ins.Text(1, st->pseudonym_key_);
-      if (sqlite3_step(ins.s) != SQLITE_DONE) return st->Error("storing the pseudonym key");
-    }
-  }
-  return st;
 }
 
 StateStore::~StateStore() {
@@ -228,18 +159,28 @@ Result<std::vector<StateStore::RunRow>> StateStore::ListRuns(const std::string& 
 }
 
 Result<int64_t> StateStore::TargetId(const std::string& recipe, const std::string& target) {
-  {
-    Stmt s(Prepare("SELECT id FROM targets WHERE recipe=? AND name=?"));
-    s.Text(1, recipe);
-    s.Text(2, target);
-    if (sqlite3_step(s.s) == SQLITE_ROW) return sqlite3_column_int64(s.s, 0);
+  if (!read_only_) {
+    // INSERT OR IGNORE first: two processes registering the same target at
+    // once both end up with the one row.
+    Stmt ins(Prepare("INSERT OR IGNORE INTO targets(recipe, name) VALUES(?, ?)"));
+    ins.Text(1, recipe);
+    ins.Text(2, target);
+    if (sqlite3_step(ins.s) != SQLITE_DONE) return Error("registering target");
   }
-  if (read_only_) return int64_t{-1};
-  Stmt s(Prepare("INSERT INTO targets(recipe, name) VALUES(?, ?)"));
+  Stmt s(Prepare("SELECT id FROM targets WHERE recipe=? AND name=?"));
   s.Text(1, recipe);
   s.Text(2, target);
-  if (sqlite3_step(s.s) != SQLITE_DONE) return Error("registering target");
-  return sqlite3_last_insert_rowid(db_);
+  if (sqlite3_step(s.s) == SQLITE_ROW) return sqlite3_column_int64(s.s, 0);
+  if (read_only_) return int64_t{-1};
+  return Error("registering target");
+}
+
+Result<int64_t> StateStore::LastBatch(int64_t target) {
+  if (target < 0) return int64_t{0};
+  Stmt s(Prepare("SELECT IFNULL(MAX(id), 0) FROM batches WHERE target=?"));
+  s.Int(1, target);
+  if (sqlite3_step(s.s) != SQLITE_ROW) return Error("reading the journal's batches");
+  return static_cast<int64_t>(sqlite3_column_int64(s.s, 0));
 }
 
 Result<StateStore::BatchState> StateStore::StateOf(int64_t batch) {
@@ -498,8 +439,9 @@ Result<int64_t> StateStore::AddQuarantine(const QuarantineRow& r) {
       return id;
     }
   }
-  Stmt s(Prepare("INSERT INTO quarantine(recipe, run, ref, stage, target, position, reason, record,"
-                 " status, created_at) VALUES(?,?,?,?,?,?,?,?,'open',?)"));
+  Stmt s(
+      Prepare("INSERT INTO quarantine(recipe, run, ref, stage, target, position, reason, record,"
+              " status, created_at, params, secrets) VALUES(?,?,?,?,?,?,?,?,'open',?,?,?)"));
   s.Text(1, r.recipe);
   s.Int(2, r.run);
   s.Text(3, r.ref);
@@ -509,6 +451,14 @@ Result<int64_t> StateStore::AddQuarantine(const QuarantineRow& r) {
   s.Text(7, r.reason);
   s.Text(8, r.record);
   s.Text(9, UtcTimestamp());
+  if (r.params.empty())
+    s.Null(10);
+  else
+    s.Text(10, r.params);
+  if (r.secrets.empty())
+    s.Null(11);
+  else
+    s.Text(11, r.secrets);
   if (sqlite3_step(s.s) != SQLITE_DONE) return Error("quarantining a record");
   return sqlite3_last_insert_rowid(db_);
 }
@@ -527,19 +477,25 @@ StateStore::QuarantineRow ReadQuarantine(sqlite3_stmt* s) {
   r.record = ColText(s, 8);
   r.status = ColText(s, 9);
   r.created_at = ColText(s, 10);
+  r.params = ColText(s, 11);
+  r.secrets = ColText(s, 12);
   return r;
 }
-constexpr const char* kQuarantineCols =
-    "id, recipe, IFNULL(run,0), IFNULL(ref,''), stage, IFNULL(target,''), IFNULL(position,''),"
-    " reason, IFNULL(record,''), status, created_at";
 }  // namespace
+
+std::string StateStore::QuarantineColumns() const {
+  return std::string(
+             "id, recipe, IFNULL(run,0), IFNULL(ref,''), stage, IFNULL(target,''), "
+             "IFNULL(position,''), reason, IFNULL(record,''), status, created_at, ") +
+         (legacy_ ? "'', ''" : "IFNULL(params,''), IFNULL(secrets,'')");
+}
 
 Result<std::vector<StateStore::QuarantineRow>> StateStore::ListQuarantine(const std::string& recipe,
                                                                           const std::string& status,
                                                                           int limit) {
-  static const std::string sql = std::string("SELECT ") + kQuarantineCols +
-                                 " FROM quarantine WHERE (?1='' OR recipe=?1) AND (?2='' OR status=?2)"
-                                 " ORDER BY id LIMIT ?3";
+  const std::string sql = "SELECT " + QuarantineColumns() +
+                          " FROM quarantine WHERE (?1='' OR recipe=?1) AND (?2='' OR status=?2)"
+                          " ORDER BY id LIMIT ?3";
   Stmt s(Prepare(sql.c_str()));
   s.Text(1, recipe);
   s.Text(2, status);
@@ -550,8 +506,7 @@ Result<std::vector<StateStore::QuarantineRow>> StateStore::ListQuarantine(const 
 }
 
 Result<StateStore::QuarantineRow> StateStore::GetQuarantine(int64_t id) {
-  static const std::string sql =
-      std::string("SELECT ") + kQuarantineCols + " FROM quarantine WHERE id=?";
+  const std::string sql = "SELECT " + QuarantineColumns() + " FROM quarantine WHERE id=?";
   Stmt s(Prepare(sql.c_str()));
   s.Int(1, id);
   if (sqlite3_step(s.s) != SQLITE_ROW) {

@@ -1,6 +1,16 @@
 // The state store: one SQLite file holding runs, the per-record per-target
 // journal, write batches, the quarantine and watermarks.
 //
+// The file knows itself: keyonce's application id and schema version in the
+// SQLite header, and a random state id (meta) that targets keep in their
+// checkpoints (TargetMark). Open refuses (Status::kRefused) anything that is
+// not a whole keyonce state file rather than starting an empty journal in
+// its place: a missing folder, an empty, foreign, damaged, cut short or
+// incomplete file, or one made by a newer keyonce. A new file is only made
+// when none is there, complete before it appears under its name (so two
+// processes creating it at once agree on one). Files of the unversioned
+// schema (keyonce 0.1) are upgraded in place.
+//
 // The journal identifies a record by a keyed hash of its key (never the key
 // itself) and a content hash. A write intent names the batch it belongs to;
 // a batch is "done" once its target confirmed it durable. The effective state
@@ -12,14 +22,16 @@
 
 #include <sqlite3.h>
 
+#include <atomic>
 #include <cstdint>
-#include <filesystem>
 #include <cstring>
+#include <filesystem>
+#include <functional>
 #include <map>
-#include <unordered_map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "keyonce/status.h"
@@ -27,13 +39,58 @@
 
 namespace keyonce {
 
+// "KYO1" in the SQLite header's application id field.
+inline constexpr int32_t kStateApplicationId = 0x4B594F31;
+// The schema this keyonce writes (PRAGMA user_version). 1 was the
+// unversioned schema of keyonce 0.1 (application id 0).
+inline constexpr int kStateSchemaVersion = 2;
+
+class RecipeLock;
+
 class StateStore {
  public:
-  // Opens or creates the store. read_only opens an existing file without
-  // changing it (dry runs); a missing file then yields an empty store.
+  // Opens the store, creating it if no file is at `path` and its folder
+  // exists. read_only opens an existing file without changing it (dry runs,
+  // listings); a missing file then yields an empty store. kRefused when the
+  // file is not a whole keyonce state file (the message says what to do).
   static Result<std::unique_ptr<StateStore>> Open(const std::filesystem::path& path,
                                                   bool read_only = false);
+  // Makes a new state file on purpose (`keyonce state init`): its folder
+  // must exist, and nothing but an empty file may be at `path`.
+  static Status Init(const std::filesystem::path& path);
   ~StateStore();
+
+  const std::filesystem::path& path() const { return path_; }
+  // The random id of this state file (hex), "" for an empty read-only store.
+  const std::string& state_id() const { return state_id_; }
+
+  // --- one run per recipe ---
+  //
+  // A recipe runs at most once at a time per state file, across processes
+  // (command line runs, the service's runs): LockRecipe takes an advisory
+  // lock (an open-file-description lock on the file "<state>.lock" beside
+  // the state file, one byte per recipe) that the kernel releases when its
+  // holder ends, even by kill -9, so a lock is never left behind and never
+  // held twice. Who holds it (pid, host, since, who started it, run) is
+  // kept in the table recipe_locks for the refusal message.
+  struct LockHolder {
+    int64_t pid = 0, run = 0;
+    std::string host, since, started_by;
+  };
+  struct LockOptions {
+    bool wait = false;                        // wait until the holder ends
+    const std::atomic<bool>* stop = nullptr;  // stop waiting when set
+    // Told once what it waits for, and about a lock taken over from a run that ended
+    // without releasing it.
+    std::function<void(const std::string&)> tell;
+    std::string started_by;  // who asks ("" = the local user)
+  };
+  // kRefused naming the holder when another run holds the recipe (and wait
+  // is false, or stop was set while waiting).
+  Result<std::unique_ptr<RecipeLock>> LockRecipe(const std::string& recipe,
+                                                 const LockOptions& options);
+  // The holder recorded for `recipe`, if any (it may have ended since).
+  Result<std::optional<LockHolder>> Holder(const std::string& recipe);
 
   // The default location: $KEYONCE_STATE, else ./keyonce-state.db.
   static std::filesystem::path DefaultPath();
@@ -71,6 +128,8 @@ class StateStore {
   // written once per merge rather than once per batch. A Bloom filter per
   // target spares the journal lookups for keys it has never seen.
   Result<int64_t> TargetId(const std::string& recipe, const std::string& target);
+  // The newest batch this journal started for `target` (0: it never wrote to it).
+  Result<int64_t> LastBatch(int64_t target);
   enum class BatchState { kPending, kDone, kRolledBack, kInDoubt };
   struct Entry {
     bool found = false;
@@ -111,6 +170,10 @@ class StateStore {
     int64_t id = 0;
     std::string recipe, ref, stage, target, position, reason, record, status, created_at;
     int64_t run = 0;
+    // The run's parameters as given (a JSON object of texts) and the names of
+    // its secrets (a JSON array, never values): a retry runs with the same.
+    // "" for records quarantined before keyonce kept them.
+    std::string params, secrets;
   };
   Result<int64_t> AddQuarantine(const QuarantineRow& row);
   Result<std::vector<QuarantineRow>> ListQuarantine(const std::string& recipe,
@@ -120,6 +183,23 @@ class StateStore {
   // Replaces the stored record (a JSON object) after a person fixed its fields.
   Status SetQuarantineRecord(int64_t id, const std::string& record_json);
 
+  // --- what `keyonce state check` reports ---
+  struct Report {
+    std::string state_id, created_at;
+    int schema_version = 0;
+    int64_t bytes = 0;
+    std::string integrity;  // "ok", or what SQLite's integrity check found
+    struct RecipeCounts {
+      std::string recipe;
+      int64_t runs = 0, journal = 0, pending_batches = 0, open_quarantine = 0;
+      std::string last_run;                                  // "#12 completed 2026-..." or ""
+      std::vector<std::pair<std::string, int64_t>> targets;  // name, journal rows
+    };
+    std::vector<RecipeCounts> recipes;
+    int64_t audit_rows = 0;
+  };
+  Result<Report> Check();
+
   // --- watermarks ---
   Result<std::optional<std::string>> Watermark(const std::string& recipe);
   Status SetWatermark(const std::string& recipe, const std::string& value, int64_t run);
@@ -127,9 +207,18 @@ class StateStore {
   sqlite3* db() { return db_; }
 
  private:
+  friend class RecipeLock;
   StateStore() = default;
+  Status WriteHolder(const std::string& recipe, const std::string& token,
+                     const std::string& started_by);
+  Status SetHolderRun(const std::string& recipe, const std::string& token, int64_t run);
+  void ForgetHolder(const std::string& recipe, const std::string& token);
+  // Refuses what is not a whole keyonce state file; upgrades an older schema.
+  Status Verify();
+  Status Upgrade(int version);
   Status Exec(const char* sql);
   sqlite3_stmt* Prepare(const char* sql);
+  std::string QuarantineColumns() const;
   Result<BatchState> StateOf(int64_t batch);
   Status Error(const char* what);
 
@@ -164,16 +253,37 @@ class StateStore {
   };
 
   sqlite3* db_ = nullptr;
+  std::filesystem::path path_;
+  std::string state_id_;
   std::unordered_map<TargetKey, Intent, TargetKeyHash> intents_;
   std::map<int64_t, std::unique_ptr<Bloom>> filters_;
   bool read_only_ = false;
   bool relaxed_ = false;  // synchronous=NORMAL for the open transaction
   bool empty_ = false;
+  bool legacy_ = false;  // read-only, of an older schema (newer columns read as "")
   std::string pseudonym_key_;
   std::map<std::string, sqlite3_stmt*> stmts_;
   std::map<int64_t, BatchState> batch_cache_;
 };
 
 const char* BatchStateName(StateStore::BatchState s);
+
+// A recipe held by this run (StateStore::LockRecipe); released when
+// destroyed. Must not outlive the store that made it.
+class RecipeLock {
+ public:
+  ~RecipeLock();
+  RecipeLock(const RecipeLock&) = delete;
+  RecipeLock& operator=(const RecipeLock&) = delete;
+  // Records the run that holds it (for the message another run gets).
+  Status SetRun(int64_t run);
+
+ private:
+  friend class StateStore;
+  RecipeLock() = default;
+  StateStore* store_ = nullptr;
+  std::string recipe_, token_;
+  int fd_ = -1;
+};
 
 }  // namespace keyonce

@@ -114,7 +114,9 @@ void Sqlite(const fs::path& db, const std::string& sql) {
 }
 
 // Every row of every table of the state file, one text per table, except the
-// quarantine's `record` column (the record a person must be able to fix).
+// quarantine's `record` column (the record a person must be able to fix) and
+// its `params` (the parameters of the run that read it, which its retry
+// needs; kept with the record).
 std::map<std::string, std::string> StateTables(const fs::path& db) {
   std::map<std::string, std::string> out;
   sqlite3* h = nullptr;
@@ -135,7 +137,8 @@ std::map<std::string, std::string> StateTables(const fs::path& db) {
     while (sqlite3_step(st) == SQLITE_ROW) {
       for (int c = 0; c < sqlite3_column_count(st); ++c) {
         std::string col = sqlite3_column_name(st, c);
-        if (t == "quarantine" && col == "record") continue;  // the record itself, by design
+        // The record itself and its run's parameters, by design.
+        if (t == "quarantine" && (col == "record" || col == "params")) continue;
         const unsigned char* v = sqlite3_column_text(st, c);
         int n = sqlite3_column_bytes(st, c);
         text += col + "=" + (v ? std::string(reinterpret_cast<const char*>(v), n) : "NULL") + "\n";

@@ -60,6 +60,8 @@ struct Limits {
 struct RunContext {
   std::string recipe;         // recipe name
   std::string run_id;         // unique per run
+  std::string state_id;       // the journal's id (the state file's); targets keep it in their
+                              // checkpoint so that another journal is recognised (TargetMark)
   std::string target_name;    // for targets: the recipe's name of this target
   Scope scope;                // params, secrets, run and state roots (no record)
   Log* log = nullptr;         // never null during a run
@@ -116,6 +118,15 @@ struct RecoverResult {
   uint64_t applied_through = 0;  // batches <= this id reached the target; later ones did not
 };
 
+// What a target's own checkpoint says about the journal that wrote it last:
+// the state file's id (RunContext::state_id) and the last batch committed.
+// The engine compares it with its journal before writing, so that a new,
+// replaced or restored state file cannot make it write everything again.
+struct TargetMark {
+  std::string state_id;  // "" when the checkpoint predates state ids
+  uint64_t batch = 0;
+};
+
 struct CheckResult {
   enum class Outcome { kUnsupported, kExists, kAbsent };
   Outcome outcome = Outcome::kUnsupported;
@@ -169,8 +180,18 @@ class Target {
   // all of them). Called before Open, on a fresh instance.
   virtual Result<RecoverResult> Recover(const RunContext& ctx, uint64_t first_pending,
                                         const std::string& token) = 0;
+  // The mark this target's checkpoint holds for ctx.recipe/ctx.target_name
+  // (a checkpoint row, a file's mark beside it), read without changing
+  // anything; nullopt when there is none (never written, or the target keeps
+  // no checkpoint: the engine then asks Check about the first records). A
+  // target that keeps a mark writes ctx.state_id and the batch with every
+  // Commit. Called before Recover and Open, on a fresh instance.
+  virtual Result<std::optional<TargetMark>> Mark(const RunContext& /*ctx*/) {
+    return std::optional<TargetMark>();
+  }
   // Asks the system whether this record's write already happened (used for
-  // records in doubt). Default: unsupported.
+  // records in doubt, and for the first records a new journal writes to a
+  // target that keeps no mark). Default: unsupported.
   virtual Result<CheckResult> Check(const WriteOp& /*op*/) { return CheckResult{}; }
   // Ends the run; `success` false after a fatal error. Uncommitted writes
   // are discarded.

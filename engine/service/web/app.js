@@ -7,14 +7,15 @@ document.documentElement.classList.add('booting');
 
 (() => {
   const POLL_MS = 1000;
-  const FINISHED =
-      new Set(['completed', 'completed_with_errors', 'failed', 'interrupted', 'cancelled']);
+  const FINISHED = new Set(
+      ['completed', 'completed_with_errors', 'failed', 'refused', 'interrupted', 'cancelled']);
   const STATUS_WORDS = {
     queued: 'Waiting to start',
     running: 'Running',
     completed: 'Completed',
     completed_with_errors: 'Completed, some records need a person',
     failed: 'Failed',
+    refused: 'Did not start',
     interrupted: 'Interrupted, will resume',
     cancelled: 'Cancelled',
   };
