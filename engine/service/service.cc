@@ -4,6 +4,7 @@
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -1099,9 +1100,10 @@ json::object Service::RunJson(const RunRow& row) {
 Response Service::StartRunApi(const Request& req, const Principal& who, const std::string& name) {
   auto lr = recipes_.find(name);
   if (lr == recipes_.end() || !who.MayStart(name)) {
+    // Named only when it is a loaded recipe: never the caller's text.
     if (lr != recipes_.end())
       return ErrorResponse(403, "you may not start the recipe '" + name + "'", req);
-    return ErrorResponse(404, "no recipe named '" + name + "'", req);
+    return ErrorResponse(404, "no such recipe", req);
   }
   if (shutting_down_) return ErrorResponse(503, "the service is stopping; try again shortly", req);
   std::map<std::string, std::string> raw;
@@ -1117,14 +1119,20 @@ Response Service::StartRunApi(const Request& req, const Principal& who, const st
       return ErrorResponse(400, "the body must be a JSON object: {\"params\": {...}}", req);
     for (const auto& [k, v] : body.as_object()) {
       if (k != "params")
-        return ErrorResponse(400, "unknown key '" + std::string(k) + "' (only \"params\")", req,
-                             std::string(k));
+        return ErrorResponse(400, "the body holds an unknown key (only \"params\")", req);
     }
     if (auto p = body.as_object().find("params"); p != body.as_object().end()) {
       if (!p->value().is_object())
         return ErrorResponse(400, "\"params\" must be an object", req, "params");
+      const auto& declared = lr->second.recipe->params;
       for (const auto& [k, v] : p->value().as_object()) {
         std::string key(k);
+        if (std::none_of(declared.begin(), declared.end(),
+                         [&](const auto& d) { return d.name == key; })) {
+          // ResolveParams refuses it whatever its value, without repeating the name.
+          raw[key] = "";
+          continue;
+        }
         if (v.is_string())
           raw[key] = std::string(v.as_string());
         else if (v.is_bool())
@@ -1192,10 +1200,11 @@ Response Service::QuarantineApi(const Request& req, const Principal& who,
     for (const auto& q : *rows) a.push_back(item_json(q, false));
     return ok(200, a);
   }
+  // Not found is said without the id: it is the caller's text.
   auto id = ToId(parts[1]);
-  if (!id) return ErrorResponse(404, "no quarantined record '" + parts[1] + "'", req);
+  if (!id) return ErrorResponse(404, "no such quarantined record", req);
   auto row = store_->GetQuarantine(*id);
-  if (!row.ok()) return ErrorResponse(404, "no quarantined record " + std::to_string(*id), req);
+  if (!row.ok()) return ErrorResponse(404, "no such quarantined record", req);
   if (parts.size() == 2) {
     if (method == http::verb::get) return ok(200, item_json(*row, true));
     if (method != http::verb::patch) return ErrorResponse(405, "use GET or PATCH", req);
@@ -1216,8 +1225,8 @@ Response Service::QuarantineApi(const Request& req, const Principal& who,
     if (!record.is_object()) return ErrorResponse(409, "this record has no editable fields", req);
     for (const auto& [k, v] : body.as_object().at("fields").as_object()) {
       if (!record.as_object().contains(k)) {
-        return ErrorResponse(400, "the record has no field '" + std::string(k) + "'", req,
-                             std::string(k));
+        // A name the record does not have is the caller's text: not repeated.
+        return ErrorResponse(400, "the record has no field of that name", req);
       }
       if (v.is_object() || v.is_array()) {
         return ErrorResponse(
@@ -1307,7 +1316,7 @@ Response Service::Api(const Request& req, const Principal& who,
     if (parts.size() == 2) {
       if (!get) return ErrorResponse(405, "use GET", req);
       auto lr = recipes_.find(name);
-      if (lr == recipes_.end()) return ErrorResponse(404, "no recipe named '" + name + "'", req);
+      if (lr == recipes_.end()) return ErrorResponse(404, "no such recipe", req);
       if (!who.MayStart(name))
         return ErrorResponse(403, "you may not use the recipe '" + name + "'", req);
       return ok(200, RecipeJson(lr->second));
@@ -1347,9 +1356,10 @@ Response Service::Api(const Request& req, const Principal& who,
       auto r = db_->Get(*id);
       if (r.ok()) row = *r;
     }
-    // A caseworker is told nothing about runs that are not theirs.
+    // A caseworker is told nothing about runs that are not theirs; nobody is
+    // shown the id they sent (the caller's text).
     if (!row || (!who.IsStaff() && row->started_by != who.name)) {
-      return ErrorResponse(404, "no run '" + parts[1] + "'", req);
+      return ErrorResponse(404, "no such run", req);
     }
     if (parts.size() == 2) {
       if (!get) return ErrorResponse(405, "use GET", req);

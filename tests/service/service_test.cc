@@ -389,7 +389,8 @@ TEST_F(ServiceTest, MalformedRequestsGetTheDocumented4xxNever5xx) {
 
   HttpReply unknown = Post(runs, R"({"params": {"count": 1, "nope": "x"}})");
   ExpectError(unknown, 400, "unknown param");
-  EXPECT_EQ(Str(Json(unknown), "field"), "nope");
+  EXPECT_EQ(Str(Json(unknown), "field"), "") << "a name the recipe does not declare is not echoed";
+  EXPECT_EQ(unknown.body.find("nope"), std::string::npos) << unknown.body;
 
   // Quarantine edits are JSON too.
   HttpRequest patch;
@@ -567,7 +568,8 @@ TEST_F(ServiceTest, ParamsAreCheckedByTypeAndErrorsNameTheParamNeverTheValue) {
       {R"({"count": 1, "urgent": "zq-maybe"})", "urgent", "zq-maybe"},
       {R"({"count": 1, "cpr": "12345"})", "cpr", "12345"},
       {R"({"count": 1, "cpr": "0101851233zq"})", "cpr", "0101851233zq"},
-      {R"({"count": 1, "zq_unknown": "1"})", "zq_unknown", ""},
+      // An unknown name is the caller's text: neither named nor echoed.
+      {R"({"count": 1, "zq_unknown": "1"})", "", "zq_unknown"},
   };
   for (const auto& b : bad) {
     HttpReply r = Post("/api/v1/recipes/forms/runs", "{\"params\":" + b.params + "}");
@@ -1093,6 +1095,109 @@ TEST_F(ServiceTest, LoadTwentyThousandRequestsFromFiftyConnectionsWithoutErrors)
   EXPECT_LT(std::stod(m[1].str()), 5000.0) << "a sanity bound only: " << out;
   EXPECT_TRUE(svc_.Running());
   EXPECT_EQ(Get("/health").status, 200);
+}
+
+// --- 11. nothing a caller sends comes back ----------------------------------------------
+
+// CPR numbers in the spellings people write, sent where a name or an id
+// belongs: as the text itself (in JSON) and as a path segment or query value.
+struct Sent {
+  std::string text, in_url;
+};
+const std::vector<Sent> kSentCprs = {{"010185-1233", "010185-1233"},
+                                     {"0101851233", "0101851233"},
+                                     {"010185 1233", "010185%201233"},
+                                     {"01.01.85-1233", "01.01.85-1233"},
+                                     {"010185\xC2\xA0"
+                                      "1233",
+                                      "010185%C2%A01233"}};
+
+// What must not appear where those were sent: each spelling, its digits, its
+// date, and the id a run or quarantine number would be read as.
+std::vector<std::string> SentForbidden() {
+  std::vector<std::string> f = {"0101851233", "101851233", "010185", "01.01.85"};
+  for (const auto& s : kSentCprs) f.push_back(s.text);
+  return f;
+}
+
+TEST_F(ServiceTest, ErrorsNeverEchoWhatTheCallerSent) {
+  Install("forms.yaml", "forms.yaml");
+  StartService();
+  int64_t quarantine = -1;
+  RunForms(&quarantine);
+  ASSERT_GT(quarantine, 0);
+  const std::string q = std::to_string(quarantine);
+  const std::string runs = "/api/v1/recipes/forms/runs";
+
+  struct Sending {
+    std::string what;
+    HttpReply reply;
+  };
+  std::vector<Sending> replies;
+  auto call = [&](const std::string& what, const std::string& method, const std::string& path,
+                  const std::string& body = "", const std::string& token = kAdmin,
+                  const std::string& content_type = "application/json") {
+    HttpRequest r;
+    r.method = method;
+    r.path = path;
+    r.body = body;
+    if (!body.empty()) r.headers.push_back("Content-Type: " + content_type);
+    if (!token.empty()) r.headers.push_back("Authorization: Bearer " + token);
+    HttpReply reply = svc_.client().Send(r);
+    EXPECT_GE(reply.status, 400) << what;
+    EXPECT_LT(reply.status, 500) << what;
+    replies.push_back({what, reply});
+  };
+  for (size_t i = 0; i < kSentCprs.size(); ++i) {
+    const std::string& t = kSentCprs[i].text;
+    const std::string& u = kSentCprs[i].in_url;
+    const std::string n = " (spelling " + std::to_string(i) + ")";
+    call("as a parameter's name" + n, "POST", runs, R"({"params":{"count":1,")" + t + R"(":"1"}})");
+    call("as the name of a parameter with a list" + n, "POST", runs,
+         R"({"params":{")" + t + R"(":[1]}})");
+    call("as a key of the body" + n, "POST", runs, "{\"" + t + "\":1}");
+    call("in a body that is not valid JSON" + n, "POST", runs,
+         R"({"params":{"count":1,"cpr":")" + t + "\"");
+    call("as a recipe" + n, "GET", "/api/v1/recipes/" + u);
+    call("as a recipe to start" + n, "POST", "/api/v1/recipes/" + u + "/runs", "{}");
+    call("as a run" + n, "GET", "/api/v1/runs/" + u);
+    call("as a run's log" + n, "GET", "/api/v1/runs/" + u + "/log");
+    call("as a run to cancel" + n, "POST", "/api/v1/runs/" + u + "/cancel", "{}");
+    call("as a quarantine id" + n, "GET", "/api/v1/quarantine/" + u);
+    call("as a quarantine id to edit" + n, "PATCH", "/api/v1/quarantine/" + u, R"({"fields":{}})");
+    call("as a quarantine id to retry" + n, "POST", "/api/v1/quarantine/" + u + "/retry", "{}");
+    call("as a record field to edit" + n, "PATCH", "/api/v1/quarantine/" + q,
+         R"({"fields":{")" + t + R"(":"x"}})");
+    call("as query values" + n, "GET", "/api/v1/runs?limit=" + u + "&before=" + u);
+    call("as a quarantine query value" + n, "GET", "/api/v1/quarantine?limit=" + u);
+    call("as an endpoint" + n, "GET", "/api/v1/" + u);
+    call("as a page" + n, "GET", "/static/" + u);
+    call("as a token" + n, "GET", "/api/v1/session", "", t);
+    call("as a caseworker's run to cancel" + n, "POST", "/api/v1/runs/" + u + "/cancel", "{}",
+         kAnna);
+  }
+  std::vector<std::string> forbidden = SentForbidden();
+  for (const auto& [what, reply] : replies) {
+    for (size_t i = 0; i < forbidden.size(); ++i) {
+      // Never print the number itself, only which one leaked.
+      EXPECT_EQ(reply.body.find(forbidden[i]), std::string::npos)
+          << "the reply to a CPR number sent " << what << " holds forbidden text #" << i;
+    }
+  }
+  // The login form, and the service's own log of all of the above.
+  for (const auto& s : kSentCprs) {
+    HttpRequest login;
+    login.method = "POST";
+    login.path = "/login";
+    login.body = "token=" + s.in_url;
+    login.headers = {"Content-Type: application/x-www-form-urlencoded"};
+    EXPECT_EQ(svc_.client().Send(login).status, 303);
+  }
+  std::string log = svc_.Log();
+  for (size_t i = 0; i < forbidden.size(); ++i) {
+    EXPECT_EQ(log.find(forbidden[i]), std::string::npos)
+        << "the service's log holds forbidden text #" << i;
+  }
 }
 
 }  // namespace
