@@ -1350,6 +1350,11 @@ Response Service::Api(const Request& req, const Principal& who,
       for (const auto& r : *rows) a.push_back(RunJson(r));
       return ok(200, a);
     }
+    // A caseworker may cancel no run: refused before the run is looked up,
+    // so the answer is the same for every id and tells nothing about others' runs.
+    if (parts.size() == 3 && parts[2] == "cancel" && method == http::verb::post && !who.IsStaff()) {
+      return ErrorResponse(403, "only operators and admins cancel runs", req);
+    }
     auto id = ToId(parts[1]);
     std::optional<RunRow> row;
     if (id) {
@@ -1378,7 +1383,6 @@ Response Service::Api(const Request& req, const Principal& who,
     }
     if (parts.size() == 3 && parts[2] == "cancel") {
       if (method != http::verb::post) return ErrorResponse(405, "use POST", req);
-      if (!who.IsStaff()) return ErrorResponse(403, "only operators and admins cancel runs", req);
       if (auto a = active_.find(row->id); a != active_.end()) {
         a->second->cancelled = true;
         a->second->stop = true;
