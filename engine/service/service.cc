@@ -18,6 +18,7 @@
 #include <charconv>
 #include <deque>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -52,6 +53,57 @@ constexpr const char* kVersion = "0.1.0";
 // ---------------------------------------------------------------------------
 // Configuration
 
+namespace {
+
+// `http:` of the config file: each key a whole number within its range.
+template <class Where>
+Status LoadHttpLimits(const YAML::Node& node, const Where& where, HttpLimits* limits) {
+  if (!node.IsMap()) return Status::Invalid(where(node) + ": http is a mapping of limits");
+  struct Key {
+    const char* name;
+    long min, max;
+    std::function<void(long)> set;
+  };
+  const std::vector<Key> keys = {
+      {"header_timeout_seconds", 1, 300,
+       [&](long v) { limits->header_seconds = static_cast<int>(v); }},
+      {"idle_timeout_seconds", 1, 3600,
+       [&](long v) { limits->idle_seconds = static_cast<int>(v); }},
+      {"request_timeout_seconds", 1, 3600,
+       [&](long v) { limits->request_seconds = static_cast<int>(v); }},
+      {"max_connections", 1, 100000,
+       [&](long v) { limits->max_connections = static_cast<size_t>(v); }},
+      {"max_connections_per_client", 1, 100000,
+       [&](long v) { limits->max_connections_per_client = static_cast<size_t>(v); }},
+      {"reserve_connections", 0, 1000,
+       [&](long v) { limits->reserve_connections = static_cast<size_t>(v); }},
+  };
+  std::vector<std::string> names;
+  for (const auto& k : keys) names.push_back(k.name);
+  for (const auto& kv : node) {
+    const std::string name = kv.first.Scalar();
+    auto k = std::find_if(keys.begin(), keys.end(), [&](const Key& k) { return name == k.name; });
+    if (k == keys.end()) {
+      return Status::Invalid(where(kv.first) + ": unknown key 'http." + name + "'" +
+                             DidYouMean(name, names));
+    }
+    long v = 0;
+    try {
+      v = kv.second.as<long>();
+    } catch (const std::exception&) {
+      return Status::Invalid(where(kv.second) + ": 'http." + name + "' is a whole number");
+    }
+    if (v < k->min || v > k->max) {
+      return Status::Invalid(where(kv.second) + ": 'http." + name + "' is " +
+                             std::to_string(k->min) + "-" + std::to_string(k->max));
+    }
+    k->set(v);
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
 Status LoadServiceConfig(const std::filesystem::path& file, ServiceConfig* c) {
   auto loaded = LoadYamlFile(file, "the config file");
   if (!loaded.ok()) return loaded.status();
@@ -66,10 +118,10 @@ Status LoadServiceConfig(const std::filesystem::path& file, ServiceConfig* c) {
     std::filesystem::path p = n.Scalar();
     return p.is_absolute() ? p : base / p;
   };
-  static const std::vector<std::string> kKeys = {"recipes",   "state",    "listen",
-                                                 "tokens",    "timezone", "max_concurrent_runs",
-                                                 "identity",  "tls",      "audit_retention_days",
-                                                 "log_format"};
+  static const std::vector<std::string> kKeys = {"recipes",    "state",    "listen",
+                                                 "tokens",     "timezone", "max_concurrent_runs",
+                                                 "identity",   "tls",      "audit_retention_days",
+                                                 "log_format", "http"};
   for (const auto& kv : root) {
     std::string k = kv.first.Scalar();
     const YAML::Node& v = kv.second;
@@ -107,6 +159,8 @@ Status LoadServiceConfig(const std::filesystem::path& file, ServiceConfig* c) {
           else
             return Status::Invalid(where(t.first) + ": unknown key 'tls." + tk + "' (cert, key)");
         }
+      } else if (k == "http") {
+        if (Status st = LoadHttpLimits(v, where, &c->http); !st.ok()) return st;
       } else {
         return Status::Invalid(where(kv.first) + ": unknown setting '" + k + "'" +
                                DidYouMean(k, kKeys));
@@ -844,8 +898,13 @@ int Service::Run() {
     }
     tls_ = true;
   }
+  if (uint64_t files = RaiseOpenFilesLimit(cfg_.http); files < OpenFilesNeeded(cfg_.http)) {
+    log_.Warn("the open-files limit is " + std::to_string(files) + ", below the " +
+              std::to_string(OpenFilesNeeded(cfg_.http)) +
+              " that http.max_connections needs: raise LimitNOFILE= (or ulimit -n)");
+  }
   http_ = std::make_unique<HttpServer>(
-      io_, [this](const Request& r) { return Handle(r); }, HttpLimits{}, tls);
+      io_, [this](const Request& r) { return Handle(r); }, cfg_.http, tls);
   if (Status st = http_->Listen(cfg_.listen_host, cfg_.listen_port); !st.ok()) {
     log_.Error(st.message());
     return 1;
@@ -1454,6 +1513,11 @@ int CheckService(const ServiceConfig& config) {
   std::cout << "state file: " << config.state_path.string() << "\n";
   std::cout << "listen: " << config.listen_host << ":" << config.listen_port
             << (config.tls_cert.empty() ? "" : " (TLS)") << "\n";
+  const HttpLimits& h = config.http;
+  std::cout << "http: headers within " << h.header_seconds << " s, keep-alive " << h.idle_seconds
+            << " s, at most " << h.max_connections << " connections ("
+            << h.max_connections_per_client << " per client address, " << h.reserve_connections
+            << " more for /health)\n";
   try {
     date::locate_zone(config.timezone);
     std::cout << "time zone: " << config.timezone << "\n";

@@ -8,8 +8,14 @@
 // exactly when each run wrote, independent of the service's own timestamps.
 #include "tests/support/service.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/json.hpp>
@@ -1200,6 +1206,166 @@ TEST_F(ServiceTest, ErrorsNeverEchoWhatTheCallerSent) {
     EXPECT_EQ(log.find(forbidden[i]), std::string::npos)
         << "the service's log holds forbidden text #" << i;
   }
+}
+
+// --- 12. connections -----------------------------------------------------------------------
+
+// A TCP connection to 127.0.0.1:port that sends nothing; -1 if it failed.
+// `from`: the client's own address (another one of 127.0.0.0/8 is another client).
+int ConnectRaw(int port, const char* from = nullptr) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  if (from) {
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    inet_pton(AF_INET, from, &local.sin_addr);
+    if (bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) {
+      close(fd);
+      return -1;
+    }
+  }
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Room for `n` more descriptors in this process (and the service it starts).
+bool RaiseOpenFiles(rlim_t n) {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return false;
+  if (rl.rlim_cur >= n) return true;
+  if (rl.rlim_max < n) return false;
+  rl.rlim_cur = n;
+  return setrlimit(RLIMIT_NOFILE, &rl) == 0;
+}
+
+// /health (from a connection of its own, never a kept-alive one) and how long it took.
+std::pair<HttpReply, double> TimedHealth(const std::string& url) {
+  HttpClient fresh(url);
+  auto start = Clock::now();
+  HttpReply r = fresh.Get("/health");
+  return {r, std::chrono::duration<double>(Clock::now() - start).count()};
+}
+
+TEST_F(ServiceTest, HealthAnswersWhileTwoThousandIdleConnectionsAreOpen) {
+  constexpr int kIdle = 2000;
+  ASSERT_TRUE(RaiseOpenFiles(2 * kIdle + 1024)) << "the open-files limit is too low for this test";
+  StartService();
+  std::vector<int> idle;
+  for (int i = 0; i < kIdle; ++i) {
+    int fd = ConnectRaw(svc_.port());
+    ASSERT_GE(fd, 0) << "connection " << i << ": " << std::strerror(errno);
+    idle.push_back(fd);
+  }
+  // Every connection is open and silent, all from this client's address.
+  double slowest = 0;
+  for (int i = 0; i < 3; ++i) {
+    auto [health, seconds] = TimedHealth(svc_.url());
+    EXPECT_EQ(health.status, 200) << Show(health);
+    EXPECT_LT(seconds, 2.0) << "/health took " << seconds << " s";
+    slowest = std::max(slowest, seconds);
+  }
+  std::cout << "/health with " << kIdle << " idle connections open: slowest of 3 took "
+            << slowest * 1000 << " ms\n";
+  HttpClient fresh(svc_.url());
+  HttpReply session = fresh.Get("/api/v1/session", kAdmin);
+  EXPECT_EQ(session.status, 200) << "an API request from the same address: " << Show(session);
+  for (int fd : idle) close(fd);
+  EXPECT_TRUE(svc_.Running());
+}
+
+// The whole reply on `fd` (the request asked for Connection: close).
+std::string ReadAll(int fd) {
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; (n = recv(fd, buf, sizeof buf, 0)) > 0;) out.append(buf, static_cast<size_t>(n));
+  return out;
+}
+
+TEST_F(ServiceTest, WhenOneClientsConnectionsAreAllBusyHealthIsAnsweredFromTheReserve) {
+  WriteFile(svc_.dir() / "serve.yaml",
+            "http:\n  header_timeout_seconds: 120\n  max_connections_per_client: 4\n"
+            "  reserve_connections: 2\n");
+  StartService({"--config", (svc_.dir() / "serve.yaml").string()});
+  // Four connections of 127.0.0.1 each begin a request and never finish it:
+  // busy, so none may be evicted for a newcomer.
+  std::vector<int> busy;
+  const std::string partial = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+  for (int i = 0; i < 4; ++i) {
+    int fd = ConnectRaw(svc_.port());
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(send(fd, partial.data(), partial.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(partial.size()));
+    busy.push_back(fd);
+  }
+  // Another client is not limited by them. Its answer also tells that the
+  // service has read the four partial requests: they were accepted and their
+  // bytes were waiting before this connection was made.
+  int other = ConnectRaw(svc_.port(), "127.0.0.2");
+  ASSERT_GE(other, 0) << std::strerror(errno);
+  const std::string session =
+      "GET /api/v1/session HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+      "Authorization: Bearer " +
+      kAdmin + "\r\nConnection: close\r\n\r\n";
+  ASSERT_EQ(send(other, session.data(), session.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(session.size()));
+  std::string answer = ReadAll(other);
+  close(other);
+  EXPECT_EQ(answer.rfind("HTTP/1.1 200", 0), 0u) << "another client: " << answer.substr(0, 200);
+
+  // 127.0.0.1 is at its cap with every connection busy: /health comes from the reserve ...
+  auto [health, seconds] = TimedHealth(svc_.url());
+  EXPECT_EQ(health.status, 200) << Show(health);
+  EXPECT_LT(seconds, 2.0);
+  // ... which answers nothing else: 503, try again.
+  HttpClient fresh(svc_.url());
+  HttpReply refused = fresh.Get("/api/v1/session", kAdmin);
+  ExpectError(refused, 503, "an API request over the client's cap");
+  EXPECT_EQ(refused.Header("retry-after"), "1");
+  // The busy connections were left alone.
+  for (int fd : busy) {
+    pollfd p{fd, POLLIN, 0};
+    EXPECT_EQ(poll(&p, 1, 0), 0) << "a busy connection was closed";
+    close(fd);
+  }
+}
+
+TEST_F(ServiceTest, ASlowHeaderClientIsCutOffAfterTheHeaderTimeout) {
+  WriteFile(svc_.dir() / "serve.yaml", "http:\n  header_timeout_seconds: 2\n");
+  StartService({"--config", (svc_.dir() / "serve.yaml").string()});
+  int fd = ConnectRaw(svc_.port());
+  ASSERT_GE(fd, 0);
+  const std::string start = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+  ASSERT_EQ(send(fd, start.data(), start.size(), MSG_NOSIGNAL), static_cast<ssize_t>(start.size()));
+  // A header line every quarter second, never the blank line that ends them:
+  // the wait for the server to close the connection is the test's only pause.
+  auto begun = Clock::now();
+  bool closed = false;
+  while (!closed && Clock::now() - begun < seconds(15)) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 250) > 0) {
+      char buf[512];
+      ssize_t n = recv(fd, buf, sizeof buf, 0);
+      closed = n <= 0 || std::string(buf, static_cast<size_t>(n)).find("HTTP/1.1 4") == 0;
+      continue;
+    }
+    const std::string line = "X-Slow: a\r\n";
+    if (send(fd, line.data(), line.size(), MSG_NOSIGNAL) < 0) closed = true;
+  }
+  double took = std::chrono::duration<double>(Clock::now() - begun).count();
+  close(fd);
+  EXPECT_TRUE(closed) << "a client sending its headers slowly kept its connection for " << took
+                      << " s";
+  EXPECT_GE(took, 1.5) << "cut off before the header timeout";
+  EXPECT_LT(took, 10.0) << "the header timeout is 2 s";
+  auto [health, secs] = TimedHealth(svc_.url());
+  EXPECT_EQ(health.status, 200) << Show(health);
 }
 
 }  // namespace
