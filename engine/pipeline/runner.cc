@@ -169,7 +169,15 @@ Result<Value> ResolveParams(const Recipe& recipe, const std::map<std::string, st
   for (const auto& p : recipe.params) names.push_back(p.name);
   for (const auto& [k, v] : raw) {
     if (std::find(names.begin(), names.end(), k) == names.end()) {
-      return Status::Invalid("unknown parameter '" + k + "'" + DidYouMean(k, names));
+      // The given name is the caller's text (a CPR number, pasted in the wrong
+      // box): never repeated, only the declared names offered.
+      std::string hint = DidYouMean(k, names);
+      if (hint.empty()) {
+        std::string list;
+        for (const auto& n : names) list += (list.empty() ? "'" : ", '") + n + "'";
+        hint = names.empty() ? " (the recipe takes none)" : "; the recipe's parameters are " + list;
+      }
+      return Status::Invalid("unknown parameter" + hint);
     }
   }
   static const std::regex int_re("^-?[0-9]+$");

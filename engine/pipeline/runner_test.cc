@@ -326,7 +326,10 @@ targets:
   auto bad = ResolveParams(*r, {{"cpr", "12345"}});
   EXPECT_EQ(bad.status().message().find("12345"), std::string::npos);
   auto typo = ResolveParams(*r, {{"cpr", "010203-1234"}, {"dya", "x"}});
-  EXPECT_EQ(typo.status().message(), "unknown parameter 'dya'; did you mean 'day'?");
+  EXPECT_EQ(typo.status().message(), "unknown parameter; did you mean 'day'?");
+  auto stranger = ResolveParams(*r, {{"cpr", "010203-1234"}, {"010203-1234", "x"}});
+  EXPECT_EQ(stranger.status().message(),
+            "unknown parameter; the recipe's parameters are 'cpr', 'day', 'n'");
   auto ok = ResolveParams(*r, {{"cpr", "010203-1234"}, {"day", "24-12-2026"}});
   ASSERT_TRUE(ok.ok());
   EXPECT_EQ(ok->at("day"), "2026-12-24");

@@ -4,7 +4,19 @@
 // Every complete request goes to the Handler on the io_context's thread; the
 // handler answers synchronously, so it must be quick (it may read the state
 // store, never run a recipe). Requests over the body limit get 413, malformed
-// requests 400, and idle or slow connections are closed after a timeout.
+// requests 400.
+//
+// Idle or slow clients cannot starve the others: a request's headers must
+// arrive within header_seconds (from the connection's start, or from a kept-
+// alive connection's next first byte); one client address holds at most
+// max_connections_per_client connections and all together max_connections. A
+// connection over a cap first takes the place of the longest-waiting
+// connection that has not begun a request (of that address, or of anyone for
+// the overall cap); when every one is busy it goes to a small reserve that
+// answers GET /health only (anything else: 503 with Retry-After) and reads
+// with a 2-second header timeout. So /health is answered while thousands of
+// connections sit idle. The server's own state is touched only on the
+// io_context's thread: run the io_context on one thread.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -16,6 +28,7 @@
 #include <string>
 
 #include "keyonce/status.h"
+#include "service/http_limits.h"
 
 namespace boost::asio::ssl {
 class context;
@@ -26,14 +39,6 @@ namespace keyonce::service {
 using Request = boost::beast::http::request<boost::beast::http::string_body>;
 using Response = boost::beast::http::response<boost::beast::http::string_body>;
 using Handler = std::function<Response(const Request&)>;
-
-struct HttpLimits {
-  size_t body_bytes = 1 << 20;     // 413 above this
-  size_t header_bytes = 16 << 10;  // 431 above this
-  int idle_seconds = 60;           // keep-alive connections
-  int request_seconds = 30;        // to read one request, or write one reply
-  size_t max_connections = 1024;   // further connections wait in the backlog
-};
 
 class HttpServer {
  public:

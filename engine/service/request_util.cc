@@ -86,10 +86,12 @@ json::value ParseOr(const std::string& text, json::value fallback) {
 }
 
 std::string FieldOf(const std::string& message) {
-  size_t q = message.find('\'');
-  if (q == std::string::npos) return "";
-  size_t e = message.find('\'', q + 1);
-  return e == std::string::npos ? "" : message.substr(q + 1, e - q - 1);
+  // Only a declared parameter is named this way; an unknown one is not named
+  // at all (its name is the caller's text), and a hint's quotes are no field.
+  static constexpr std::string_view kPrefix = "parameter '";
+  if (message.rfind(kPrefix, 0) != 0) return "";
+  size_t e = message.find('\'', kPrefix.size());
+  return e == std::string::npos ? "" : message.substr(kPrefix.size(), e - kPrefix.size());
 }
 
 }  // namespace keyonce::service

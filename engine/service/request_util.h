@@ -34,8 +34,9 @@ std::string CookieValue(std::string_view header, std::string_view name);
 // `text` parsed as JSON, or `fallback` if it is empty or not valid JSON.
 boost::json::value ParseOr(const std::string& text, boost::json::value fallback);
 
-// The parameter a ResolveParams message is about: "parameter 'x' ..." or
-// "unknown parameter 'x' ..." -> "x"; "" if the message quotes nothing.
+// The declared parameter a ResolveParams message is about: "parameter 'x'
+// ..." -> "x"; "" for any other message (e.g. "unknown parameter; did you mean
+// 'y'?", which names no field).
 std::string FieldOf(const std::string& message);
 
 }  // namespace keyonce::service

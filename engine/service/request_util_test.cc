@@ -69,9 +69,11 @@ TEST(ServiceRequest, ParseOrFallsBackOnEmptyOrInvalidJson) {
   EXPECT_TRUE(ParseOr("null", boost::json::object{}).is_null());
 }
 
-TEST(ServiceRequest, FieldOfReturnsTheFirstQuotedName) {
+TEST(ServiceRequest, FieldOfNamesOnlyADeclaredParameter) {
   EXPECT_EQ(FieldOf("parameter 'from' must be a date"), "from");
-  EXPECT_EQ(FieldOf("unknown parameter 'x' (did you mean 'y'?)"), "x");
+  EXPECT_EQ(FieldOf("parameter 'from' (Fra) is required"), "from");
+  EXPECT_EQ(FieldOf("unknown parameter; did you mean 'y'?"), "");
+  EXPECT_EQ(FieldOf("unknown parameter 'x' (did you mean 'y'?)"), "");
   EXPECT_EQ(FieldOf("no quotes here"), "");
   EXPECT_EQ(FieldOf("an unclosed 'quote"), "");
   EXPECT_EQ(FieldOf("''"), "");

@@ -4,6 +4,7 @@
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -17,6 +18,7 @@
 #include <charconv>
 #include <deque>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -51,6 +53,57 @@ constexpr const char* kVersion = "0.1.0";
 // ---------------------------------------------------------------------------
 // Configuration
 
+namespace {
+
+// `http:` of the config file: each key a whole number within its range.
+template <class Where>
+Status LoadHttpLimits(const YAML::Node& node, const Where& where, HttpLimits* limits) {
+  if (!node.IsMap()) return Status::Invalid(where(node) + ": http is a mapping of limits");
+  struct Key {
+    const char* name;
+    long min, max;
+    std::function<void(long)> set;
+  };
+  const std::vector<Key> keys = {
+      {"header_timeout_seconds", 1, 300,
+       [&](long v) { limits->header_seconds = static_cast<int>(v); }},
+      {"idle_timeout_seconds", 1, 3600,
+       [&](long v) { limits->idle_seconds = static_cast<int>(v); }},
+      {"request_timeout_seconds", 1, 3600,
+       [&](long v) { limits->request_seconds = static_cast<int>(v); }},
+      {"max_connections", 1, 100000,
+       [&](long v) { limits->max_connections = static_cast<size_t>(v); }},
+      {"max_connections_per_client", 1, 100000,
+       [&](long v) { limits->max_connections_per_client = static_cast<size_t>(v); }},
+      {"reserve_connections", 0, 1000,
+       [&](long v) { limits->reserve_connections = static_cast<size_t>(v); }},
+  };
+  std::vector<std::string> names;
+  for (const auto& k : keys) names.push_back(k.name);
+  for (const auto& kv : node) {
+    const std::string name = kv.first.Scalar();
+    auto k = std::find_if(keys.begin(), keys.end(), [&](const Key& k) { return name == k.name; });
+    if (k == keys.end()) {
+      return Status::Invalid(where(kv.first) + ": unknown key 'http." + name + "'" +
+                             DidYouMean(name, names));
+    }
+    long v = 0;
+    try {
+      v = kv.second.as<long>();
+    } catch (const std::exception&) {
+      return Status::Invalid(where(kv.second) + ": 'http." + name + "' is a whole number");
+    }
+    if (v < k->min || v > k->max) {
+      return Status::Invalid(where(kv.second) + ": 'http." + name + "' is " +
+                             std::to_string(k->min) + "-" + std::to_string(k->max));
+    }
+    k->set(v);
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
 Status LoadServiceConfig(const std::filesystem::path& file, ServiceConfig* c) {
   auto loaded = LoadYamlFile(file, "the config file");
   if (!loaded.ok()) return loaded.status();
@@ -65,10 +118,10 @@ Status LoadServiceConfig(const std::filesystem::path& file, ServiceConfig* c) {
     std::filesystem::path p = n.Scalar();
     return p.is_absolute() ? p : base / p;
   };
-  static const std::vector<std::string> kKeys = {"recipes",   "state",    "listen",
-                                                 "tokens",    "timezone", "max_concurrent_runs",
-                                                 "identity",  "tls",      "audit_retention_days",
-                                                 "log_format"};
+  static const std::vector<std::string> kKeys = {"recipes",    "state",    "listen",
+                                                 "tokens",     "timezone", "max_concurrent_runs",
+                                                 "identity",   "tls",      "audit_retention_days",
+                                                 "log_format", "http"};
   for (const auto& kv : root) {
     std::string k = kv.first.Scalar();
     const YAML::Node& v = kv.second;
@@ -106,6 +159,8 @@ Status LoadServiceConfig(const std::filesystem::path& file, ServiceConfig* c) {
           else
             return Status::Invalid(where(t.first) + ": unknown key 'tls." + tk + "' (cert, key)");
         }
+      } else if (k == "http") {
+        if (Status st = LoadHttpLimits(v, where, &c->http); !st.ok()) return st;
       } else {
         return Status::Invalid(where(kv.first) + ": unknown setting '" + k + "'" +
                                DidYouMean(k, kKeys));
@@ -849,8 +904,13 @@ int Service::Run() {
     }
     tls_ = true;
   }
+  if (uint64_t files = RaiseOpenFilesLimit(cfg_.http); files < OpenFilesNeeded(cfg_.http)) {
+    log_.Warn("the open-files limit is " + std::to_string(files) + ", below the " +
+              std::to_string(OpenFilesNeeded(cfg_.http)) +
+              " that http.max_connections needs: raise LimitNOFILE= (or ulimit -n)");
+  }
   http_ = std::make_unique<HttpServer>(
-      io_, [this](const Request& r) { return Handle(r); }, HttpLimits{}, tls);
+      io_, [this](const Request& r) { return Handle(r); }, cfg_.http, tls);
   if (Status st = http_->Listen(cfg_.listen_host, cfg_.listen_port); !st.ok()) {
     log_.Error(st.message());
     return 1;
@@ -1105,9 +1165,10 @@ json::object Service::RunJson(const RunRow& row) {
 Response Service::StartRunApi(const Request& req, const Principal& who, const std::string& name) {
   auto lr = recipes_.find(name);
   if (lr == recipes_.end() || !who.MayStart(name)) {
+    // Named only when it is a loaded recipe: never the caller's text.
     if (lr != recipes_.end())
       return ErrorResponse(403, "you may not start the recipe '" + name + "'", req);
-    return ErrorResponse(404, "no recipe named '" + name + "'", req);
+    return ErrorResponse(404, "no such recipe", req);
   }
   if (shutting_down_) return ErrorResponse(503, "the service is stopping; try again shortly", req);
   std::map<std::string, std::string> raw;
@@ -1123,14 +1184,20 @@ Response Service::StartRunApi(const Request& req, const Principal& who, const st
       return ErrorResponse(400, "the body must be a JSON object: {\"params\": {...}}", req);
     for (const auto& [k, v] : body.as_object()) {
       if (k != "params")
-        return ErrorResponse(400, "unknown key '" + std::string(k) + "' (only \"params\")", req,
-                             std::string(k));
+        return ErrorResponse(400, "the body holds an unknown key (only \"params\")", req);
     }
     if (auto p = body.as_object().find("params"); p != body.as_object().end()) {
       if (!p->value().is_object())
         return ErrorResponse(400, "\"params\" must be an object", req, "params");
+      const auto& declared = lr->second.recipe->params;
       for (const auto& [k, v] : p->value().as_object()) {
         std::string key(k);
+        if (std::none_of(declared.begin(), declared.end(),
+                         [&](const auto& d) { return d.name == key; })) {
+          // ResolveParams refuses it whatever its value, without repeating the name.
+          raw[key] = "";
+          continue;
+        }
         if (v.is_string())
           raw[key] = std::string(v.as_string());
         else if (v.is_bool())
@@ -1198,10 +1265,11 @@ Response Service::QuarantineApi(const Request& req, const Principal& who,
     for (const auto& q : *rows) a.push_back(item_json(q, false));
     return ok(200, a);
   }
+  // Not found is said without the id: it is the caller's text.
   auto id = ToId(parts[1]);
-  if (!id) return ErrorResponse(404, "no quarantined record '" + parts[1] + "'", req);
+  if (!id) return ErrorResponse(404, "no such quarantined record", req);
   auto row = store_->GetQuarantine(*id);
-  if (!row.ok()) return ErrorResponse(404, "no quarantined record " + std::to_string(*id), req);
+  if (!row.ok()) return ErrorResponse(404, "no such quarantined record", req);
   if (parts.size() == 2) {
     if (method == http::verb::get) return ok(200, item_json(*row, true));
     if (method != http::verb::patch) return ErrorResponse(405, "use GET or PATCH", req);
@@ -1222,8 +1290,8 @@ Response Service::QuarantineApi(const Request& req, const Principal& who,
     if (!record.is_object()) return ErrorResponse(409, "this record has no editable fields", req);
     for (const auto& [k, v] : body.as_object().at("fields").as_object()) {
       if (!record.as_object().contains(k)) {
-        return ErrorResponse(400, "the record has no field '" + std::string(k) + "'", req,
-                             std::string(k));
+        // A name the record does not have is the caller's text: not repeated.
+        return ErrorResponse(400, "the record has no field of that name", req);
       }
       if (v.is_object() || v.is_array()) {
         return ErrorResponse(
@@ -1336,7 +1404,7 @@ Response Service::Api(const Request& req, const Principal& who,
     if (parts.size() == 2) {
       if (!get) return ErrorResponse(405, "use GET", req);
       auto lr = recipes_.find(name);
-      if (lr == recipes_.end()) return ErrorResponse(404, "no recipe named '" + name + "'", req);
+      if (lr == recipes_.end()) return ErrorResponse(404, "no such recipe", req);
       if (!who.MayStart(name))
         return ErrorResponse(403, "you may not use the recipe '" + name + "'", req);
       return ok(200, RecipeJson(lr->second));
@@ -1370,15 +1438,21 @@ Response Service::Api(const Request& req, const Principal& who,
       for (const auto& r : *rows) a.push_back(RunJson(r));
       return ok(200, a);
     }
+    // A caseworker may cancel no run: refused before the run is looked up,
+    // so the answer is the same for every id and tells nothing about others' runs.
+    if (parts.size() == 3 && parts[2] == "cancel" && method == http::verb::post && !who.IsStaff()) {
+      return ErrorResponse(403, "only operators and admins cancel runs", req);
+    }
     auto id = ToId(parts[1]);
     std::optional<RunRow> row;
     if (id) {
       auto r = db_->Get(*id);
       if (r.ok()) row = *r;
     }
-    // A caseworker is told nothing about runs that are not theirs.
+    // A caseworker is told nothing about runs that are not theirs; nobody is
+    // shown the id they sent (the caller's text).
     if (!row || (!who.IsStaff() && row->started_by != who.name)) {
-      return ErrorResponse(404, "no run '" + parts[1] + "'", req);
+      return ErrorResponse(404, "no such run", req);
     }
     if (parts.size() == 2) {
       if (!get) return ErrorResponse(405, "use GET", req);
@@ -1397,7 +1471,6 @@ Response Service::Api(const Request& req, const Principal& who,
     }
     if (parts.size() == 3 && parts[2] == "cancel") {
       if (method != http::verb::post) return ErrorResponse(405, "use POST", req);
-      if (!who.IsStaff()) return ErrorResponse(403, "only operators and admins cancel runs", req);
       if (auto a = active_.find(row->id); a != active_.end()) {
         a->second->cancelled = true;
         a->second->stop = true;
@@ -1469,6 +1542,11 @@ int CheckService(const ServiceConfig& config) {
   std::cout << "state file: " << config.state_path.string() << "\n";
   std::cout << "listen: " << config.listen_host << ":" << config.listen_port
             << (config.tls_cert.empty() ? "" : " (TLS)") << "\n";
+  const HttpLimits& h = config.http;
+  std::cout << "http: headers within " << h.header_seconds << " s, keep-alive " << h.idle_seconds
+            << " s, at most " << h.max_connections << " connections ("
+            << h.max_connections_per_client << " per client address, " << h.reserve_connections
+            << " more for /health)\n";
   try {
     date::locate_zone(config.timezone);
     std::cout << "time zone: " << config.timezone << "\n";

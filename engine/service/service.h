@@ -14,6 +14,7 @@
 #include <string>
 
 #include "keyonce/status.h"
+#include "service/http_limits.h"
 
 namespace keyonce::service {
 
@@ -29,6 +30,7 @@ struct ServiceConfig {
   std::filesystem::path tls_cert, tls_key;
   int audit_retention_days = 180;
   bool json_logs = false;
+  HttpLimits http;  // `http:` in the config file: timeouts and connection caps
 };
 
 // Reads a config file (YAML) into *config; settings given on the command line

@@ -78,8 +78,6 @@ std::string FormatTime(std::chrono::system_clock::time_point tp) {
   return buf;
 }
 
-bool IsDigit(char c) { return c >= '0' && c <= '9'; }
-
 bool TableExists(sqlite3* db, const char* name) {
   OwnedStmt q;
   if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", -1, &q.s,
@@ -276,27 +274,10 @@ std::optional<std::string> NormalizeSubjectCpr(std::string_view text) {
 }
 
 std::optional<std::string> FindCpr(std::string_view text) {
-  const size_t n = text.size();
-  size_t i = 0;
-  while (i < n) {
-    if (!IsDigit(text[i]) || (i > 0 && IsDigit(text[i - 1]))) {
-      ++i;
-      continue;
-    }
-    size_t j = i;
-    while (j < n && IsDigit(text[j])) ++j;
-    std::string_view candidate;
-    if (j - i == 10) {
-      candidate = text.substr(i, 10);
-    } else if (j - i == 6 && j + 5 <= n && text[j] == '-') {
-      size_t m = j + 1;
-      while (m < n && IsDigit(text[m])) ++m;
-      if (m - j - 1 == 4) candidate = text.substr(i, 11);
-    }
-    if (!candidate.empty()) {
-      if (auto ten = NormalizeSubjectCpr(candidate)) return ten;
-    }
-    i = j;
+  // The masking's reading of free text (every spelling), then the stricter
+  // test of a subject: a real birth date by the century rule.
+  for (auto m = cpr::FindInText(text); m; m = cpr::FindInText(text, m->end)) {
+    if (auto ten = NormalizeSubjectCpr(m->Digits(text))) return ten;
   }
   return std::nullopt;
 }

@@ -214,6 +214,14 @@ TEST_F(AuditTest, FindsTheFirstCprStandingAloneInAKey) {
   EXPECT_FALSE(FindCpr("12345678901"));
   EXPECT_FALSE(FindCpr("2026-11-02/42"));
   EXPECT_FALSE(FindCpr("employee 100007"));
+  // Every spelling the masking knows, as long as the birth date is real
+  // (compared, never printed).
+  const std::string ten = "0101851233";
+  for (const std::string key : {"case 7/01.01.85-1233", "person 010185 1233"}) {
+    EXPECT_TRUE(FindCpr(key) == ten);
+  }
+  const std::string substitute = "670185-1233";
+  EXPECT_FALSE(FindCpr(substitute)) << "a substitute number is masked, not a subject";
 }
 
 TEST_F(AuditTest, PruneDeletesRowsOlderThanTheRetentionAtMostOncePerDay) {

@@ -7,49 +7,32 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "template/cpr.h"
+
 namespace keyonce {
 
 void Redactor::AddSecret(std::string value) {
   if (value.size() >= 4) secrets_.push_back(std::move(value));
 }
 
-namespace {
-bool IsDigit(char c) { return c >= '0' && c <= '9'; }
-}  // namespace
-
 std::string Redactor::MaskCpr(std::string_view text) {
+  auto m = cpr::FindInText(text);
+  if (!m) return std::string(text);  // most text: one scan, one copy
   std::string out;
   out.reserve(text.size());
-  size_t i = 0;
-  const size_t n = text.size();
-  while (i < n) {
-    // A CPR stands alone: not preceded or followed by a digit.
-    if (IsDigit(text[i]) && (i == 0 || !IsDigit(text[i - 1]))) {
-      size_t j = i;
-      while (j < n && IsDigit(text[j])) ++j;
-      size_t run = j - i;
-      if (run == 10) {
-        out += "xxxxxxxxxx";
-        i = j;
-        continue;
-      }
-      if (run == 6 && j < n && text[j] == '-' && j + 5 <= n) {
-        size_t k = j + 1;
-        size_t m = k;
-        while (m < n && IsDigit(text[m])) ++m;
-        if (m - k == 4) {
-          out += "xxxxxx-xxxx";
-          i = m;
-          continue;
-        }
-      }
-      out.append(text.substr(i, run));
-      i = j;
-      continue;
+  size_t done = 0;
+  for (; m; m = cpr::FindInText(text, m->end)) {
+    out.append(text.substr(done, m->begin - done));
+    // Digits become x, the separators stay: the spelling is still visible
+    // (it helps to see where a number came from) but not the number.
+    for (size_t k = m->begin; k < m->date_end; ++k) {
+      out.push_back(text[k] >= '0' && text[k] <= '9' ? 'x' : text[k]);
     }
-    out.push_back(text[i]);
-    ++i;
+    out.append(text.substr(m->date_end, m->end - 4 - m->date_end));
+    out.append("xxxx");
+    done = m->end;
   }
+  out.append(text.substr(done));
   return out;
 }
 

@@ -1,10 +1,11 @@
 // Personal data and secrets out of every output.
 //
-// Redactor masks CPR numbers (10 digits, with or without a dash, standing
-// alone) and removes known secret values from any text before it is printed,
-// logged or stored in run history. Pseudonymizer turns a record key into a
-// stable pseudonymous reference (a keyed hash) that a person can use to find
-// the record again without the key itself appearing anywhere.
+// Redactor masks CPR numbers (in every spelling cpr::FindInText knows, each
+// standing alone and with a possible birth date) and removes known secret
+// values from any text before it is printed, logged or stored in run history.
+// Pseudonymizer turns a record key into a stable pseudonymous reference (a
+// keyed hash) that a person can use to find the record again without the key
+// itself appearing anywhere.
 #pragma once
 
 #include <array>
@@ -22,7 +23,10 @@ class Redactor {
   // false hits); they should not exist.
   void AddSecret(std::string value);
   std::string Apply(std::string_view text) const;
-  // Masks CPR-shaped numbers only.
+  // Masks CPR numbers only: their digits become 'x', their separators stay
+  // ("01.01.85-1233" -> "xx.xx.xx-xxxx"). Numbers whose first six digits are
+  // no date are left alone ("1048576000 bytes"). Runs on every log line: one
+  // pass, and a single copy when there is nothing to mask.
   static std::string MaskCpr(std::string_view text);
 
  private:

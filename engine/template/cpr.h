@@ -42,6 +42,37 @@ bool PassesMod11(std::string_view ten_digits);
 // Shape and birth date are valid (modulus 11 is not required).
 bool IsValid(std::string_view s);
 
+// True when the first six of `digits` (DDMMYY) can begin a CPR number: a
+// calendar date in some century. 29 February counts in every year, since
+// only the 7th digit tells the century. With `substitutes`, a substitute
+// number's date counts too (erstatningspersonnummer: cpr.dk advises raising
+// the day's first digit by 6, so the 7th is written 67).
+bool HasPossibleBirthDate(std::string_view digits, bool substitutes = false);
+
+// A CPR number found in free text by FindInText: `text.substr(begin, end -
+// begin)` is the number as written; its digits are the six at
+// [begin, date_end) (the separators of a spelling like DD.MM.YY skipped) and
+// the four at [end - 4, end).
+struct TextMatch {
+  size_t begin = 0;
+  size_t date_end = 0;
+  size_t end = 0;
+  // The ten digits, DDMMYYSSSS.
+  std::string Digits(std::string_view text) const;
+};
+
+// The first CPR number in `text` at or after `from`, however a person or a
+// system wrote it: DDMMYY then the serial number SSSS, either run together
+// (DDMMYYSSSS, not followed by a decimal fraction) or apart; or DD.MM.YY /
+// DD-MM-YY, apart from SSSS. "Apart" is at most one mark (a hyphen, a dot, a
+// slash, a Unicode dash or minus) with up to three blanks (spaces, no-break
+// spaces) on each side, or blanks alone; each may be escaped as JSON, HTML or
+// XML write it (\u00a0, &nbsp;, &#xA0;, &ndash;, ...). The number stands
+// alone (no ASCII letter or digit right before or after it) and its date is
+// possible (HasPossibleBirthDate, substitute numbers included). Linear in the
+// text.
+std::optional<TextMatch> FindInText(std::string_view text, size_t from = 0);
+
 // The warning given when a CPR fails modulus 11.
 inline constexpr std::string_view kMod11Warning =
     "CPR number fails the modulus-11 check (allowed since 2007)";

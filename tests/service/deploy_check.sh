@@ -47,6 +47,27 @@ if command -v openssl >/dev/null; then
   [ "$rc" = 0 ] || fail "keyonce serve --check exited $rc with the tls block switched on"
 fi
 
+# The commented http block works when switched on; a misspelled limit is refused with a hint.
+sed -e 's/^# http:/http:/' -e 's/^#   header_timeout_seconds:/  header_timeout_seconds:/' \
+  -e 's/^#   max_connections_per_client:/  max_connections_per_client:/' \
+  "$tmp/etc/keyonce.yaml" > "$tmp/etc/http.yaml"
+grep -q '^http:' "$tmp/etc/http.yaml" || fail "the example config has no commented http block"
+set +e
+out=$("$keyonce" serve --config "$tmp/etc/http.yaml" --check 2>&1)
+rc=$?
+set -e
+echo "$out"
+[ "$rc" = 0 ] || fail "keyonce serve --check exited $rc with the http block switched on"
+grep -q "http: headers within 10 s" <<<"$out" || fail "--check did not print the http limits"
+sed 's/^  header_timeout_seconds:/  header_timout_seconds:/' "$tmp/etc/http.yaml" > "$tmp/etc/bad_http.yaml"
+set +e
+out=$("$keyonce" serve --config "$tmp/etc/bad_http.yaml" --check 2>&1)
+rc=$?
+set -e
+echo "$out"
+[ "$rc" = 2 ] || fail "a misspelled http limit gave exit code $rc, not 2"
+grep -q "did you mean 'header_timeout_seconds'" <<<"$out" || fail "no hint for the misspelled http limit"
+
 # A misspelled key: refused, exit code 2, with the place.
 sed 's/^max_concurrent_runs:/max_concurent_runs:/' "$tmp/etc/keyonce.yaml" > "$tmp/etc/bad.yaml"
 set +e

@@ -8,8 +8,14 @@
 // exactly when each run wrote, independent of the service's own timestamps.
 #include "tests/support/service.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/json.hpp>
@@ -320,10 +326,12 @@ TEST_F(ServiceTest, EveryEndpointWithoutATokenIs401AndWrongRolesAre403) {
                       e.path.find("/quarantine") != std::string::npos ||
                       e.path.find("/cancel") != std::string::npos ||
                       e.path.find("/reload") != std::string::npos;
-    // Cancelling a run that is not hers: 404, like reading it (she is told nothing about it).
-    long expected = e.path.find("/cancel") != std::string::npos ? 404 : 403;
-    if (staff_only) ExpectError(Call(svc_.client(), e, kAnna), expected, "caseworker: " + e.path);
+    // Cancelling is refused before the run is looked up: 403 for another's run too, so
+    // the answer tells her nothing about runs that are not hers (docs/api.md, Roles).
+    if (staff_only) ExpectError(Call(svc_.client(), e, kAnna), 403, "caseworker: " + e.path);
   }
+  ExpectError(Post("/api/v1/runs/999999/cancel", "{}", kAnna), 403,
+              "anna cancelling a run that does not exist");
   // An operator may not reload.
   ExpectError(Post("/api/v1/reload", "{}", kOperator), 403, "operator reloading");
   // A caseworker may start only the recipes listed for its token.
@@ -389,7 +397,8 @@ TEST_F(ServiceTest, MalformedRequestsGetTheDocumented4xxNever5xx) {
 
   HttpReply unknown = Post(runs, R"({"params": {"count": 1, "nope": "x"}})");
   ExpectError(unknown, 400, "unknown param");
-  EXPECT_EQ(Str(Json(unknown), "field"), "nope");
+  EXPECT_EQ(Str(Json(unknown), "field"), "") << "a name the recipe does not declare is not echoed";
+  EXPECT_EQ(unknown.body.find("nope"), std::string::npos) << unknown.body;
 
   // Quarantine edits are JSON too.
   HttpRequest patch;
@@ -567,7 +576,8 @@ TEST_F(ServiceTest, ParamsAreCheckedByTypeAndErrorsNameTheParamNeverTheValue) {
       {R"({"count": 1, "urgent": "zq-maybe"})", "urgent", "zq-maybe"},
       {R"({"count": 1, "cpr": "12345"})", "cpr", "12345"},
       {R"({"count": 1, "cpr": "0101851233zq"})", "cpr", "0101851233zq"},
-      {R"({"count": 1, "zq_unknown": "1"})", "zq_unknown", ""},
+      // An unknown name is the caller's text: neither named nor echoed.
+      {R"({"count": 1, "zq_unknown": "1"})", "", "zq_unknown"},
   };
   for (const auto& b : bad) {
     HttpReply r = Post("/api/v1/recipes/forms/runs", "{\"params\":" + b.params + "}");
@@ -1093,6 +1103,269 @@ TEST_F(ServiceTest, LoadTwentyThousandRequestsFromFiftyConnectionsWithoutErrors)
   EXPECT_LT(std::stod(m[1].str()), 5000.0) << "a sanity bound only: " << out;
   EXPECT_TRUE(svc_.Running());
   EXPECT_EQ(Get("/health").status, 200);
+}
+
+// --- 11. nothing a caller sends comes back ----------------------------------------------
+
+// CPR numbers in the spellings people write, sent where a name or an id
+// belongs: as the text itself (in JSON) and as a path segment or query value.
+struct Sent {
+  std::string text, in_url;
+};
+const std::vector<Sent> kSentCprs = {{"010185-1233", "010185-1233"},
+                                     {"0101851233", "0101851233"},
+                                     {"010185 1233", "010185%201233"},
+                                     {"01.01.85-1233", "01.01.85-1233"},
+                                     {"010185\xC2\xA0"
+                                      "1233",
+                                      "010185%C2%A01233"}};
+
+// What must not appear where those were sent: each spelling, its digits, its
+// date, and the id a run or quarantine number would be read as.
+std::vector<std::string> SentForbidden() {
+  std::vector<std::string> f = {"0101851233", "101851233", "010185", "01.01.85"};
+  for (const auto& s : kSentCprs) f.push_back(s.text);
+  return f;
+}
+
+TEST_F(ServiceTest, ErrorsNeverEchoWhatTheCallerSent) {
+  Install("forms.yaml", "forms.yaml");
+  StartService();
+  int64_t quarantine = -1;
+  RunForms(&quarantine);
+  ASSERT_GT(quarantine, 0);
+  const std::string q = std::to_string(quarantine);
+  const std::string runs = "/api/v1/recipes/forms/runs";
+
+  struct Sending {
+    std::string what;
+    HttpReply reply;
+  };
+  std::vector<Sending> replies;
+  auto call = [&](const std::string& what, const std::string& method, const std::string& path,
+                  const std::string& body = "", const std::string& token = kAdmin,
+                  const std::string& content_type = "application/json") {
+    HttpRequest r;
+    r.method = method;
+    r.path = path;
+    r.body = body;
+    if (!body.empty()) r.headers.push_back("Content-Type: " + content_type);
+    if (!token.empty()) r.headers.push_back("Authorization: Bearer " + token);
+    HttpReply reply = svc_.client().Send(r);
+    EXPECT_GE(reply.status, 400) << what;
+    EXPECT_LT(reply.status, 500) << what;
+    replies.push_back({what, reply});
+  };
+  for (size_t i = 0; i < kSentCprs.size(); ++i) {
+    const std::string& t = kSentCprs[i].text;
+    const std::string& u = kSentCprs[i].in_url;
+    const std::string n = " (spelling " + std::to_string(i) + ")";
+    call("as a parameter's name" + n, "POST", runs, R"({"params":{"count":1,")" + t + R"(":"1"}})");
+    call("as the name of a parameter with a list" + n, "POST", runs,
+         R"({"params":{")" + t + R"(":[1]}})");
+    call("as a key of the body" + n, "POST", runs, "{\"" + t + "\":1}");
+    call("in a body that is not valid JSON" + n, "POST", runs,
+         R"({"params":{"count":1,"cpr":")" + t + "\"");
+    call("as a recipe" + n, "GET", "/api/v1/recipes/" + u);
+    call("as a recipe to start" + n, "POST", "/api/v1/recipes/" + u + "/runs", "{}");
+    call("as a run" + n, "GET", "/api/v1/runs/" + u);
+    call("as a run's log" + n, "GET", "/api/v1/runs/" + u + "/log");
+    call("as a run to cancel" + n, "POST", "/api/v1/runs/" + u + "/cancel", "{}");
+    call("as a quarantine id" + n, "GET", "/api/v1/quarantine/" + u);
+    call("as a quarantine id to edit" + n, "PATCH", "/api/v1/quarantine/" + u, R"({"fields":{}})");
+    call("as a quarantine id to retry" + n, "POST", "/api/v1/quarantine/" + u + "/retry", "{}");
+    call("as a record field to edit" + n, "PATCH", "/api/v1/quarantine/" + q,
+         R"({"fields":{")" + t + R"(":"x"}})");
+    call("as query values" + n, "GET", "/api/v1/runs?limit=" + u + "&before=" + u);
+    call("as a quarantine query value" + n, "GET", "/api/v1/quarantine?limit=" + u);
+    call("as an endpoint" + n, "GET", "/api/v1/" + u);
+    call("as a page" + n, "GET", "/static/" + u);
+    call("as a token" + n, "GET", "/api/v1/session", "", t);
+    call("as a caseworker's run to cancel" + n, "POST", "/api/v1/runs/" + u + "/cancel", "{}",
+         kAnna);
+  }
+  std::vector<std::string> forbidden = SentForbidden();
+  for (const auto& [what, reply] : replies) {
+    for (size_t i = 0; i < forbidden.size(); ++i) {
+      // Never print the number itself, only which one leaked.
+      EXPECT_EQ(reply.body.find(forbidden[i]), std::string::npos)
+          << "the reply to a CPR number sent " << what << " holds forbidden text #" << i;
+    }
+  }
+  // The login form, and the service's own log of all of the above.
+  for (const auto& s : kSentCprs) {
+    HttpRequest login;
+    login.method = "POST";
+    login.path = "/login";
+    login.body = "token=" + s.in_url;
+    login.headers = {"Content-Type: application/x-www-form-urlencoded"};
+    EXPECT_EQ(svc_.client().Send(login).status, 303);
+  }
+  std::string log = svc_.Log();
+  for (size_t i = 0; i < forbidden.size(); ++i) {
+    EXPECT_EQ(log.find(forbidden[i]), std::string::npos)
+        << "the service's log holds forbidden text #" << i;
+  }
+}
+
+// --- 12. connections -----------------------------------------------------------------------
+
+// A TCP connection to 127.0.0.1:port that sends nothing; -1 if it failed.
+// `from`: the client's own address (another one of 127.0.0.0/8 is another client).
+int ConnectRaw(int port, const char* from = nullptr) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  if (from) {
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    inet_pton(AF_INET, from, &local.sin_addr);
+    if (bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) {
+      close(fd);
+      return -1;
+    }
+  }
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Room for `n` more descriptors in this process (and the service it starts).
+bool RaiseOpenFiles(rlim_t n) {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return false;
+  if (rl.rlim_cur >= n) return true;
+  if (rl.rlim_max < n) return false;
+  rl.rlim_cur = n;
+  return setrlimit(RLIMIT_NOFILE, &rl) == 0;
+}
+
+// /health (from a connection of its own, never a kept-alive one) and how long it took.
+std::pair<HttpReply, double> TimedHealth(const std::string& url) {
+  HttpClient fresh(url);
+  auto start = Clock::now();
+  HttpReply r = fresh.Get("/health");
+  return {r, std::chrono::duration<double>(Clock::now() - start).count()};
+}
+
+TEST_F(ServiceTest, HealthAnswersWhileTwoThousandIdleConnectionsAreOpen) {
+  constexpr int kIdle = 2000;
+  ASSERT_TRUE(RaiseOpenFiles(2 * kIdle + 1024)) << "the open-files limit is too low for this test";
+  StartService();
+  std::vector<int> idle;
+  for (int i = 0; i < kIdle; ++i) {
+    int fd = ConnectRaw(svc_.port());
+    ASSERT_GE(fd, 0) << "connection " << i << ": " << std::strerror(errno);
+    idle.push_back(fd);
+  }
+  // Every connection is open and silent, all from this client's address.
+  double slowest = 0;
+  for (int i = 0; i < 3; ++i) {
+    auto [health, seconds] = TimedHealth(svc_.url());
+    EXPECT_EQ(health.status, 200) << Show(health);
+    EXPECT_LT(seconds, 2.0) << "/health took " << seconds << " s";
+    slowest = std::max(slowest, seconds);
+  }
+  std::cout << "/health with " << kIdle << " idle connections open: slowest of 3 took "
+            << slowest * 1000 << " ms\n";
+  HttpClient fresh(svc_.url());
+  HttpReply session = fresh.Get("/api/v1/session", kAdmin);
+  EXPECT_EQ(session.status, 200) << "an API request from the same address: " << Show(session);
+  for (int fd : idle) close(fd);
+  EXPECT_TRUE(svc_.Running());
+}
+
+// The whole reply on `fd` (the request asked for Connection: close).
+std::string ReadAll(int fd) {
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; (n = recv(fd, buf, sizeof buf, 0)) > 0;) out.append(buf, static_cast<size_t>(n));
+  return out;
+}
+
+TEST_F(ServiceTest, WhenOneClientsConnectionsAreAllBusyHealthIsAnsweredFromTheReserve) {
+  WriteFile(svc_.dir() / "serve.yaml",
+            "http:\n  header_timeout_seconds: 120\n  max_connections_per_client: 4\n"
+            "  reserve_connections: 2\n");
+  StartService({"--config", (svc_.dir() / "serve.yaml").string()});
+  // Four connections of 127.0.0.1 each begin a request and never finish it:
+  // busy, so none may be evicted for a newcomer.
+  std::vector<int> busy;
+  const std::string partial = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+  for (int i = 0; i < 4; ++i) {
+    int fd = ConnectRaw(svc_.port());
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(send(fd, partial.data(), partial.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(partial.size()));
+    busy.push_back(fd);
+  }
+  // Another client is not limited by them. Its answer also tells that the
+  // service has read the four partial requests: they were accepted and their
+  // bytes were waiting before this connection was made.
+  int other = ConnectRaw(svc_.port(), "127.0.0.2");
+  ASSERT_GE(other, 0) << std::strerror(errno);
+  const std::string session =
+      "GET /api/v1/session HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+      "Authorization: Bearer " +
+      kAdmin + "\r\nConnection: close\r\n\r\n";
+  ASSERT_EQ(send(other, session.data(), session.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(session.size()));
+  std::string answer = ReadAll(other);
+  close(other);
+  EXPECT_EQ(answer.rfind("HTTP/1.1 200", 0), 0u) << "another client: " << answer.substr(0, 200);
+
+  // 127.0.0.1 is at its cap with every connection busy: /health comes from the reserve ...
+  auto [health, seconds] = TimedHealth(svc_.url());
+  EXPECT_EQ(health.status, 200) << Show(health);
+  EXPECT_LT(seconds, 2.0);
+  // ... which answers nothing else: 503, try again.
+  HttpClient fresh(svc_.url());
+  HttpReply refused = fresh.Get("/api/v1/session", kAdmin);
+  ExpectError(refused, 503, "an API request over the client's cap");
+  EXPECT_EQ(refused.Header("retry-after"), "1");
+  // The busy connections were left alone.
+  for (int fd : busy) {
+    pollfd p{fd, POLLIN, 0};
+    EXPECT_EQ(poll(&p, 1, 0), 0) << "a busy connection was closed";
+    close(fd);
+  }
+}
+
+TEST_F(ServiceTest, ASlowHeaderClientIsCutOffAfterTheHeaderTimeout) {
+  WriteFile(svc_.dir() / "serve.yaml", "http:\n  header_timeout_seconds: 2\n");
+  StartService({"--config", (svc_.dir() / "serve.yaml").string()});
+  int fd = ConnectRaw(svc_.port());
+  ASSERT_GE(fd, 0);
+  const std::string start = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+  ASSERT_EQ(send(fd, start.data(), start.size(), MSG_NOSIGNAL), static_cast<ssize_t>(start.size()));
+  // A header line every quarter second, never the blank line that ends them:
+  // the wait for the server to close the connection is the test's only pause.
+  auto begun = Clock::now();
+  bool closed = false;
+  while (!closed && Clock::now() - begun < seconds(15)) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 250) > 0) {
+      char buf[512];
+      ssize_t n = recv(fd, buf, sizeof buf, 0);
+      closed = n <= 0 || std::string(buf, static_cast<size_t>(n)).find("HTTP/1.1 4") == 0;
+      continue;
+    }
+    const std::string line = "X-Slow: a\r\n";
+    if (send(fd, line.data(), line.size(), MSG_NOSIGNAL) < 0) closed = true;
+  }
+  double took = std::chrono::duration<double>(Clock::now() - begun).count();
+  close(fd);
+  EXPECT_TRUE(closed) << "a client sending its headers slowly kept its connection for " << took
+                      << " s";
+  EXPECT_GE(took, 1.5) << "cut off before the header timeout";
+  EXPECT_LT(took, 10.0) << "the header timeout is 2 s";
+  auto [health, secs] = TimedHealth(svc_.url());
+  EXPECT_EQ(health.status, 200) << Show(health);
 }
 
 }  // namespace

@@ -285,23 +285,27 @@ std::string NextLink(std::string_view h) {
 }
 
 std::string Excerpt(std::string_view text, size_t max_chars) {
+  std::string out(text.substr(0, max_chars + 64));
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+  }
+  // Masked after the flattening (a line break turned into a space makes a
+  // spelling) and before the cut (half a number no longer looks like one, and
+  // its birth date would show). Masking keeps the length; the longest
+  // spelling is under the 64 bytes of slack.
+  out = Redactor::MaskCpr(out);
   bool cut = false;
   if (text.size() > max_chars) {
     size_t n = max_chars;
     // Do not split a UTF-8 sequence: back up over continuation bytes.
-    while (n > 0 && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80) --n;
-    text = text.substr(0, n);
+    while (n > 0 && (static_cast<unsigned char>(out[n]) & 0xC0) == 0x80) --n;
+    out.resize(n);
     cut = true;
-  }
-  std::string out(text);
-  for (char& c : out) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
   }
   // Trim surrounding blanks so "HTTP 400 from x: " reads cleanly.
   size_t b = out.find_first_not_of(' ');
   size_t e = out.find_last_not_of(' ');
   out = b == std::string::npos ? std::string() : out.substr(b, e - b + 1);
-  out = Redactor::MaskCpr(out);
   if (cut) out += "...";
   return out;
 }

@@ -26,6 +26,16 @@ TEST(Excerpt, CutsMasksAndFlattens) {
   EXPECT_EQ(Excerpt("\xc3\xb8\xc3\xb8", 3), "\xc3\xb8...");
 }
 
+// A number the cut falls in, or one a line break splits, is masked all the same.
+TEST(Excerpt, MasksANumberTheCutOrALineBreakSplits) {
+  // Compared, never printed: a failing test must not show the number either.
+  const std::string cut = std::string(190, 'a') + " 01.01.85-1233 and more";
+  EXPECT_TRUE(Excerpt(cut) == std::string(190, 'a') + " xx.xx.xx-...");
+  const std::string broken = "person 010185\n1233 is blocked";
+  EXPECT_TRUE(Excerpt(broken) == "person xxxxxx xxxx is blocked");
+  EXPECT_EQ(Excerpt("made a text of 1048576000 bytes"), "made a text of 1048576000 bytes");
+}
+
 TEST(HttpStatus, ClassifiesAndNamesTheUrl) {
   Headers h;
   EXPECT_TRUE(HttpStatus(201, h, "", "http://x").ok());
