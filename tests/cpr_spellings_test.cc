@@ -113,9 +113,15 @@ std::vector<Shown> RunEverywhere(const fs::path& dir, const std::vector<RunOf>& 
                                  const std::map<std::string, std::string>& env,
                                  size_t expect_quarantined) {
   std::vector<Shown> shown;
+  // The JSON series is another recipe of the same targets (a target's
+  // checkpoint belongs to one recipe of one state file).
+  std::string recipe = ReadFile(dir / "recipe.yaml");
+  size_t name = recipe.find('\n');
+  WriteFile(dir / "recipe-json.yaml", recipe.substr(0, name) + "-json" + recipe.substr(name));
   auto run = [&](const RunOf& r, const std::string& state, bool json) {
     WriteFile(dir / "in.csv", r.csv);
-    std::vector<std::string> args = {"run", "recipe.yaml", "--state", state, "--no-progress"};
+    std::vector<std::string> args = {"run", json ? "recipe-json.yaml" : "recipe.yaml", "--state",
+                                     state, "--no-progress"};
     if (json) args.insert(args.end(), {"--log-format", "json"});
     for (const auto& p : r.params) args.insert(args.end(), {"--param", p});
     Output o = Keyonce(args, dir, env);
