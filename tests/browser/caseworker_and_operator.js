@@ -57,7 +57,7 @@ params:
     label: ${PARAM_LABEL}
     help: Stien til CSV-filen fra vagtplanen, f.eks. data/sygefravaer.csv.
     required: true
-    default: data/sygefravaer.csv
+    default: data/eksport.csv
     pattern: '^data/[A-Za-z0-9_.-]+[.]csv$'
 
 source:
@@ -104,6 +104,13 @@ targets:
       Fra: "{{ record.from_date | format_date('%d-%m-%Y') }}"
       Timer: "{{ record.hours | format_number(2, ',') }}"
       Årsag: "{{ record.reason }}"
+
+  # Named after the file the run read: a retry must write where its run did.
+  - name: trail
+    type: jsonl
+    path: "out/{{ params.file }}.jsonl"
+    create_dirs: true
+    body: {from: "{{ record.from_date }}", hours: "{{ record.hours }}"}
 `;
 
 const T0 = Date.now();
@@ -272,7 +279,7 @@ async function caseworker(page, base, tokens) {
   assert.equal(await card.locator('.desc').innerText(), DESCRIPTION);
   assert.equal(await page.locator('article.card').count(), 1, 'the caseworker sees one recipe');
   const input = card.getByLabel(PARAM_LABEL);
-  assert.equal(await input.inputValue(), 'data/sygefravaer.csv', 'the default is filled in');
+  assert.equal(await input.inputValue(), 'data/eksport.csv', 'the default is filled in');
   assert.equal(await input.getAttribute('required'), '', 'the param is required');
   const help = await input.getAttribute('aria-describedby');
   assert.ok(help, 'the field is described by its help text');
@@ -422,6 +429,14 @@ async function operator(page, base, tokens, dir, first) {
       sqlite(db, `SELECT hours FROM absence WHERE cpr = '${BAD_CPR}';`), '7.5',
       'the fixed record is in the payroll table');
   assert.equal(sqlite(db, 'SELECT count(*) FROM absence;'), String(GOOD_ROWS + 1));
+
+  log('operator: the retry wrote where the run that read the record did (its parameters)');
+  const trail = path.join(dir, 'recipes', 'out', 'data', 'sygefravaer.csv.jsonl');
+  const lines = fs.readFileSync(trail, 'utf8').split('\n').filter((l) => l.length > 0);
+  assert.equal(lines.length, GOOD_ROWS + 1, 'the fixed record joined its run\'s trail');
+  assert.ok(
+      !fs.existsSync(path.join(dir, 'recipes', 'out', 'data', 'eksport.csv.jsonl')),
+      'nothing was written where the recipe\'s default points');
 }
 
 async function main() {
