@@ -64,15 +64,13 @@ struct AddedColumn {
 const AddedColumn kAddedColumns[] = {{"quarantine", "params", "TEXT"},
                                      {"quarantine", "secrets", "TEXT"}};
 
-std::string Quoted(const fs::path& p) { return p.string(); }
-
 // What to do, said once for every refusal of a file that is there.
 std::string Remedy(const fs::path& path) {
   return " Restore the state file from a backup (with its -wal file, if it has one), or check it "
          "with `keyonce state check " +
-         Quoted(path) +
+         path.string() +
          "`. To start a new journal on purpose, move the file away and run `keyonce state init " +
-         Quoted(path) + "`; targets written before are then refused until a run with --adopt.";
+         path.string() + "`; targets written before are then refused until a run with --adopt.";
 }
 
 uint32_t BigEndian(const unsigned char* p, int n) {
@@ -86,22 +84,22 @@ uint32_t BigEndian(const unsigned char* p, int n) {
 Status CheckHeader(const fs::path& path) {
   std::error_code ec;
   auto size = fs::file_size(path, ec);
-  if (ec) return Status::Io("reading the state file " + Quoted(path) + ": " + ec.message());
+  if (ec) return Status::Io("reading the state file " + path.string() + ": " + ec.message());
   if (size == 0) {
-    return Status::Refused("the state file " + Quoted(path) +
+    return Status::Refused("the state file " + path.string() +
                            " is empty (0 bytes): a copy or restore that failed, or a full disk?" +
                            Remedy(path));
   }
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    return Status::Io("opening the state file " + Quoted(path) + ": " + std::strerror(errno));
+    return Status::Io("opening the state file " + path.string() + ": " + std::strerror(errno));
   }
   unsigned char h[100] = {};
   ssize_t n = ::pread(fd, h, sizeof h, 0);
   ::close(fd);
   static const char kMagic[] = "SQLite format 3";  // with its NUL: 16 bytes
   if (n < 100 || std::memcmp(h, kMagic, 16) != 0) {
-    return Status::Refused("the state file " + Quoted(path) +
+    return Status::Refused("the state file " + path.string() +
                            " is not a SQLite database (damaged, or another kind of file)." +
                            Remedy(path));
   }
@@ -111,7 +109,7 @@ Status CheckHeader(const fs::path& path) {
   // (its "version valid for" equals the change counter).
   uint64_t pages = BigEndian(h + 28, 4);
   if (BigEndian(h + 92, 4) == BigEndian(h + 24, 4) && pages > 0 && size < pages * page_size) {
-    return Status::Refused("the state file " + Quoted(path) +
+    return Status::Refused("the state file " + path.string() +
                            " is cut short: " + std::to_string(size) + " bytes of the " +
                            std::to_string(pages * page_size) +
                            " its header promises (an interrupted copy?)." + Remedy(path));
@@ -126,7 +124,7 @@ Status CheckFolder(const fs::path& path) {
   if (folder.empty()) return Status::OK();
   std::error_code ec;
   if (fs::is_directory(folder, ec)) return Status::OK();
-  return Status::Refused("the folder " + Quoted(folder) + " of the state file " + Quoted(path) +
+  return Status::Refused("the folder " + folder.string() + " of the state file " + path.string() +
                          " does not exist (a typo, or a disk that is not mounted?). Create it "
                          "first if it is the right place, or give the right --state; keyonce does "
                          "not make it, so that a mistyped path never becomes a new, empty journal "
@@ -173,7 +171,7 @@ Status CreateFile(const fs::path& path, bool* created) {
       p += suffix;
       fs::remove(p, ec);
     }
-    return Status::Io(what + " " + Quoted(path) + ": " + msg);
+    return Status::Io(what + " " + path.string() + ": " + msg);
   };
   if (sqlite3_open_v2(tmp.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
       SQLITE_OK) {
@@ -201,7 +199,7 @@ Status CreateFile(const fs::path& path, bool* created) {
   std::error_code ec;
   fs::remove(tmp, ec);
   if (rc != 0 && err != EEXIST) {
-    return Status::Io("creating the state file " + Quoted(path) + ": " + std::strerror(err));
+    return Status::Io("creating the state file " + path.string() + ": " + std::strerror(err));
   }
   *created = rc == 0;
   fs::path folder = path.parent_path().empty() ? fs::path(".") : path.parent_path();
@@ -234,7 +232,7 @@ Result<std::unique_ptr<StateStore>> StateStore::Open(const fs::path& path, bool 
     KEYONCE_RETURN_IF_ERROR(st->Exec(kSchema).Wrap("creating the state store schema"));
   } else {
     if (!fs::is_regular_file(path, ec)) {
-      return Status::Refused("the state file " + Quoted(path) + " is not a regular file.");
+      return Status::Refused("the state file " + path.string() + " is not a regular file.");
     }
     KEYONCE_RETURN_IF_ERROR(CheckHeader(path));
     int flags = read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
@@ -262,7 +260,7 @@ Result<std::unique_ptr<StateStore>> StateStore::Open(const fs::path& path, bool 
 }
 
 Status StateStore::Verify() {
-  const std::string where = "the state file " + Quoted(path_);
+  const std::string where = "the state file " + path_.string();
   auto pragma = [&](const char* sql, int64_t* out) -> Status {
     sqlite3_stmt* s = nullptr;
     int rc = sqlite3_prepare_v2(db_, sql, -1, &s, nullptr);
@@ -354,7 +352,7 @@ Status StateStore::Upgrade(int version) {
   KEYONCE_RETURN_IF_ERROR(Begin());
   auto fail = [&](Status st) {
     Rollback();
-    return st.Wrap("upgrading the state file " + Quoted(path_) + " from schema version " +
+    return st.Wrap("upgrading the state file " + path_.string() + " from schema version " +
                    std::to_string(version));
   };
   // Another process may have upgraded it meanwhile: the statements below are
@@ -388,7 +386,7 @@ Status StateStore::Init(const fs::path& path) {
   std::error_code ec;
   if (fs::exists(path, ec)) {
     if (!fs::is_regular_file(path, ec) || fs::file_size(path, ec) != 0) {
-      return Status::Refused(Quoted(path) +
+      return Status::Refused(path.string() +
                              " is already there; `keyonce state init` never replaces a file "
                              "that holds anything. Move it away first if you mean to start a "
                              "new journal.");
@@ -399,7 +397,7 @@ Status StateStore::Init(const fs::path& path) {
   KEYONCE_RETURN_IF_ERROR(CheckFolder(path));
   bool created = false;
   KEYONCE_RETURN_IF_ERROR(CreateFile(path, &created));
-  if (!created) return Status::Refused(Quoted(path) + " was made by another process meanwhile.");
+  if (!created) return Status::Refused(path.string() + " was made by another process meanwhile.");
   return Status::OK();
 }
 
