@@ -88,6 +88,17 @@ void ExpectEachOnce(const fs::path& dir, int n) {
   EXPECT_EQ(twice, 0) << "jsonl records written twice";
 }
 
+// Runs SQL on a database as another program would (no keyonce involved).
+void Sql(const fs::path& db, const std::string& sql) {
+  sqlite3* h = nullptr;
+  ASSERT_EQ(sqlite3_open(db.c_str(), &h), SQLITE_OK);
+  char* err = nullptr;
+  int rc = sqlite3_exec(h, sql.c_str(), nullptr, nullptr, &err);
+  EXPECT_EQ(rc, SQLITE_OK) << (err ? err : "") << " in: " << sql;
+  sqlite3_free(err);
+  sqlite3_close(h);
+}
+
 fs::path MakeCase(const std::string& name, int records) {
   fs::path dir = FreshDir(name);
   WriteFile(dir / "guarded.yaml", kRecipe);
@@ -253,14 +264,9 @@ TEST(StateFile, FolderThatDoesNotExistIsNotCreated) {
 TEST(StateFile, AnotherApplicationsDatabaseIsRefusedAndLeftUntouched) {
   fs::path dir = MakeCase("state_foreign", 100);
   fs::path db = dir / "state.db";
-  sqlite3* h = nullptr;
-  ASSERT_EQ(sqlite3_open(db.c_str(), &h), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(h,
-                         "CREATE TABLE invoices(id INTEGER PRIMARY KEY, amount REAL);"
-                         "INSERT INTO invoices(amount) VALUES (10.5), (20);",
-                         nullptr, nullptr, nullptr),
-            SQLITE_OK);
-  sqlite3_close(h);
+  Sql(db,
+      "CREATE TABLE invoices(id INTEGER PRIMARY KEY, amount REAL);"
+      "INSERT INTO invoices(amount) VALUES (10.5), (20);");
   std::string before = ReadFile(db);
   ExpectStateRefused(dir, kRun, "not a keyonce state file");
   EXPECT_EQ(ReadFile(db), before) << "the foreign database was changed";
@@ -275,10 +281,7 @@ TEST(StateFile, AnotherApplicationsDatabaseIsRefusedAndLeftUntouched) {
 TEST(StateFile, MissingJournalTableIsRefused) {
   fs::path dir = MakeCase("state_dropped", 100);
   ASSERT_EQ(Keyonce(kRun, dir).exit_code, 0);
-  sqlite3* h = nullptr;
-  ASSERT_EQ(sqlite3_open((dir / "state.db").c_str(), &h), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(h, "DROP TABLE journal", nullptr, nullptr, nullptr), SQLITE_OK);
-  sqlite3_close(h);
+  Sql(dir / "state.db", "DROP TABLE journal");
   ExpectStateRefused(dir, kRun, "journal");
   ExpectEachOnce(dir, 100);
 }
@@ -287,10 +290,7 @@ TEST(StateFile, FileThatIsNotADatabaseOrCutShortIsRefused) {
   fs::path dir = MakeCase("state_damaged", 3000);
   ASSERT_EQ(Keyonce(kRun, dir).exit_code, 0);
   // Every change checkpointed into the main file, then a copy cut in half.
-  sqlite3* h = nullptr;
-  ASSERT_EQ(sqlite3_open((dir / "state.db").c_str(), &h), SQLITE_OK);
-  sqlite3_exec(h, "PRAGMA wal_checkpoint(TRUNCATE)", nullptr, nullptr, nullptr);
-  sqlite3_close(h);
+  Sql(dir / "state.db", "PRAGMA wal_checkpoint(TRUNCATE)");
   std::string whole = ReadFile(dir / "state.db");
   ASSERT_GT(whole.size(), 8192u);
   fs::path other = FreshDir("state_damaged_copy");
@@ -386,10 +386,7 @@ TEST(StateFile, StateOlderThanItsTargetsIsRefused) {
   // Last week's backup restored: the targets hold batches the journal never saw.
   fs::path dir = MakeCase("state_restored", 1000);
   ASSERT_EQ(Keyonce(kRun, dir).exit_code, 0);
-  sqlite3* h = nullptr;
-  ASSERT_EQ(sqlite3_open((dir / "state.db").c_str(), &h), SQLITE_OK);
-  sqlite3_exec(h, "PRAGMA wal_checkpoint(TRUNCATE)", nullptr, nullptr, nullptr);
-  sqlite3_close(h);
+  Sql(dir / "state.db", "PRAGMA wal_checkpoint(TRUNCATE)");
   fs::copy_file(dir / "state.db", dir / "backup.db");
   WriteFile(dir / "in.csv", Csv(2000));
   ASSERT_EQ(Keyonce(kRun, dir).exit_code, 0);
@@ -405,9 +402,7 @@ TEST(StateFile, StateOlderThanItsTargetsIsRefused) {
 TEST(StateFile, StateFileOfAnEarlierVersionIsUpgradedInPlace) {
   // The schema keyonce 0.1 wrote, with no application id or version.
   fs::path dir = MakeCase("state_legacy", 100);
-  sqlite3* h = nullptr;
-  ASSERT_EQ(sqlite3_open((dir / "state.db").c_str(), &h), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(h, R"sql(
+  Sql(dir / "state.db", R"sql(
 CREATE TABLE meta(k TEXT PRIMARY KEY, v TEXT NOT NULL);
 CREATE TABLE runs(id INTEGER PRIMARY KEY, recipe TEXT NOT NULL, started_at TEXT NOT NULL,
   finished_at TEXT, status TEXT NOT NULL, trigger TEXT, params TEXT, counts TEXT, exit_code INTEGER);
@@ -425,10 +420,7 @@ CREATE TABLE quarantine(id INTEGER PRIMARY KEY, recipe TEXT NOT NULL, run INTEGE
   status TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT);
 CREATE TABLE watermarks(recipe TEXT PRIMARY KEY, value TEXT, run INTEGER);
 INSERT INTO meta VALUES('pseudonym_key', '00112233445566778899aabbccddeeff');
-)sql",
-                         nullptr, nullptr, nullptr),
-            SQLITE_OK);
-  sqlite3_close(h);
+)sql");
   Output o = Keyonce(kRun, dir);
   EXPECT_EQ(o.exit_code, 0) << o.all();
   ExpectEachOnce(dir, 100);
