@@ -528,7 +528,7 @@ targets:
   EXPECT_EQ(script_.written, std::vector<std::string>{"3"});
   EXPECT_NE(err_.str().find("line 1: longer than limits.record_bytes (2 KiB)"), std::string::npos)
       << err_.str();
-  EXPECT_NE(err_.str().find("the filter 'replace' made a text of 15000 bytes, more than "
+  EXPECT_NE(err_.str().find("the filter 'replace' would make a text of 15000 bytes, more than "
                             "limits.template_bytes (4 KiB)"),
             std::string::npos)
       << err_.str();

@@ -197,8 +197,10 @@ const std::vector<FieldSpec>& LimitFields() {
                     "lookup table that is loaded whole (csv) may not have more rows."),
       FieldSpec::Int("template_bytes")
           .Default("16777216")
-          .Describe("Longest text, in bytes, that one template or one filter in it may make. "
-                    "Longer fails that record (quarantined)."),
+          .Describe("Longest text, in bytes, that one template, or one filter or `~` in it, "
+                    "may make; filters check the size they would make before they make it (a "
+                    "list from split counts its items too). Longer fails that record "
+                    "(quarantined)."),
       FieldSpec::Int("run_seconds")
           .Default("0")
           .Describe("Longest a run may take, in seconds; 0 means no limit. When it is reached the "
