@@ -510,6 +510,13 @@ Result<RunSummary> Runner::RunRecords() {
                        " bytes, more than limits.record_bytes (" +
                        ByteSize(recipe_.limits.record_bytes) + ")",
                    "");
+      } else if (static_cast<int64_t>(si.record.size()) > recipe_.limits.columns) {
+        ++sum_.rejected;
+        Quarantine("source", "", si.position, "",
+                   "the record has " + std::to_string(si.record.size()) +
+                       " fields, more than limits.columns (" +
+                       std::to_string(recipe_.limits.columns) + ")",
+                   "");
       } else {
         Item item;
         item.position = std::move(si.position);

@@ -540,7 +540,8 @@ TEST_F(RunnerTest, LimitsAreCheckedWhenTheRecipeIsLoaded) {
 source: {type: jsonl, path: in.jsonl}
 key: "{{ record.id }}"
 batch_records: 5000
-limits: {records_in_memory: 1000, record_bytes: 16, run_seconds: -1, bogus: 1}
+limits: {records_in_memory: 1000, record_bytes: 16, run_seconds: -1, columns: 0,
+         bogus: 1}
 targets:
   - {name: api, type: scripted}
 )",
@@ -551,10 +552,29 @@ targets:
   EXPECT_NE(all.find("limits.record_bytes: must be at least 1024 (bytes)"), std::string::npos)
       << all;
   EXPECT_NE(all.find("limits.run_seconds: must be 0 (no limit) or more"), std::string::npos) << all;
+  EXPECT_NE(all.find("limits.columns: must be at least 1"), std::string::npos) << all;
   EXPECT_NE(all.find("batch_records: 5000 is more than limits.records_in_memory (1000)"),
             std::string::npos)
       << all;
   EXPECT_NE(all.find("bogus"), std::string::npos) << all;
+}
+
+TEST_F(RunnerTest, ColumnsLimitQuarantinesAWiderRecord) {
+  Write("in.jsonl", "{\"id\":\"1\",\"a\":1,\"b\":2,\"c\":3}\n{\"id\":\"2\",\"a\":1}\n");
+  auto r = Load(R"(recipe: columns
+source: {type: jsonl, path: in.jsonl}
+key: "{{ record.id }}"
+limits: {columns: 3}
+targets:
+  - {name: api, type: scripted}
+)");
+  ASSERT_TRUE(r);
+  RunSummary s = Run(*r);
+  EXPECT_EQ(s.exit_code, kExitQuarantined);
+  EXPECT_EQ(script_.written, std::vector<std::string>{"2"});
+  EXPECT_NE(err_.str().find("the record has 4 fields, more than limits.columns (3)"),
+            std::string::npos)
+      << err_.str();
 }
 
 }  // namespace

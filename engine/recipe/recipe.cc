@@ -207,6 +207,12 @@ const std::vector<FieldSpec>& LimitFields() {
                     "run stops after the batch in flight, as interrupted, and the next run goes "
                     "on from there.")
           .Example("21600"),
+      FieldSpec::Int("columns")
+          .Default("16384")
+          .Describe("Most fields (columns) one record may have. A CSV file whose header (or "
+                    "`columns`) has more fails the run; a record from another source with more "
+                    "is quarantined. The default is a spreadsheet's widest sheet.")
+          .Example("100000"),
   };
   return f;
 }
