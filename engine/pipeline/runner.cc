@@ -50,6 +50,35 @@ size_t ValueBytes(const Value& v) {
   }
 }
 
+// About the memory a value takes, for limits.batch_bytes: Boost.JSON's
+// entries and the heap blocks of names and texts longer than fit inline.
+// Estimated, not measured; within a few percent for records of texts.
+size_t HeapBytes(size_t bytes) { return bytes ? (bytes + 8 + 15) & ~size_t{15} : 0; }
+size_t ValueMemory(const Value& v) {
+  switch (v.kind()) {
+    case boost::json::kind::string: {
+      const auto& s = v.get_string();
+      constexpr size_t kInline = 14;  // Boost.JSON keeps up to 14 characters in the value
+      return s.capacity() <= kInline ? 0 : HeapBytes(8 + s.capacity() + 1);
+    }
+    case boost::json::kind::array: {
+      const auto& a = v.get_array();
+      size_t n = HeapBytes(a.capacity() * sizeof(Value));
+      for (const auto& e : a) n += ValueMemory(e);
+      return n;
+    }
+    case boost::json::kind::object: {
+      const auto& o = v.get_object();
+      // The entries, and the hash index of a larger object.
+      size_t n = HeapBytes(o.capacity() * (sizeof(boost::json::key_value_pair) + 4));
+      for (const auto& kv : o) n += HeapBytes(kv.key().size() + 1) + ValueMemory(kv.value());
+      return n;
+    }
+    default:
+      return 0;
+  }
+}
+
 using Clock = std::chrono::steady_clock;
 
 // Intents kept in memory before they are merged into the journal: bounds
@@ -101,6 +130,12 @@ struct Item {
   bool quarantined_in_doubt = false;
   std::string fail_target, fail_reason;
 };
+
+// What an item holds in memory while it waits in a batch (limits.batch_bytes).
+size_t ItemMemory(const Item& item) {
+  return sizeof(Item) + ValueMemory(item.record) + HeapBytes(item.source_json.capacity()) +
+         ValueMemory(item.captures);
+}
 
 enum class Action { kNone, kUnchanged, kInsert, kUpdate, kCheck };
 
@@ -492,6 +527,8 @@ Result<RunSummary> Runner::RunRecords() {
   const bool has_steps = !recipe_.steps.empty();
   std::vector<Item> batch;
   batch.reserve(static_cast<size_t>(recipe_.batch_records));
+  size_t batch_bytes = 0;  // the items' ItemMemory: a batch is also written when it passes
+                           // limits.batch_bytes, so wide or big records are held a few at a time
   bool interrupted = false;
   for (;;) {
     SourceItem si;
@@ -579,6 +616,7 @@ Result<RunSummary> Runner::RunRecords() {
               }
             }
             batch.push_back(std::move(item));
+            batch_bytes += ItemMemory(batch.back());
           }
         }
       }
@@ -586,11 +624,13 @@ Result<RunSummary> Runner::RunRecords() {
     bool over_time = recipe_.limits.run_seconds > 0 &&
                      Clock::now() - start_ >= std::chrono::seconds(recipe_.limits.run_seconds);
     bool stop = (opt_.stop && opt_.stop->load()) || over_time;
-    if (batch.size() >= static_cast<size_t>(recipe_.batch_records) || (!*more && !batch.empty()) ||
+    if (batch.size() >= static_cast<size_t>(recipe_.batch_records) ||
+        batch_bytes >= recipe_.limits.batch_bytes || (!*more && !batch.empty()) ||
         (stop && !batch.empty())) {
       Status bs = opt_.dry_run ? DryRunBatch(batch) : ProcessBatch(batch);
       if (!bs.ok()) return fail(bs);
       batch.clear();
+      batch_bytes = 0;
     }
     if (!opt_.dry_run && store_->pending_intents() >= kMergeIntents) {
       Status ms = store_->Merge();

@@ -540,7 +540,7 @@ TEST_F(RunnerTest, LimitsAreCheckedWhenTheRecipeIsLoaded) {
 source: {type: jsonl, path: in.jsonl}
 key: "{{ record.id }}"
 batch_records: 5000
-limits: {records_in_memory: 1000, record_bytes: 16, run_seconds: -1, columns: 0,
+limits: {records_in_memory: 1000, record_bytes: 16, run_seconds: -1, columns: 0, batch_bytes: 100,
          bogus: 1}
 targets:
   - {name: api, type: scripted}
@@ -553,10 +553,35 @@ targets:
       << all;
   EXPECT_NE(all.find("limits.run_seconds: must be 0 (no limit) or more"), std::string::npos) << all;
   EXPECT_NE(all.find("limits.columns: must be at least 1"), std::string::npos) << all;
+  EXPECT_NE(all.find("limits.batch_bytes: must be at least 1024 (bytes)"), std::string::npos)
+      << all;
   EXPECT_NE(all.find("batch_records: 5000 is more than limits.records_in_memory (1000)"),
             std::string::npos)
       << all;
   EXPECT_NE(all.find("bogus"), std::string::npos) << all;
+}
+
+TEST_F(RunnerTest, BatchBytesWritesABatchBeforeItPassesTheBudget) {
+  // Ten records of about 40 KB each; batch_records would take them all at once.
+  std::string in;
+  for (int i = 1; i <= 10; ++i) {
+    in += "{\"id\":\"" + std::to_string(i) + "\",\"v\":\"" + std::string(40000, 'x') + "\"}\n";
+  }
+  Write("in.jsonl", in);
+  script_.concurrent = true;  // one WriteMany call per batch
+  auto r = Load(R"(recipe: budget
+source: {type: jsonl, path: in.jsonl}
+key: "{{ record.id }}"
+limits: {batch_bytes: 100000}
+targets:
+  - {name: api, type: scripted}
+)");
+  ASSERT_TRUE(r);
+  RunSummary s = Run(*r);
+  EXPECT_EQ(s.exit_code, kExitOk) << err_.str();
+  EXPECT_EQ(script_.written.size(), 10u);
+  ASSERT_GE(script_.calls.size(), 4u);
+  for (const auto& call : script_.calls) EXPECT_LE(call.size(), 3u);
 }
 
 TEST_F(RunnerTest, ColumnsLimitQuarantinesAWiderRecord) {

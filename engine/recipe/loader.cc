@@ -278,6 +278,7 @@ std::shared_ptr<const Recipe> LoadRecipeText(const std::string& name, const std:
     bytes("record_bytes", &r->limits.record_bytes);
     bytes("reply_bytes", &r->limits.reply_bytes);
     bytes("template_bytes", &r->limits.template_bytes);
+    bytes("batch_bytes", &r->limits.batch_bytes);
     if (auto v = s.Int("columns")) {
       if (*v < 1)
         w.Error(l["columns"], "limits.columns", "must be at least 1");

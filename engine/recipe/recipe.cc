@@ -213,6 +213,13 @@ const std::vector<FieldSpec>& LimitFields() {
                     "`columns`) has more fails the run; a record from another source with more "
                     "is quarantined. The default is a spreadsheet's widest sheet.")
           .Example("100000"),
+      FieldSpec::Int("batch_bytes")
+          .Default("67108864")
+          .Describe("Most bytes the records of one batch may take in memory (estimated: their "
+                    "fields, names and the copy kept for the quarantine). A batch is written "
+                    "when it holds batch_records records or this many bytes, whichever comes "
+                    "first, so wide or large records are written a few at a time; a single "
+                    "larger record is written alone."),
   };
   return f;
 }
