@@ -1,5 +1,7 @@
 #include "pipeline/runner.h"
 
+#include <sqlite3.h>
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -8,6 +10,7 @@
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <new>
 #include <random>
 #include <regex>
 #include <sstream>
@@ -287,13 +290,25 @@ class Runner {
  public:
   Runner(const Recipe& recipe, const RunOptions& opt) : recipe_(recipe), opt_(opt) {}
 
-  // The run, then its notifications (recipe `notify`).
+  // The run, then its notifications (recipe `notify`). A run that throws
+  // (out of memory above all) still ends as failed in the history.
   Result<RunSummary> Run() {
-    auto s = RunRecords();
+    Result<RunSummary> s = Status::Internal("the run did not finish");
+    try {
+      s = RunRecords();
+    } catch (const std::bad_alloc&) {
+      s = EndAfterException(
+          "the run ran out of memory (an allocation failed) after reading " +
+          std::to_string(sum_.read) +
+          " records; lower batch_records or the recipe's limits, or give keyonce more memory");
+    } catch (const std::exception& e) {
+      s = EndAfterException(std::string("internal error: ") + e.what());
+    }
     if (s.ok() && !opt_.dry_run && !recipe_.notify.empty()) Notify(*s);
     return s;
   }
   Result<RunSummary> RunRecords();
+  Result<RunSummary> EndAfterException(const std::string& message);
   void Notify(const RunSummary& s);
 
  private:
@@ -1388,6 +1403,42 @@ void Runner::Progress(bool final) {
 }
 
 }  // namespace
+
+// RunRecords threw: the stack it unwound held the batch and the source, so
+// there is memory again to record the failure. Targets are closed as after a
+// crash (the next run recovers their pending batches); a transaction left open
+// is rolled back first, or the run's row could not be finished.
+Result<RunSummary> Runner::EndAfterException(const std::string& message) {
+  if (!log_ || !store_ || (sum_.run == 0 && !opt_.dry_run)) return Status::Io(message);
+  sum_.status = "failed";
+  sum_.exit_code = kExitFailed;
+  sum_.error = redactor_.Apply(message);
+  try {
+    log_->Error("The run failed: " + message);
+    if (sqlite3_get_autocommit(store_->db()) == 0) store_->Rollback();
+    if (audit_) FlushAuditNow();  // what was read
+    if (!opt_.dry_run && !pending_quarantine_.empty() && !FlushQuarantine().ok()) {
+      sum_.quarantined -= static_cast<int64_t>(pending_quarantine_.size());
+    }
+  } catch (const std::exception&) {
+    // Still short of memory: the run's row below matters more.
+  }
+  pending_quarantine_.clear();
+  pending_audit_.clear();
+  for (auto& t : targets_) {
+    try {
+      if (t.target) t.target->Close(false);
+    } catch (const std::exception&) {
+    }
+    t.target.reset();
+  }
+  sum_.seconds = std::chrono::duration<double>(Clock::now() - start_).count();
+  if (!opt_.dry_run) {
+    Status fs = store_->FinishRun(sum_.run, sum_.status, sum_.ToJson(), sum_.exit_code);
+    if (!fs.ok()) return fs;
+  }
+  return sum_;
+}
 
 Result<RunSummary> RunRecipe(const Recipe& recipe, const RunOptions& options) {
   Runner r(recipe, options);

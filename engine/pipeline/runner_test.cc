@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <new>
 #include <sstream>
 #include <thread>
 
@@ -31,6 +32,7 @@ struct Script {
   double write_seconds = 0;  // each write takes this long
   int commits = 0;
   std::vector<std::vector<std::string>> calls;  // keys of each WriteMany call
+  std::string out_of_memory;                    // writing this key throws std::bad_alloc
 };
 Script* g_script = nullptr;
 
@@ -57,6 +59,7 @@ class ScriptedTarget : public Target {
       return {Status::Transient("service unavailable (503)"), {}, g_script->retry_after};
     }
     if (g_script->permanent.count(op.key)) return {Status::Permanent("rejected (400)"), {}};
+    if (op.key == g_script->out_of_memory) throw std::bad_alloc();
     if (g_script->write_seconds > 0) {
       std::this_thread::sleep_for(std::chrono::duration<double>(g_script->write_seconds));
     }
@@ -600,6 +603,38 @@ targets:
   EXPECT_NE(err_.str().find("the record has 4 fields, more than limits.columns (3)"),
             std::string::npos)
       << err_.str();
+}
+
+// Memory that runs out inside a run (an allocation fails under ulimit -v or the
+// unit's LimitAS=) ends the run as failed, in the summary and in the history,
+// instead of escaping as an exception that leaves the run `running` forever.
+TEST_F(RunnerTest, RunOutOfMemoryEndsAsFailedInTheHistory) {
+  Write("in.jsonl", "{\"id\":\"1\"}\n{\"id\":\"2\"}\n{\"id\":\"3\"}\n");
+  script_.out_of_memory = "2";
+  auto r = Load(R"(recipe: oom
+source: {type: jsonl, path: in.jsonl}
+key: "{{ record.id }}"
+targets:
+  - {name: api, type: scripted}
+)");
+  ASSERT_TRUE(r);
+  RunSummary s = Run(*r);
+  EXPECT_EQ(s.status, "failed");
+  EXPECT_EQ(s.exit_code, kExitFailed);
+  EXPECT_NE(s.error.find("the run ran out of memory"), std::string::npos) << s.error;
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ / "state.db").c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT status FROM runs", -1, &st, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)), "failed");
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  // The next run recovers the batch in flight, like after a crash, and finishes the work.
+  script_.out_of_memory.clear();
+  RunSummary again = Run(*r);
+  EXPECT_EQ(again.exit_code, kExitOk) << err_.str();
+  EXPECT_EQ(script_.written.back(), "3");
 }
 
 }  // namespace
