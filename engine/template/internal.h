@@ -106,7 +106,7 @@ void AppendText(std::string& out, const Value& v);
 size_t JsonEscapedSize(std::string_view s);
 size_t XmlEscapedSize(std::string_view s);
 size_t JsonSize(const Value& v);
-size_t TextSize(const Value& v);  // AppendText's size (lists and objects: about)
+size_t TextSize(const Value& v);  // AppendText's size: exact for texts, at most for the rest
 
 // Edit distance for "did you mean" hints.
 size_t Levenshtein(std::string_view a, std::string_view b);
