@@ -158,7 +158,7 @@ TEST_P(Hostile, Case) {
   // without the limits, e.g. under AddressSanitizer.
   if (expect["memory_case"].as<bool>(false) && !RssChecked()) {
     GTEST_SKIP() << name << " asserts memory, which needs the address-space limit "
-                 << "(KEYONCE_HOSTILE_MEMORY_LIMIT_MB is 0, or an AddressSanitizer build)";
+                 << "(KEYONCE_HOSTILE_MEMORY_LIMIT_MB is 0, or a sanitizer build)";
   }
 
   // sandbox/a/b/<case>: "../../x" from the case still lands inside the sandbox.
