@@ -28,7 +28,7 @@ class CsvLookup : public Lookup {
     auto path = settings_.ResolvePath("path", ctx.scope);
     if (!path.ok()) return path.status().Wrap(settings_.where);
     CsvReader reader(options_);
-    reader.SetMaxRecordBytes(ctx.limits.record_bytes);
+    reader.SetLimits(ctx.limits);
     KEYONCE_RETURN_IF_ERROR(reader.Open(*path, ctx.log));
     const auto& names = reader.field_names();
     bool has_key = false;

@@ -7,7 +7,6 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
-#include <unordered_map>
 #include <utility>
 
 #if defined(__SSE2__)
@@ -233,8 +232,17 @@ Status CsvReader::Open(const std::filesystem::path& path, Log* log) {
     if (!*r) break;
   }
 
+  if (opt_.max_columns < 1) opt_.max_columns = 1;
+  const size_t max_columns = static_cast<size_t>(opt_.max_columns);
+  if (opt_.columns.size() > max_columns) {
+    return Status::Invalid(file_name_ + ": `columns` lists " + std::to_string(opt_.columns.size()) +
+                           " names, more than limits.columns (" + std::to_string(max_columns) +
+                           ")");
+  }
   if (opt_.header) {
     in_header_ = true;
+    // One more than the limit: a header ending in a delimiter has an empty last column.
+    field_cap_ = max_columns + 1;
     const Status header = ReadHeader();
     in_header_ = false;
     KEYONCE_RETURN_IF_ERROR(header);
@@ -252,25 +260,30 @@ Status CsvReader::Open(const std::filesystem::path& path, Log* log) {
     }
     names_ = opt_.columns;
   }
-  // Names must be unique and non-empty (after renames too).
-  std::unordered_map<std::string_view, size_t> seen;
+  // Names must be unique and non-empty (after renames too). The prototype
+  // record (names, null values) is its own index of the names seen.
+  prototype_ = Record();
+  prototype_.reserve(names_.size());
   for (size_t i = 0; i < names_.size(); ++i) {
     const std::string what = opt_.header && opt_.columns.empty() ? "header" : "`columns`";
     if (names_[i].empty()) {
       return Status::Invalid(file_name_ + ": " + what + " column " + std::to_string(i + 1) +
                              " has no name");
     }
-    auto [it, fresh] = seen.emplace(names_[i], i);
+    auto [it, fresh] = prototype_.emplace(names_[i], nullptr);
     if (!fresh) {
-      return Status::Invalid(file_name_ + ": " + what + " column " + std::to_string(i + 1) +
-                             " '" + names_[i] + "' repeats column " +
-                             std::to_string(it->second + 1));
+      return Status::Invalid(file_name_ + ": " + what + " column " + std::to_string(i + 1) + " '" +
+                             names_[i] + "' repeats column " +
+                             std::to_string(it - prototype_.begin() + 1));
     }
   }
-  scratch_.resize(names_.size() + 1);
-  prototype_ = Record();
-  prototype_.reserve(names_.size());
-  for (const std::string& name : names_) prototype_.emplace(name, nullptr);
+  // A row may have one field more than the header (a trailing delimiter);
+  // a wider one is rejected on its count alone.
+  field_cap_ = names_.size() + 1;
+  // One copy of the names is enough (a few hundred bytes, or megabytes for a
+  // file a million columns wide).
+  names_.clear();
+  names_.shrink_to_fit();
   return Status::OK();
 }
 
@@ -325,8 +338,14 @@ Status CsvReader::ReadHeader() {
       line_ += rec_breaks_;
       continue;
     }
-    scratch_.resize(nfields_);
+    if (nfields_ > field_cap_) {
+      return Status::Invalid(file_name_ + ": line " + std::to_string(line_) + ": the header has " +
+                             std::to_string(nfields_) + " columns, more than limits.columns (" +
+                             std::to_string(opt_.max_columns) +
+                             "); raise limits.columns if the file really is this wide");
+    }
     names_.clear();
+    names_.reserve(nfields_);
     for (size_t i = 0; i < nfields_; ++i) {
       std::string_view v;
       size_t bad = 0;
@@ -344,6 +363,13 @@ Status CsvReader::ReadHeader() {
       // Every line ends with a delimiter: ignore the empty last column.
       names_.pop_back();
       trailing_delimiter_ = true;
+    }
+    if (names_.size() > static_cast<size_t>(opt_.max_columns)) {
+      return Status::Invalid(file_name_ + ": line " + std::to_string(line_) + ": the header has " +
+                             std::to_string(names_.size()) +
+                             " columns, more than limits.columns (" +
+                             std::to_string(opt_.max_columns) +
+                             "); raise limits.columns if the file really is this wide");
     }
     pos_ = rec_next_;
     line_ += rec_breaks_;
@@ -473,6 +499,13 @@ CsvReader::Parse CsvReader::ParseRecord() {
 }
 
 bool CsvReader::IsBlankRecord() const {
+  if (nfields_ > field_cap_) {
+    // Not every field is stored: blank means nothing but spaces and delimiters.
+    for (size_t k = pos_; k < rec_content_end_; ++k) {
+      if (!IsSpace(buf_[k]) && buf_[k] != opt_.delimiter) return false;
+    }
+    return true;
+  }
   for (size_t i = 0; i < nfields_; ++i) {
     const FieldRef& f = fields_[i];
     if (f.quoted) return false;
@@ -506,7 +539,7 @@ void CsvReader::LogGuess(bool mixed, int64_t line) {
 bool CsvReader::DecodeField(size_t i, std::string_view* out, size_t* bad_pos, bool* nul) {
   const FieldRef& f = fields_[i];
   const std::string_view raw(buf_.data() + f.begin, f.end - f.begin);
-  std::string& s = scratch_[i];
+  std::string& s = decoded_;
   std::string_view v = raw;
   const size_t k = FindHighOrNul(raw);
   if (k < raw.size()) {
@@ -688,15 +721,16 @@ Result<bool> CsvReader::Next(SourceItem* item) {
     }
 
     size_t count = nfields_;
-    if (trailing_delimiter_ && count == names_.size() + 1) {
+    const size_t width = prototype_.size();
+    if (trailing_delimiter_ && count == width + 1) {
       const FieldRef& last = fields_[count - 1];
       if (!last.quoted && last.begin == last.end) --count;
     }
-    if (count != names_.size()) {
+    if (count != width) {
       std::string reason = "line " + std::to_string(line) + ": " + std::to_string(count) +
                            (count == 1 ? " field, " : " fields, ") +
                            (opt_.header ? "the header has " : "`columns` names ") +
-                           std::to_string(names_.size());
+                           std::to_string(width);
       if (multiline_quote_ != kNpos) {
         // Line breaks inside quotes: the row's last line is the one before its end.
         const bool terminated = rec_content_end_ < rec_next_;
@@ -707,17 +741,21 @@ Result<bool> CsvReader::Next(SourceItem* item) {
       return true;
     }
 
-    // Decode every value before building the record.
-    values_.resize(count);
+    // Copying the prototype (names, null values) skips the duplicate-key
+    // checks of emplace; then each value is decoded straight into its place
+    // (a row that fails is dropped whole).
+    Record rec(prototype_);
+    auto it = rec.begin();
     bool ok = true;
-    for (size_t i = 0; i < count; ++i) {
+    for (size_t i = 0; i < count; ++i, ++it) {
       size_t bad = 0;
       bool nul = false;
-      if (!DecodeField(i, &values_[i], &bad, &nul)) {
+      std::string_view value;
+      if (!DecodeField(i, &value, &bad, &nul)) {
         uint64_t bl, bc;
         LineAndColumn(bad, &bl, &bc);
         std::string reason = "line " + std::to_string(bl) + ", column " + std::to_string(bc) +
-                             " (field '" + names_[i] + "'): ";
+                             " (field '" + std::string((prototype_.begin() + i)->key()) + "'): ";
         if (nul) {
           reason += "NUL byte";
         } else {
@@ -731,16 +769,9 @@ Result<bool> CsvReader::Next(SourceItem* item) {
         ok = false;
         break;
       }
+      it->value().emplace_string().assign(value.data(), value.size());
     }
     if (!ok) return true;
-
-    // Copying the prototype (names, null values) skips the duplicate-key
-    // checks of emplace; then each value is set in place.
-    Record rec(prototype_);
-    auto it = rec.begin();
-    for (size_t i = 0; i < count; ++i, ++it) {
-      it->value().emplace_string().assign(values_[i].data(), values_[i].size());
-    }
     item->record = std::move(rec);
     item->rejected = false;
     item->reason.clear();

@@ -10,6 +10,7 @@
 // resumes on the line after it.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -36,6 +37,9 @@ struct CsvReaderOptions {
   size_t sniff_bytes = 64 * 1024;     // bytes looked at to detect the encoding
   // A longer record stops reading; set from the recipe's limits.record_bytes.
   size_t max_record_bytes = 64u << 20;
+  // A wider header (or `columns`) fails Open; set from the recipe's limits.columns. Rows are
+  // held to the header's width: the reader keeps no place for a field beyond it.
+  int64_t max_columns = 16384;
 };
 
 class CsvReader {
@@ -52,11 +56,19 @@ class CsvReader {
   // cannot be read.
   Result<bool> Next(SourceItem* item);
   void Close();
-  // The recipe's limits.record_bytes, from RunContext::limits.
-  void SetMaxRecordBytes(size_t bytes) { opt_.max_record_bytes = bytes; }
+  // The recipe's limits.record_bytes and limits.columns, from RunContext::limits.
+  void SetLimits(const Limits& limits) {
+    opt_.max_record_bytes = limits.record_bytes;
+    opt_.max_columns = limits.columns;
+  }
 
   // Field names, in order (after `columns` renames).
-  const std::vector<std::string>& field_names() const { return names_; }
+  std::vector<std::string> field_names() const {
+    std::vector<std::string> names;
+    names.reserve(prototype_.size());
+    for (const auto& kv : prototype_) names.emplace_back(kv.key());
+    return names;
+  }
   // The encoding used (for auto: what was detected so far; UTF-8 while
   // only ASCII has been seen).
   Encoding encoding() const { return encoding_; }
@@ -79,7 +91,8 @@ class CsvReader {
   Result<bool> SkipLine();                 // skips one physical line; false at EOF
   bool IsBlankRecord() const;
   // Decodes field i to UTF-8: *out points into the buffer or into
-  // scratch_[i]. Returns false and sets *bad_pos for NUL / invalid UTF-8.
+  // decoded_, valid until the next call. Returns false and sets *bad_pos for
+  // NUL / invalid UTF-8.
   bool DecodeField(size_t i, std::string_view* out, size_t* bad_pos, bool* nul);
   void DecideEncoding();
   void LogGuess(bool mixed, int64_t line);  // says how auto-detection read the file
@@ -110,19 +123,27 @@ class CsvReader {
   bool quoted_special_[256] = {};  // quote, CR, LF: stop the scan of a quoted field
   int quote_ = -1;                 // -1: no quoting
 
-  std::vector<std::string> names_;
-  Record prototype_;  // names_ with null values
+  std::vector<std::string> names_;   // while Open reads them; then the prototype holds them
+  Record prototype_;                 // the field names with null values
   bool trailing_delimiter_ = false;  // the header ends with an empty column
   bool in_header_ = false;           // parsing the header: spaces around quotes allowed
 
+  // Fields past field_cap_ are only counted: a row of millions of delimiters
+  // costs no memory beyond its text.
   void AddField(const FieldRef& f) {
-    if (nfields_ == fields_.size()) fields_.resize(nfields_ * 2 + 16);
-    fields_[nfields_++] = f;
+    if (nfields_ < field_cap_) {
+      if (nfields_ == fields_.size()) fields_.resize(std::min(nfields_ * 2 + 16, field_cap_));
+      fields_[nfields_] = f;
+    }
+    ++nfields_;
   }
+  size_t stored_fields() const { return std::min(nfields_, field_cap_); }
 
-  // The record ParseRecord found: fields_[0, nfields_).
+  // The record ParseRecord found: nfields_ fields, the first stored_fields()
+  // of them in fields_.
   std::vector<FieldRef> fields_;
   size_t nfields_ = 0;
+  size_t field_cap_ = 0;        // the header: limits.columns + 1; rows: the header's width + 1
   size_t rec_content_end_ = 0;  // end of the record's text (before the line break)
   size_t rec_next_ = 0;         // start of the next record
   uint64_t rec_breaks_ = 0;     // line breaks consumed, terminator included
@@ -131,9 +152,8 @@ class CsvReader {
   size_t err_open_quote_ = 0;   // opening quote of the field in error
   size_t multiline_quote_ = 0;  // opening quote of the first field spanning lines
 
-  std::vector<std::string> scratch_;  // per-field decode buffers, reused
+  std::string decoded_;  // DecodeField's buffers, reused
   std::string tmp_;
-  std::vector<std::string_view> values_;
 };
 
 }  // namespace keyonce::connectors::csv

@@ -341,6 +341,36 @@ TEST(CsvReader, WrongFieldCountsAreRejected) {
                    R"(in.csv:6 {"a":"5","b":"6","c":"7"})"}));
 }
 
+// limits.columns: a header wider than it fails Open at once, naming the file
+// and line, before a name or a record entry is made for each column.
+TEST(CsvReader, HeaderWiderThanLimitsColumnsFailsAtOpen) {
+  CsvReaderOptions opt;
+  opt.max_columns = 3;
+  ReadOutcome r = ReadAll(WriteFile("a,b,c,d\n1,2,3,4\n"), opt);
+  EXPECT_EQ(r.open.code(), Status::Code::kInvalid);
+  EXPECT_EQ(r.open.message(),
+            "in.csv: line 1: the header has 4 columns, more than limits.columns (3); raise "
+            "limits.columns if the file really is this wide");
+  // A trailing delimiter is not a column.
+  EXPECT_TRUE(ReadAll(WriteFile("a,b,c,\n1,2,3,\n"), opt).open.ok());
+  opt.header = false;
+  opt.columns = {"a", "b", "c", "d"};
+  EXPECT_EQ(ReadAll(WriteFile("1,2,3,4\n"), opt).open.message(),
+            "in.csv: `columns` lists 4 names, more than limits.columns (3)");
+}
+
+// A row of far more fields than the header is rejected on its count (the
+// reader keeps no place for the fields past the header's width); a row of
+// nothing but delimiters is still a blank line.
+TEST(CsvReader, RowOfManyMoreFieldsThanTheHeaderIsRejectedOnItsCount) {
+  const std::string wide = "2" + std::string(100000, ',') + "x";
+  const std::string blank(100000, ',');
+  EXPECT_EQ(Items("a,b\n1,2\n" + wide + "\n" + blank + "\n3,4\n"),
+            (Lines{R"(in.csv:2 {"a":"1","b":"2"})",
+                   "in.csv:3 REJECTED line 3: 100001 fields, the header has 2 | " + wide,
+                   R"(in.csv:5 {"a":"3","b":"4"})"}));
+}
+
 TEST(CsvReader, InvalidUtf8IsRejectedWithTheColumnOfTheBadByte) {
   CsvReaderOptions opt;
   opt.encoding = Encoding::kUtf8;

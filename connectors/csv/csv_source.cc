@@ -68,7 +68,7 @@ class CsvSource : public Source {
   Status Open(const RunContext& ctx) override {
     auto path = settings_.ResolvePath("path", ctx.scope);
     if (!path.ok()) return path.status().Wrap(settings_.where);
-    reader_.SetMaxRecordBytes(ctx.limits.record_bytes);
+    reader_.SetLimits(ctx.limits);
     return reader_.Open(*path, ctx.log);
   }
 

@@ -248,9 +248,14 @@ class RecordsHandler {
   struct Element {
     Value value;
     uint64_t line = 0;
+    bool oversize = false;  // larger than max_element_bytes: not built, only skipped
   };
 
   explicit RecordsHandler(std::vector<std::string> path) : path_(std::move(path)) {}
+
+  // An element larger than this (its texts, and a few bytes per value) is
+  // skipped as it is read, never held whole: limits.record_bytes.
+  size_t max_element_bytes = Limits().record_bytes;
 
   std::deque<Element> ready;  // completed elements, in order
   std::string failure;        // why the handler stopped the parser
@@ -267,7 +272,7 @@ class RecordsHandler {
 
   bool on_key_part(boost::json::string_view s, size_t, boost::json::error_code&) {
     if (capture_ > 0) {
-      st_.push_chars(s);
+      if (Grow(s.size())) st_.push_chars(s);
     } else if (OnPathObject()) {
       key_.append(s.data(), s.size());
     }
@@ -275,7 +280,7 @@ class RecordsHandler {
   }
   bool on_key(boost::json::string_view s, size_t, boost::json::error_code&) {
     if (capture_ > 0) {
-      st_.push_key(s);
+      if (Grow(s.size() + kValueBytes)) st_.push_key(s);
     } else if (OnPathObject()) {
       key_.append(s.data(), s.size());
       size_t level = static_cast<size_t>(frames_.back().level);
@@ -287,25 +292,25 @@ class RecordsHandler {
 
   bool on_string_part(boost::json::string_view s, size_t, boost::json::error_code& ec) {
     if (capture_ > 0) {
-      st_.push_chars(s);
+      if (Grow(s.size())) st_.push_chars(s);
       return true;
     }
     if (!in_string_) {
       in_string_ = true;
       if (!BeginScalar(&string_capture_, ec)) return false;
     }
-    if (string_capture_) st_.push_chars(s);
+    if (string_capture_ && Grow(s.size())) st_.push_chars(s);
     return true;
   }
   bool on_string(boost::json::string_view s, size_t, boost::json::error_code& ec) {
     if (capture_ > 0) {
-      st_.push_string(s);
+      if (Grow(s.size() + kValueBytes)) st_.push_string(s);
       return true;
     }
     if (!in_string_ && !BeginScalar(&string_capture_, ec)) return false;
     in_string_ = false;
     if (string_capture_) {
-      st_.push_string(s);
+      if (Grow(s.size() + kValueBytes)) st_.push_string(s);
       FinishElement();
     }
     string_capture_ = false;
@@ -372,11 +377,33 @@ class RecordsHandler {
     return s;
   }
 
+  // What a value costs besides its text, for max_element_bytes.
+  static constexpr size_t kValueBytes = 8;
+
   void StartElement() {
     st_.reset();
     element_line_ = line;
+    element_bytes_ = 0;
+    oversize_ = false;
   }
-  void FinishElement() { ready.push_back(Element{st_.release(), element_line_}); }
+  // Counts n more bytes of the element; false once it is past the limit, when
+  // what was built is dropped and the rest is only parsed.
+  bool Grow(size_t n) {
+    element_bytes_ += n;
+    if (!oversize_ && element_bytes_ > max_element_bytes) {
+      oversize_ = true;
+      st_.reset();
+    }
+    return !oversize_;
+  }
+  void FinishElement() {
+    if (oversize_) {
+      st_.reset();
+      ready.push_back(Element{Value(), element_line_, true});
+    } else {
+      ready.push_back(Element{st_.release(), element_line_, false});
+    }
+  }
 
   bool BeginContainer(bool is_object, boost::json::error_code& ec) {
     if (capture_ > 0) {
@@ -410,10 +437,12 @@ class RecordsHandler {
 
   bool EndContainer(bool is_object, size_t n) {
     if (capture_ > 0) {
-      if (is_object) {
-        st_.push_object(n);
-      } else {
-        st_.push_array(n);
+      if (Grow(kValueBytes)) {
+        if (is_object) {
+          st_.push_object(n);
+        } else {
+          st_.push_array(n);
+        }
       }
       if (--capture_ == 0) FinishElement();
       return true;
@@ -443,13 +472,13 @@ class RecordsHandler {
   template <typename Push>
   bool Scalar(Push push, boost::json::error_code& ec) {
     if (capture_ > 0) {
-      push();
+      if (Grow(kValueBytes)) push();
       return true;
     }
     bool capture = false;
     if (!BeginScalar(&capture, ec)) return false;
     if (capture) {
-      push();
+      if (Grow(kValueBytes)) push();
       FinishElement();
     }
     return true;
@@ -460,6 +489,8 @@ class RecordsHandler {
   std::vector<Frame> frames_;
   int capture_ = 0;
   uint64_t element_line_ = 0;
+  size_t element_bytes_ = 0;
+  bool oversize_ = false;
   std::string key_;
   bool key_on_path_ = false;
   bool in_string_ = false;
@@ -487,6 +518,7 @@ class JsonSource : public Source {
     if (!fd.ok()) return fd.status();
     fd_ = *fd;
     buf_.assign(kChunkBytes, '\0');
+    parser_.handler().max_element_bytes = max_record_bytes_ = ctx.limits.record_bytes;
     return Status::OK();
   }
 
@@ -509,6 +541,14 @@ class JsonSource : public Source {
     ++index_;
     *item = SourceItem();
     item->position = name_ + ":" + std::to_string(e.line);
+    if (e.oversize) {
+      // Not kept in the quarantine either: the state file is no place for it.
+      item->rejected = true;
+      item->reason = "line " + std::to_string(e.line) + ": item " + std::to_string(index_) +
+                     " is larger than limits.record_bytes (" + ByteSize(max_record_bytes_) +
+                     "); skipped without being held in memory";
+      return true;
+    }
     if (!e.value.is_object()) {
       item->rejected = true;
       item->reason = "line " + std::to_string(e.line) + ": item " + std::to_string(index_) +
@@ -628,6 +668,7 @@ class JsonSource : public Source {
   uint64_t line_ = 1;
   size_t col_chars_ = 0;
   uint64_t index_ = 0;
+  size_t max_record_bytes_ = Limits().record_bytes;
   boost::json::basic_parser<RecordsHandler> parser_;
 };
 

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <iostream>
 #include <map>
+#include <new>
 #include <optional>
 #include <string>
 #include <vector>
@@ -400,7 +401,7 @@ int CmdHistory(int argc, char** argv) {
     std::string counts;
     boost::system::error_code ec;
     Value c = boost::json::parse(r.counts, ec);
-    if (!ec && c.is_object()) {
+    if (!ec && c.is_object() && c.as_object().contains("read")) {
       const auto& o = c.as_object();
       counts = "read " + ToText(o.at("read")) + ", quarantined " + ToText(o.at("quarantined"));
       if (o.contains("targets")) {
@@ -413,6 +414,11 @@ int CmdHistory(int argc, char** argv) {
     char line[256];
     std::snprintf(line, sizeof line, "%-5lld %-25s %-21s %-23s ", static_cast<long long>(r.id), r.recipe.c_str(),
                   r.started_at.c_str(), r.status.c_str());
+    // A failed run says why (e.g. it ran out of memory, or its process died).
+    if (r.status == "failed" && !ec && c.is_object() && c.as_object().contains("error")) {
+      counts +=
+          (counts.empty() ? "" : " · ") + Redactor::MaskCpr(ToText(c.as_object().at("error")));
+    }
     std::cout << line << counts << "\n";
   }
   return 0;
@@ -636,6 +642,11 @@ int main(int argc, char** argv) {
       std::cout << "keyonce " << kVersion << "\n";
       return 0;
     }
+  } catch (const std::bad_alloc&) {
+    std::cerr << "keyonce " << cmd
+              << ": out of memory (an allocation failed); give keyonce more memory or lower the "
+                 "recipe's limits\n";
+    return 1;
   } catch (const std::exception& e) {
     std::cerr << "keyonce " << cmd << ": internal error: " << Redactor::MaskCpr(e.what()) << "\n";
     return 1;

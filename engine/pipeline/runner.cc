@@ -1,5 +1,7 @@
 #include "pipeline/runner.h"
 
+#include <sqlite3.h>
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -8,6 +10,7 @@
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <new>
 #include <random>
 #include <regex>
 #include <sstream>
@@ -47,6 +50,35 @@ size_t ValueBytes(const Value& v) {
     }
     default:
       return 8;
+  }
+}
+
+// About the memory a value takes, for limits.batch_bytes: Boost.JSON's
+// entries and the heap blocks of names and texts longer than fit inline.
+// Estimated, not measured; within a few percent for records of texts.
+size_t HeapBytes(size_t bytes) { return bytes ? (bytes + 8 + 15) & ~size_t{15} : 0; }
+size_t ValueMemory(const Value& v) {
+  switch (v.kind()) {
+    case boost::json::kind::string: {
+      const auto& s = v.get_string();
+      constexpr size_t kInline = 14;  // Boost.JSON keeps up to 14 characters in the value
+      return s.capacity() <= kInline ? 0 : HeapBytes(8 + s.capacity() + 1);
+    }
+    case boost::json::kind::array: {
+      const auto& a = v.get_array();
+      size_t n = HeapBytes(a.capacity() * sizeof(Value));
+      for (const auto& e : a) n += ValueMemory(e);
+      return n;
+    }
+    case boost::json::kind::object: {
+      const auto& o = v.get_object();
+      // The entries, and the hash index of a larger object.
+      size_t n = HeapBytes(o.capacity() * (sizeof(boost::json::key_value_pair) + 4));
+      for (const auto& kv : o) n += HeapBytes(kv.key().size() + 1) + ValueMemory(kv.value());
+      return n;
+    }
+    default:
+      return 0;
   }
 }
 
@@ -101,6 +133,12 @@ struct Item {
   bool quarantined_in_doubt = false;
   std::string fail_target, fail_reason;
 };
+
+// What an item holds in memory while it waits in a batch (limits.batch_bytes).
+size_t ItemMemory(const Item& item) {
+  return sizeof(Item) + ValueMemory(item.record) + HeapBytes(item.source_json.capacity()) +
+         ValueMemory(item.captures);
+}
 
 // kAdopt: a record the journal does not know, at a target being adopted
 // (--adopt): asked like kCheck, written when the target cannot tell.
@@ -319,13 +357,25 @@ class Runner {
  public:
   Runner(const Recipe& recipe, const RunOptions& opt) : recipe_(recipe), opt_(opt) {}
 
-  // The run, then its notifications (recipe `notify`).
+  // The run, then its notifications (recipe `notify`). A run that throws
+  // (out of memory above all) still ends as failed in the history.
   Result<RunSummary> Run() {
-    auto s = RunRecords();
+    Result<RunSummary> s = Status::Internal("the run did not finish");
+    try {
+      s = RunRecords();
+    } catch (const std::bad_alloc&) {
+      s = EndAfterException(
+          "the run ran out of memory (an allocation failed) after reading " +
+          std::to_string(sum_.read) +
+          " records; lower batch_records or the recipe's limits, or give keyonce more memory");
+    } catch (const std::exception& e) {
+      s = EndAfterException(std::string("internal error: ") + e.what());
+    }
     if (s.ok() && !opt_.dry_run && !recipe_.notify.empty()) Notify(*s);
     return s;
   }
   Result<RunSummary> RunRecords();
+  Result<RunSummary> EndAfterException(const std::string& message);
   void Notify(const RunSummary& s);
 
  private:
@@ -616,6 +666,8 @@ Result<RunSummary> Runner::RunRecords() {
   const bool has_steps = !recipe_.steps.empty();
   std::vector<Item> batch;
   batch.reserve(static_cast<size_t>(recipe_.batch_records));
+  size_t batch_bytes = 0;  // the items' ItemMemory: a batch is also written when it passes
+                           // limits.batch_bytes, so wide or big records are held a few at a time
   bool interrupted = false;
   for (;;) {
     SourceItem si;
@@ -633,6 +685,13 @@ Result<RunSummary> Runner::RunRecords() {
                    "the record is about " + std::to_string(bytes) +
                        " bytes, more than limits.record_bytes (" +
                        ByteSize(recipe_.limits.record_bytes) + ")",
+                   "");
+      } else if (static_cast<int64_t>(si.record.size()) > recipe_.limits.columns) {
+        ++sum_.rejected;
+        Quarantine("source", "", si.position, "",
+                   "the record has " + std::to_string(si.record.size()) +
+                       " fields, more than limits.columns (" +
+                       std::to_string(recipe_.limits.columns) + ")",
                    "");
       } else {
         Item item;
@@ -701,6 +760,7 @@ Result<RunSummary> Runner::RunRecords() {
               }
             }
             batch.push_back(std::move(item));
+            batch_bytes += ItemMemory(batch.back());
           }
         }
       }
@@ -708,11 +768,13 @@ Result<RunSummary> Runner::RunRecords() {
     bool over_time = recipe_.limits.run_seconds > 0 &&
                      Clock::now() - start_ >= std::chrono::seconds(recipe_.limits.run_seconds);
     bool stop = (opt_.stop && opt_.stop->load()) || over_time;
-    if (batch.size() >= static_cast<size_t>(recipe_.batch_records) || (!*more && !batch.empty()) ||
+    if (batch.size() >= static_cast<size_t>(recipe_.batch_records) ||
+        batch_bytes >= recipe_.limits.batch_bytes || (!*more && !batch.empty()) ||
         (stop && !batch.empty())) {
       Status bs = opt_.dry_run ? DryRunBatch(batch) : ProcessBatch(batch);
       if (!bs.ok()) return fail(bs);
       batch.clear();
+      batch_bytes = 0;
     }
     if (!opt_.dry_run && store_->pending_intents() >= kMergeIntents) {
       Status ms = store_->Merge();
@@ -1572,6 +1634,42 @@ void Runner::Progress(bool final) {
 }
 
 }  // namespace
+
+// RunRecords threw: the stack it unwound held the batch and the source, so
+// there is memory again to record the failure. Targets are closed as after a
+// crash (the next run recovers their pending batches); a transaction left open
+// is rolled back first, or the run's row could not be finished.
+Result<RunSummary> Runner::EndAfterException(const std::string& message) {
+  if (!log_ || !store_ || (sum_.run == 0 && !opt_.dry_run)) return Status::Io(message);
+  sum_.status = "failed";
+  sum_.exit_code = kExitFailed;
+  sum_.error = redactor_.Apply(message);
+  try {
+    log_->Error("The run failed: " + message);
+    if (sqlite3_get_autocommit(store_->db()) == 0) store_->Rollback();
+    if (audit_) FlushAuditNow();  // what was read
+    if (!opt_.dry_run && !pending_quarantine_.empty() && !FlushQuarantine().ok()) {
+      sum_.quarantined -= static_cast<int64_t>(pending_quarantine_.size());
+    }
+  } catch (const std::exception&) {
+    // Still short of memory: the run's row below matters more.
+  }
+  pending_quarantine_.clear();
+  pending_audit_.clear();
+  for (auto& t : targets_) {
+    try {
+      if (t.target) t.target->Close(false);
+    } catch (const std::exception&) {
+    }
+    t.target.reset();
+  }
+  sum_.seconds = std::chrono::duration<double>(Clock::now() - start_).count();
+  if (!opt_.dry_run) {
+    Status fs = store_->FinishRun(sum_.run, sum_.status, sum_.ToJson(), sum_.exit_code);
+    if (!fs.ok()) return fs;
+  }
+  return sum_;
+}
 
 Result<RunSummary> RunRecipe(const Recipe& recipe, const RunOptions& options) {
   Runner r(recipe, options);

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <new>
 #include <sstream>
 #include <thread>
 
@@ -31,6 +32,7 @@ struct Script {
   double write_seconds = 0;  // each write takes this long
   int commits = 0;
   std::vector<std::vector<std::string>> calls;  // keys of each WriteMany call
+  std::string out_of_memory;                    // writing this key throws std::bad_alloc
 };
 Script* g_script = nullptr;
 
@@ -57,6 +59,7 @@ class ScriptedTarget : public Target {
       return {Status::Transient("service unavailable (503)"), {}, g_script->retry_after};
     }
     if (g_script->permanent.count(op.key)) return {Status::Permanent("rejected (400)"), {}};
+    if (op.key == g_script->out_of_memory) throw std::bad_alloc();
     if (g_script->write_seconds > 0) {
       std::this_thread::sleep_for(std::chrono::duration<double>(g_script->write_seconds));
     }
@@ -531,7 +534,7 @@ targets:
   EXPECT_EQ(script_.written, std::vector<std::string>{"3"});
   EXPECT_NE(err_.str().find("line 1: longer than limits.record_bytes (2 KiB)"), std::string::npos)
       << err_.str();
-  EXPECT_NE(err_.str().find("the filter 'replace' made a text of 15000 bytes, more than "
+  EXPECT_NE(err_.str().find("the filter 'replace' would make a text of 15000 bytes, more than "
                             "limits.template_bytes (4 KiB)"),
             std::string::npos)
       << err_.str();
@@ -543,7 +546,8 @@ TEST_F(RunnerTest, LimitsAreCheckedWhenTheRecipeIsLoaded) {
 source: {type: jsonl, path: in.jsonl}
 key: "{{ record.id }}"
 batch_records: 5000
-limits: {records_in_memory: 1000, record_bytes: 16, run_seconds: -1, bogus: 1}
+limits: {records_in_memory: 1000, record_bytes: 16, run_seconds: -1, columns: 0, batch_bytes: 100,
+         bogus: 1}
 targets:
   - {name: api, type: scripted}
 )",
@@ -554,10 +558,86 @@ targets:
   EXPECT_NE(all.find("limits.record_bytes: must be at least 1024 (bytes)"), std::string::npos)
       << all;
   EXPECT_NE(all.find("limits.run_seconds: must be 0 (no limit) or more"), std::string::npos) << all;
+  EXPECT_NE(all.find("limits.columns: must be at least 1"), std::string::npos) << all;
+  EXPECT_NE(all.find("limits.batch_bytes: must be at least 1024 (bytes)"), std::string::npos)
+      << all;
   EXPECT_NE(all.find("batch_records: 5000 is more than limits.records_in_memory (1000)"),
             std::string::npos)
       << all;
   EXPECT_NE(all.find("bogus"), std::string::npos) << all;
+}
+
+TEST_F(RunnerTest, BatchBytesWritesABatchBeforeItPassesTheBudget) {
+  // Ten records of about 40 KB each; batch_records would take them all at once.
+  std::string in;
+  for (int i = 1; i <= 10; ++i) {
+    in += "{\"id\":\"" + std::to_string(i) + "\",\"v\":\"" + std::string(40000, 'x') + "\"}\n";
+  }
+  Write("in.jsonl", in);
+  script_.concurrent = true;  // one WriteMany call per batch
+  auto r = Load(R"(recipe: budget
+source: {type: jsonl, path: in.jsonl}
+key: "{{ record.id }}"
+limits: {batch_bytes: 100000}
+targets:
+  - {name: api, type: scripted}
+)");
+  ASSERT_TRUE(r);
+  RunSummary s = Run(*r);
+  EXPECT_EQ(s.exit_code, kExitOk) << err_.str();
+  EXPECT_EQ(script_.written.size(), 10u);
+  ASSERT_GE(script_.calls.size(), 4u);
+  for (const auto& call : script_.calls) EXPECT_LE(call.size(), 3u);
+}
+
+TEST_F(RunnerTest, ColumnsLimitQuarantinesAWiderRecord) {
+  Write("in.jsonl", "{\"id\":\"1\",\"a\":1,\"b\":2,\"c\":3}\n{\"id\":\"2\",\"a\":1}\n");
+  auto r = Load(R"(recipe: columns
+source: {type: jsonl, path: in.jsonl}
+key: "{{ record.id }}"
+limits: {columns: 3}
+targets:
+  - {name: api, type: scripted}
+)");
+  ASSERT_TRUE(r);
+  RunSummary s = Run(*r);
+  EXPECT_EQ(s.exit_code, kExitQuarantined);
+  EXPECT_EQ(script_.written, std::vector<std::string>{"2"});
+  EXPECT_NE(err_.str().find("the record has 4 fields, more than limits.columns (3)"),
+            std::string::npos)
+      << err_.str();
+}
+
+// Memory that runs out inside a run (an allocation fails under ulimit -v or the
+// unit's LimitAS=) ends the run as failed, in the summary and in the history,
+// instead of escaping as an exception that leaves the run `running` forever.
+TEST_F(RunnerTest, RunOutOfMemoryEndsAsFailedInTheHistory) {
+  Write("in.jsonl", "{\"id\":\"1\"}\n{\"id\":\"2\"}\n{\"id\":\"3\"}\n");
+  script_.out_of_memory = "2";
+  auto r = Load(R"(recipe: oom
+source: {type: jsonl, path: in.jsonl}
+key: "{{ record.id }}"
+targets:
+  - {name: api, type: scripted}
+)");
+  ASSERT_TRUE(r);
+  RunSummary s = Run(*r);
+  EXPECT_EQ(s.status, "failed");
+  EXPECT_EQ(s.exit_code, kExitFailed);
+  EXPECT_NE(s.error.find("the run ran out of memory"), std::string::npos) << s.error;
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ / "state.db").c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT status FROM runs", -1, &st, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)), "failed");
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  // The next run recovers the batch in flight, like after a crash, and finishes the work.
+  script_.out_of_memory.clear();
+  RunSummary again = Run(*r);
+  EXPECT_EQ(again.exit_code, kExitOk) << err_.str();
+  EXPECT_EQ(script_.written.back(), "3");
 }
 
 }  // namespace

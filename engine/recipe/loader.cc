@@ -278,6 +278,13 @@ std::shared_ptr<const Recipe> LoadRecipeText(const std::string& name, const std:
     bytes("record_bytes", &r->limits.record_bytes);
     bytes("reply_bytes", &r->limits.reply_bytes);
     bytes("template_bytes", &r->limits.template_bytes);
+    bytes("batch_bytes", &r->limits.batch_bytes);
+    if (auto v = s.Int("columns")) {
+      if (*v < 1)
+        w.Error(l["columns"], "limits.columns", "must be at least 1");
+      else
+        r->limits.columns = *v;
+    }
     if (auto v = s.Int("records_in_memory")) {
       if (*v < 1)
         w.Error(l["records_in_memory"], "limits.records_in_memory", "must be at least 1");

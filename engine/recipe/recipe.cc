@@ -197,14 +197,29 @@ const std::vector<FieldSpec>& LimitFields() {
                     "lookup table that is loaded whole (csv) may not have more rows."),
       FieldSpec::Int("template_bytes")
           .Default("16777216")
-          .Describe("Longest text, in bytes, that one template or one filter in it may make. "
-                    "Longer fails that record (quarantined)."),
+          .Describe("Longest text, in bytes, that one template, or one filter or `~` in it, "
+                    "may make; filters check the size they would make before they make it (a "
+                    "list from split counts its items too). Longer fails that record "
+                    "(quarantined)."),
       FieldSpec::Int("run_seconds")
           .Default("0")
           .Describe("Longest a run may take, in seconds; 0 means no limit. When it is reached the "
                     "run stops after the batch in flight, as interrupted, and the next run goes "
                     "on from there.")
           .Example("21600"),
+      FieldSpec::Int("columns")
+          .Default("16384")
+          .Describe("Most fields (columns) one record may have. A CSV file whose header (or "
+                    "`columns`) has more fails the run; a record from another source with more "
+                    "is quarantined. The default is a spreadsheet's widest sheet.")
+          .Example("100000"),
+      FieldSpec::Int("batch_bytes")
+          .Default("67108864")
+          .Describe("Most bytes the records of one batch may take in memory (estimated: their "
+                    "fields, names and the copy kept for the quarantine). A batch is written "
+                    "when it holds batch_records records or this many bytes, whichever comes "
+                    "first, so wide or large records are written a few at a time; a single "
+                    "larger record is written alone."),
   };
   return f;
 }

@@ -874,6 +874,21 @@ int Service::Run() {
   robot_ = cfg_.identity.empty() ? std::string("keyonce@") + host : cfg_.identity;
   LoadTokens(true);
   LoadRecipes(true);
+  // Runs still marked running were cut off when the service died (the
+  // out-of-memory killer under MemoryMax=, kill -9, a crash). Each is resumed
+  // as a new engine run below; the engine run it had begun is marked failed,
+  // so the history never shows it running forever.
+  if (auto died = db_->Running(); died.ok()) {
+    for (const auto& r : *died) {
+      if (r.engine_run <= 0) continue;
+      Status st = store_->AbandonRun(
+          r.engine_run,
+          "the service stopped during this run without finishing it (killed, e.g. by the "
+          "out-of-memory killer or kill -9, or it crashed); it is resumed as a new run");
+      if (!st.ok())
+        log_.Warn("marking run " + std::to_string(r.engine_run) + " failed: " + st.message());
+    }
+  }
   auto resumed = db_->RequeueInterrupted();
   if (resumed.ok() && *resumed)
     log_.Info(std::to_string(*resumed) + " interrupted run(s) will resume");

@@ -146,6 +146,15 @@ Result<std::vector<RunRow>> ServiceDb::Queued() {
   return out;
 }
 
+Result<std::vector<RunRow>> ServiceDb::Running() {
+  static const std::string sql =
+      std::string("SELECT ") + kCols + " FROM service_runs WHERE status='running' ORDER BY id";
+  Stmt s(db_, sql.c_str());
+  std::vector<RunRow> out;
+  while (sqlite3_step(s.s) == SQLITE_ROW) out.push_back(Read(s.s));
+  return out;
+}
+
 Result<std::optional<RunRow>> ServiceDb::Get(int64_t id) {
   static const std::string sql = std::string("SELECT ") + kCols + " FROM service_runs WHERE id=?";
   Stmt s(db_, sql.c_str());

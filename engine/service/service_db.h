@@ -47,6 +47,8 @@ class ServiceDb {
   // Runs a crash or SIGTERM interrupted go back to the queue (trigger "resume").
   Result<int> RequeueInterrupted();
   Result<std::vector<RunRow>> Queued();
+  // Runs marked running: at start, the ones the service died during.
+  Result<std::vector<RunRow>> Running();
   Result<std::optional<RunRow>> Get(int64_t id);
   // Newest first; started_by "" = everyone's, recipe "" = all; before 0 = newest.
   Result<std::vector<RunRow>> List(const std::string& recipe, const std::string& started_by,

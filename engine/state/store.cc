@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "core/clock.h"
+#include "keyonce/value.h"
 #include "state/sqlite_util.h"
 
 namespace keyonce {
@@ -132,6 +133,19 @@ Status StateStore::FinishRun(int64_t run, const std::string& status, const std::
   s.Int(4, exit_code);
   s.Int(5, run);
   if (sqlite3_step(s.s) != SQLITE_DONE) return Error("finishing the run");
+  return Status::OK();
+}
+
+Status StateStore::AbandonRun(int64_t run, const std::string& reason) {
+  const Value counts =
+      boost::json::object{{"run", run}, {"status", "failed"}, {"exit_code", 1}, {"error", reason}};
+  Stmt s(
+      Prepare("UPDATE runs SET finished_at=?, status='failed', counts=?, exit_code=1"
+              " WHERE id=? AND status='running'"));
+  s.Text(1, UtcTimestamp());
+  s.Text(2, ToJson(counts));
+  s.Int(3, run);
+  if (sqlite3_step(s.s) != SQLITE_DONE) return Error("finishing an abandoned run");
   return Status::OK();
 }
 

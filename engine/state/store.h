@@ -116,6 +116,10 @@ class StateStore {
   Status FinishRun(int64_t run, const std::string& status, const std::string& counts_json,
                    int exit_code);
   Result<std::vector<RunRow>> ListRuns(const std::string& recipe, int limit);
+  // Marks run `run` failed with `reason` if it is still `running`: its
+  // process died without finishing it (killed by the out-of-memory killer,
+  // kill -9, a crash), so the history never shows it running forever.
+  Status AbandonRun(int64_t run, const std::string& reason);
 
   // --- journal ---
   //

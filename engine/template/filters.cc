@@ -56,6 +56,41 @@ Status TextOf(const Value& v, const FilterContext& ctx, std::string_view* out, s
 
 Value Str(std::string_view s) { return Value(boost::json::string(s)); }
 
+// A filter that can grow its input checks the size it would make before it
+// makes it (limits.template_bytes), so memory never holds the oversized text.
+Status CheckSize(const FilterContext& ctx, size_t bytes) {
+  if (bytes <= ctx.scope.max_text_bytes) return Status::OK();
+  return TextWouldBeTooLong("the filter '" + std::string(ctx.name) + "'", bytes,
+                            ctx.scope.max_text_bytes);
+}
+
+// An output iterator that appends to a string and throws PastLimit when the
+// string would pass a limit, for algorithms (regex_replace) whose output size
+// is known only as they write it. PastLimit is no std::exception, so no
+// handler on the way (a library's or ours) mistakes it for another failure.
+struct PastLimit {};
+class LimitedAppender {
+ public:
+  using iterator_category = std::output_iterator_tag;
+  using value_type = void;
+  using difference_type = std::ptrdiff_t;
+  using pointer = void;
+  using reference = void;
+  LimitedAppender(boost::json::string* out, size_t limit) : out_(out), limit_(limit) {}
+  LimitedAppender& operator=(char c) {
+    if (out_->size() >= limit_) throw PastLimit{};
+    out_->push_back(c);
+    return *this;
+  }
+  LimitedAppender& operator*() { return *this; }
+  LimitedAppender& operator++() { return *this; }
+  LimitedAppender operator++(int) { return *this; }
+
+ private:
+  boost::json::string* out_;
+  size_t limit_;
+};
+
 // ------------------------------------------------------------------ UTF-8
 
 // Decodes one code point at s[i]; invalid bytes decode as themselves with
@@ -269,7 +304,16 @@ Status FReplace(Slot& io, Args args, const FilterContext& ctx) {
     KEYONCE_RETURN_IF_ERROR(StrArg(*args[0], ctx, "the text to replace", &from, &fb));
     KEYONCE_RETURN_IF_ERROR(StrArg(*args[1], ctx, "the replacement", &to, &tb));
     if (from.empty()) return FilterError(ctx, "the text to replace must not be empty");
-    std::string out;
+    if (to.size() > from.size() &&
+        s.size() + s.size() / from.size() * (to.size() - from.size()) > ctx.scope.max_text_bytes) {
+      // It could pass the limit: count the replacements first.
+      size_t hits = 0;
+      for (size_t at = s.find(from); at != std::string_view::npos;
+           at = s.find(from, at + from.size()))
+        ++hits;
+      KEYONCE_RETURN_IF_ERROR(CheckSize(ctx, s.size() + hits * (to.size() - from.size())));
+    }
+    boost::json::string out;  // built in place: no second copy of a large text
     out.reserve(s.size());
     size_t pos = 0;
     for (;;) {
@@ -280,7 +324,7 @@ Status FReplace(Slot& io, Args args, const FilterContext& ctx) {
       pos = hit + from.size();
     }
     out.append(s.substr(pos));
-    io.Set(Str(out));
+    io.Set(Value(std::move(out)));
     return Status::OK();
   });
 }
@@ -308,6 +352,20 @@ Status FSplit(Slot& io, Args args, const FilterContext& ctx) {
     std::string buf;
     KEYONCE_RETURN_IF_ERROR(StrArg(*args[0], ctx, "the separator", &sep, &buf));
     if (sep.empty()) return FilterError(ctx, "the separator must not be empty");
+    // A list costs a value's size per item besides its text: that too is held
+    // to limits.template_bytes, counted before the list is made.
+    constexpr size_t kItemBytes = sizeof(Value);
+    if ((s.size() / sep.size() + 1) * kItemBytes + s.size() > ctx.scope.max_text_bytes) {
+      size_t items = 1;
+      for (size_t at = s.find(sep); at != std::string_view::npos; at = s.find(sep, at + sep.size()))
+        ++items;
+      if (size_t bytes = items * kItemBytes + s.size(); bytes > ctx.scope.max_text_bytes) {
+        return Status::Invalid("the filter 'split' would make a list of " + std::to_string(items) +
+                               " items (about " + ByteSize(bytes) +
+                               " in memory), more than limits.template_bytes (" +
+                               ByteSize(ctx.scope.max_text_bytes) + ")");
+      }
+    }
     boost::json::array arr;
     if (!s.empty()) {
       size_t pos = 0;
@@ -337,14 +395,23 @@ Status FJoin(Slot& io, Args args, const FilterContext& ctx) {
   std::string_view sep;
   std::string buf;
   KEYONCE_RETURN_IF_ERROR(StrArg(*args[0], ctx, "the separator", &sep, &buf));
-  std::string out;
+  const auto& items = v.get_array();
+  size_t size = items.empty() ? 0 : (items.size() - 1) * sep.size();
+  for (const auto& item : items) size += TextSize(item);
+  KEYONCE_RETURN_IF_ERROR(CheckSize(ctx, size));
+  boost::json::string out;
+  out.reserve(size);
   bool first = true;
-  for (const auto& item : v.get_array()) {
+  for (const auto& item : items) {
     if (!first) out.append(sep);
     first = false;
-    AppendText(out, item);
+    if (item.is_string()) {
+      out.append(item.get_string());
+    } else if (!item.is_null()) {
+      out.append(ToText(item));
+    }
   }
-  io.Set(Str(out));
+  io.Set(Value(std::move(out)));
   return Status::OK();
 }
 
@@ -413,12 +480,16 @@ Status FFirstLast(Slot& io, Args, const FilterContext& ctx) {
   return Status::OK();
 }
 
-Status FString(Slot& io, Args, const FilterContext&) {
+Status FString(Slot& io, Args, const FilterContext& ctx) {
+  if (io.get().is_array() || io.get().is_object()) {
+    KEYONCE_RETURN_IF_ERROR(CheckSize(ctx, TextSize(io.get())));
+  }
   if (!io.get().is_string()) io.Set(Str(ToText(io.get())));
   return Status::OK();
 }
 
-Status FJson(Slot& io, Args, const FilterContext&) {
+Status FJson(Slot& io, Args, const FilterContext& ctx) {
+  KEYONCE_RETURN_IF_ERROR(CheckSize(ctx, JsonSize(io.get())));
   std::string out;
   AppendJson(out, io.get());
   io.Set(Str(out));
@@ -719,11 +790,16 @@ Status FRegexReplace(Slot& io, Args args, const FilterContext& ctx) {
     KEYONCE_RETURN_IF_ERROR(StrArg(*args[1], ctx, "the replacement", &repl, &rb));
     KEYONCE_RETURN_IF_ERROR(RegexTextLimits(*re, s, ctx));
     try {
-      std::string out;
+      boost::json::string out;
       out.reserve(s.size());
-      boost::regex_replace(std::back_inserter(out), s.begin(), s.end(), *re, repl,
-                           boost::format_perl);
-      io.Set(Str(out));
+      boost::regex_replace(LimitedAppender(&out, ctx.scope.max_text_bytes), s.begin(), s.end(), *re,
+                           repl, boost::format_perl);
+      io.Set(Value(std::move(out)));
+    } catch (const PastLimit&) {
+      return Status::Invalid(
+          "the filter 'regex_replace' would make a text longer than "
+          "limits.template_bytes (" +
+          ByteSize(ctx.scope.max_text_bytes) + ")");
     } catch (const std::runtime_error&) {
       return RegexRunError(ctx);
     }

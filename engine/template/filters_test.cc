@@ -503,6 +503,74 @@ TEST(Filters, LookupErrors) {
   EXPECT_FALSE(Apply("lookup('', 'name')", Value("10"), nullptr, &tables).ok());
 }
 
+// ------------------------------------------------------------ limits.template_bytes
+
+// Evaluates `tmpl` over record {a: 100 'a', x: 500 'x', c: 200 control characters, big: 600
+// 'b'} with limits.template_bytes at 1 KiB.
+Result<Value> Limited(std::string_view tmpl, TemplateContext context = TemplateContext::kValue) {
+  Value rec = boost::json::object{{"a", std::string(100, 'a')},
+                                  {"x", std::string(500, 'x')},
+                                  {"c", std::string(200, '\x01')},
+                                  {"big", std::string(600, 'b')}};
+  Scope s;
+  s.record = &rec;
+  s.max_text_bytes = 1024;
+  TemplateError err;
+  auto t = Template::Compile(tmpl, context, &err);
+  if (!t) return Status::Invalid("compile: " + err.message);
+  if (context == TemplateContext::kValue) return t->Evaluate(s);
+  auto text = t->Render(s);
+  if (!text.ok()) return text.status();
+  return Value(boost::json::string(*text));
+}
+
+std::string LimitedError(std::string_view tmpl, TemplateContext context = TemplateContext::kValue) {
+  auto r = Limited(tmpl, context);
+  EXPECT_FALSE(r.ok()) << tmpl;
+  return r.ok() ? "" : r.status().message();
+}
+
+// Filters that can grow their input say how much they would make before they
+// make it: memory never holds more than the limit.
+TEST(Filters, GrowingFiltersRefuseBeforeTheyMakeTheText) {
+  const std::string hundred(100, 'x');
+  EXPECT_EQ(LimitedError("{{ record.a | replace('a', '" + hundred + "') }}"),
+            "the filter 'replace' would make a text of 10000 bytes, more than "
+            "limits.template_bytes (1 KiB)");
+  EXPECT_EQ(LimitedError("{{ record.x | split('x') }}"),
+            "the filter 'split' would make a list of 501 items (about 12524 bytes in memory), "
+            "more than limits.template_bytes (1 KiB)");
+  EXPECT_EQ(LimitedError("{{ record.a | split('aaaaaaaaaa') | join(record.big) }}"),
+            "the filter 'join' would make a text of 6000 bytes, more than limits.template_bytes "
+            "(1 KiB)");
+  EXPECT_EQ(LimitedError("{{ record.a | regex_replace('a', '" + hundred + "') }}"),
+            "the filter 'regex_replace' would make a text longer than limits.template_bytes "
+            "(1 KiB)");
+  EXPECT_EQ(LimitedError("{{ record.c | json }}"),
+            "the filter 'json' would make a text of 1202 bytes, more than "
+            "limits.template_bytes (1 KiB)");
+  EXPECT_EQ(LimitedError("{{ record | string }}"),
+            "the filter 'string' would make a text of 2432 bytes, more than "
+            "limits.template_bytes (1 KiB)");
+  EXPECT_EQ(LimitedError("{{ record.big ~ record.x }}"),
+            "the operator '~' would make a text of 1100 bytes, more than "
+            "limits.template_bytes (1 KiB)");
+  // Under the limit, each works as before.
+  EXPECT_EQ(Limited("{{ record.x | replace('x', 'y') | length }}").value(), Value(500));
+  EXPECT_EQ(Limited("{{ (record.big ~ '!') | length }}").value(), Value(601));
+}
+
+TEST(Filters, TemplateOutputStopsBeforeItPassesTheLimit) {
+  EXPECT_EQ(LimitedError("{{ record.big }}{{ record.big }}", TemplateContext::kText),
+            "the template would make a text of 1200 bytes, more than limits.template_bytes "
+            "(1 KiB)");
+  // Escaping counts: 200 control characters are 1200 bytes of JSON.
+  EXPECT_EQ(LimitedError("{\"c\": \"{{ record.c }}\"}", TemplateContext::kJson),
+            "the template would make a text of 1207 bytes, more than limits.template_bytes "
+            "(1 KiB)");
+  EXPECT_TRUE(Limited("{{ record.big }}{{ record.x | length }}", TemplateContext::kText).ok());
+}
+
 // ------------------------------------------------------------ hints
 
 TEST(Filters, UnknownFilterHintsUseTheTable) {

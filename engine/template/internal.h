@@ -101,6 +101,13 @@ void AppendXmlEscaped(std::string& out, std::string_view s);
 // Appends ToText(v) without copying strings.
 void AppendText(std::string& out, const Value& v);
 
+// The sizes the appenders above would add, counted without building the text,
+// so that a filter or template checks limits.template_bytes before it grows.
+size_t JsonEscapedSize(std::string_view s);
+size_t XmlEscapedSize(std::string_view s);
+size_t JsonSize(const Value& v);
+size_t TextSize(const Value& v);  // AppendText's size: exact for texts, at most for the rest
+
 // Edit distance for "did you mean" hints.
 size_t Levenshtein(std::string_view a, std::string_view b);
 // The closest candidate within a small distance, or "".

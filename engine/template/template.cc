@@ -873,10 +873,20 @@ Status Eval(const Node& n, const Scope& scope, Slot& out) {
       Slot l, r;
       KEYONCE_RETURN_IF_ERROR(Eval(*n.a, scope, l));
       KEYONCE_RETURN_IF_ERROR(Eval(*n.b, scope, r));
-      std::string s;
-      AppendText(s, l.get());
-      AppendText(s, r.get());
-      out.Set(Value(boost::json::string(s)));
+      const size_t size = TextSize(l.get()) + TextSize(r.get());
+      if (size > scope.max_text_bytes) {
+        return TextWouldBeTooLong("the operator '~'", size, scope.max_text_bytes);
+      }
+      boost::json::string s;  // built in place: no second copy of a large text
+      s.reserve(size);
+      for (const Value* v : {&l.get(), &r.get()}) {
+        if (v->is_string()) {
+          s.append(v->get_string());
+        } else if (!v->is_null()) {
+          s.append(ToText(*v));
+        }
+      }
+      out.Set(Value(std::move(s)));
       return Status::OK();
     }
   }
@@ -1037,6 +1047,78 @@ void AppendXmlEscaped(std::string& out, std::string_view s) {
     }
   }
   out.append(s.data() + run, s.size() - run);
+}
+
+size_t JsonEscapedSize(std::string_view s) {
+  size_t n = s.size();
+  for (char ch : s) {
+    const unsigned char c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t' || c == '\b' || c == '\f') {
+      n += 1;
+    } else if (c < 0x20 || c == 0x7F) {
+      n += 5;
+    }
+  }
+  return n;
+}
+
+size_t XmlEscapedSize(std::string_view s) {
+  size_t n = s.size();
+  for (char ch : s) {
+    switch (ch) {
+      case '&':
+        n += 4;
+        break;
+      case '<':
+      case '>':
+        n += 3;
+        break;
+      case '"':
+      case '\'':
+        n += 5;
+        break;
+      default:
+        if (static_cast<unsigned char>(ch) < 0x20 && ch != '\t' && ch != '\n' && ch != '\r') n += 2;
+    }
+  }
+  return n;
+}
+
+size_t JsonSize(const Value& v) {
+  switch (v.kind()) {
+    case boost::json::kind::string:
+      return 2 + JsonEscapedSize(v.get_string());
+    case boost::json::kind::array: {
+      size_t n = 2;
+      for (const auto& item : v.get_array()) n += 1 + JsonSize(item);
+      return n;
+    }
+    case boost::json::kind::object: {
+      size_t n = 2;
+      for (const auto& kv : v.get_object())
+        n += 4 + JsonEscapedSize(kv.key()) + JsonSize(kv.value());
+      return n;
+    }
+    default: {
+      std::string scalar;
+      AppendJson(scalar, v);
+      return scalar.size();
+    }
+  }
+}
+
+size_t TextSize(const Value& v) {
+  switch (v.kind()) {
+    case boost::json::kind::null:
+      return 0;
+    case boost::json::kind::string:
+      return v.get_string().size();
+    case boost::json::kind::array:
+    case boost::json::kind::object:
+      return JsonSize(v);  // about ToText's JSON
+    default:
+      return 32;  // a number or boolean: at most this long, counted without writing it
+  }
 }
 
 size_t Levenshtein(std::string_view a, std::string_view b) {
@@ -1268,6 +1350,25 @@ Status RenderInto(const tmpl::Compiled& impl, const Scope& scope, TemplateContex
     tmpl::Slot slot;
     KEYONCE_RETURN_IF_ERROR(tmpl::Eval(*part.expr, scope, slot));
     const Value& v = slot.get();
+    // The text never grows past the limit: escaping at most sextuples a
+    // value, so the exact size is counted only when that could pass it.
+    if (const size_t plain = tmpl::TextSize(v); out.size() + 6 * plain > scope.max_text_bytes) {
+      size_t add = plain;
+      if (context == TemplateContext::kJson) {
+        add = part.in_json_string
+                  ? tmpl::JsonEscapedSize(v.is_string() ? std::string_view(v.get_string())
+                                                        : std::string_view(ToText(v)))
+                  : tmpl::JsonSize(v);
+      } else if (context == TemplateContext::kXml) {
+        add = tmpl::XmlEscapedSize(v.is_string() ? std::string_view(v.get_string())
+                                                 : std::string_view(ToText(v)));
+      } else if (context == TemplateContext::kSql) {
+        add = 1;  // a `?`; the value is bound
+      }
+      if (out.size() + add > scope.max_text_bytes) {
+        return TextWouldBeTooLong("the template", out.size() + add, scope.max_text_bytes);
+      }
+    }
     switch (context) {
       case TemplateContext::kValue:
       case TemplateContext::kText:
@@ -1344,6 +1445,11 @@ Result<std::string> Template::Render(const Scope& scope, std::vector<Value>* bin
 
 Status TextTooLong(const std::string& what, size_t bytes, size_t limit) {
   return Status::Invalid(what + " made a text of " + std::to_string(bytes) +
+                         " bytes, more than limits.template_bytes (" + ByteSize(limit) + ")");
+}
+
+Status TextWouldBeTooLong(const std::string& what, size_t bytes, size_t limit) {
+  return Status::Invalid(what + " would make a text of " + std::to_string(bytes) +
                          " bytes, more than limits.template_bytes (" + ByteSize(limit) + ")");
 }
 

@@ -2,8 +2,8 @@
 // data and expect.yaml (the commands to run, their exit codes and the exact
 // messages a user must see). Each case runs in a copy of its folder, three
 // levels below a fresh sandbox, with a timeout (no hang) and a memory limit; a
-// crash, a hang, a wrong exit code, a missing message or a file written
-// outside the case's allowed folders fails it.
+// crash, a hang, a wrong exit code, a missing message, a peak RSS over the
+// step's bound or a file written outside the case's allowed folders fails it.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -12,6 +12,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -42,19 +43,46 @@ std::string ReadFile(const fs::path& p) {
 struct Result {
   int exit_code = -1;  // 128+signal when a signal ended it
   bool timed_out = false;
-  std::string output;  // stdout then stderr
+  long peak_rss_kb = 0;  // the child's largest resident set (its own rusage)
+  std::string output;    // stdout then stderr
 };
 
+// The address-space limit of every command, in MiB: KEYONCE_HOSTILE_MEMORY_LIMIT_MB
+// (default 2048), or a case's `memory_limit_mb`; 0 (the variable, e.g. for an
+// ASan build, which reserves far more address space) turns the limits and the
+// peak-RSS checks off.
+long MemoryLimitMb(long case_limit_mb) {
+  long limit_mb = 2048;
+  if (const char* l = std::getenv("KEYONCE_HOSTILE_MEMORY_LIMIT_MB")) limit_mb = std::atol(l);
+  if (limit_mb <= 0) return 0;
+  return case_limit_mb > 0 ? case_limit_mb : limit_mb;
+}
+
+// Whether a peak RSS says something: not under a sanitizer (its shadow
+// memory and quarantine of freed blocks are resident too) and not with the
+// limits turned off.
+bool RssChecked() {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  return false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+  return false;
+#endif
+#endif
+  return MemoryLimitMb(0) > 0;
+}
+
 // Runs keyonce in `cwd` with a deadline; the whole process group is killed when
-// it passes. The address space is limited (KEYONCE_HOSTILE_MEMORY_LIMIT_MB,
-// default 2048; 0 for none, e.g. for an ASan build) so a blow-up is a crash.
+// it passes. The address space is limited to `limit_mb` (0: none) so a blow-up
+// is an allocation failure, and the child's peak RSS is reported.
 // `program` empty: keyonce; else a program looked up on PATH (sqlite3, ...).
 Result RunProgram(const std::string& program, const std::vector<std::string>& args,
                   const fs::path& cwd, const std::map<std::string, std::string>& env,
-                  std::chrono::seconds timeout) {
+                  std::chrono::seconds timeout, long limit_mb) {
   fs::path out = cwd.parent_path() / ".stdout", err = cwd.parent_path() / ".stderr";
-  long limit_mb = 2048;
-  if (const char* l = std::getenv("KEYONCE_HOSTILE_MEMORY_LIMIT_MB")) limit_mb = std::atol(l);
+  // The child would write out what this process has buffered when it reopens stdout.
+  std::cout.flush();
+  std::fflush(stdout);
   pid_t pid = fork();
   if (pid == 0) {
     setpgid(0, 0);
@@ -78,16 +106,18 @@ Result RunProgram(const std::string& program, const std::vector<std::string>& ar
   }
   Result r;
   int status = 0;
+  rusage usage{};
   auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (waitpid(pid, &status, WNOHANG) == 0) {
+  while (wait4(pid, &status, WNOHANG, &usage) == 0) {
     if (std::chrono::steady_clock::now() > deadline) {
       r.timed_out = true;
       kill(-pid, SIGKILL);
-      waitpid(pid, &status, 0);
+      wait4(pid, &status, 0, &usage);
       break;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+  r.peak_rss_kb = usage.ru_maxrss;
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   r.output = ReadFile(out) + ReadFile(err);
   fs::remove(out);
@@ -124,6 +154,12 @@ TEST_P(Hostile, Case) {
   const std::string name = GetParam();
   const fs::path src = CorpusDir() / name;
   YAML::Node expect = YAML::LoadFile((src / "expect.yaml").string());
+  // A case about memory itself (a peak RSS, running out of address space) says nothing
+  // without the limits, e.g. under AddressSanitizer.
+  if (expect["memory_case"].as<bool>(false) && !RssChecked()) {
+    GTEST_SKIP() << name << " asserts memory, which needs the address-space limit "
+                 << "(KEYONCE_HOSTILE_MEMORY_LIMIT_MB is 0, or a sanitizer build)";
+  }
 
   // sandbox/a/b/<case>: "../../x" from the case still lands inside the sandbox.
   const fs::path sandbox = fs::path(::testing::TempDir()) / ("keyonce_hostile_" + name);
@@ -133,14 +169,27 @@ TEST_P(Hostile, Case) {
   fs::copy(src, dir, fs::copy_options::recursive);
   fs::remove(dir / "expect.yaml");
   // Big inputs are made here instead of being stored: text, then `repeat` `times` times, then
-  // `end`.
+  // `end`; all that `copies` times (default 1), appended to the file with `append: true`. In
+  // `repeat`, {i} is the repetition (0, 1, ...); in `text` and `end`, {n} is the copy (1, 2, ...).
   for (const auto& g : expect["generate"]) {
-    std::ofstream f(dir / g["file"].as<std::string>(), std::ios::binary);
-    f << g["text"].as<std::string>("");
+    std::ofstream f(
+        dir / g["file"].as<std::string>(),
+        std::ios::binary | (g["append"].as<bool>(false) ? std::ios::app : std::ios::trunc));
+    auto numbered = [](std::string text, const char* mark, long n) {
+      for (size_t at; (at = text.find(mark)) != std::string::npos;)
+        text.replace(at, 3, std::to_string(n));
+      return text;
+    };
     const std::string chunk = g["repeat"].as<std::string>("");
-    for (long i = 0, n = g["times"].as<long>(0); i < n; ++i) f << chunk;
-    f << g["end"].as<std::string>("");
+    const bool counted = chunk.find("{i}") != std::string::npos;
+    for (long c = 1, copies = g["copies"].as<long>(1); c <= copies; ++c) {
+      f << numbered(g["text"].as<std::string>(""), "{n}", c);
+      for (long i = 0, n = g["times"].as<long>(0); i < n; ++i)
+        f << (counted ? numbered(chunk, "{i}", i) : chunk);
+      f << numbered(g["end"].as<std::string>(""), "{n}", c);
+    }
   }
+  const long limit_mb = MemoryLimitMb(expect["memory_limit_mb"].as<long>(0));
   std::map<std::string, std::string> env;
   if (expect["env"]) env = expect["env"].as<std::map<std::string, std::string>>();
   std::vector<std::string> allowed = {"a/b/" + name + "/state.db"};
@@ -150,8 +199,8 @@ TEST_P(Hostile, Case) {
   // Setup commands (e.g. sqlite3 creating a database), before the snapshot.
   for (const auto& p : expect["prepare"]) {
     auto argv = p.as<std::vector<std::string>>();
-    Result r =
-        RunProgram(argv[0], {argv.begin() + 1, argv.end()}, dir, {}, std::chrono::seconds(60));
+    Result r = RunProgram(argv[0], {argv.begin() + 1, argv.end()}, dir, {},
+                          std::chrono::seconds(60), limit_mb);
     ASSERT_EQ(r.exit_code, 0) << name << ": preparing with " << argv[0]
                               << " failed (is it installed?)\n"
                               << r.output;
@@ -163,8 +212,8 @@ TEST_P(Hostile, Case) {
     auto args = step["command"].as<std::vector<std::string>>();
     std::string what = name + " step " + std::to_string(i) + ": keyonce";
     for (const auto& a : args) what += " " + a;
-    Result r =
-        RunProgram("", args, dir, env, std::chrono::seconds(step["timeout_seconds"].as<int>(30)));
+    Result r = RunProgram("", args, dir, env,
+                          std::chrono::seconds(step["timeout_seconds"].as<int>(30)), limit_mb);
     ASSERT_FALSE(r.timed_out) << what << ": did not finish (a hang); output:\n" << r.output;
     EXPECT_LT(r.exit_code, 128) << what << ": crashed with signal " << r.exit_code - 128 << "\n"
                                 << r.output;
@@ -179,6 +228,13 @@ TEST_P(Hostile, Case) {
           << what << ": must not print\n  " << m.as<std::string>() << "\noutput:\n"
           << r.output;
     }
+    // Memory, never time: the largest resident set the command reached.
+    if (const long max_mb = step["max_rss_mb"].as<long>(0); max_mb > 0 && RssChecked()) {
+      EXPECT_LE(r.peak_rss_kb, max_mb * 1024) << what << ": peak RSS " << r.peak_rss_kb / 1024
+                                              << " MiB, more than max_rss_mb " << max_mb << "\n"
+                                              << r.output;
+    }
+    std::cout << "[ memory   ] " << what << ": peak RSS " << r.peak_rss_kb / 1024 << " MiB\n";
   }
   // What the targets received.
   for (const auto& f : expect["files"]) {

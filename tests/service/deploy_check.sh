@@ -5,6 +5,8 @@
 #    with /etc/keyonce and /var/lib/keyonce moved into a temp folder;
 #  - the same with the commented tls block switched on;
 #  - a config with a misspelled key is refused with exit code 2 and file:line:column;
+#  - keyonce.service bounds memory (MemoryMax=, LimitAS= no larger) with the size
+#    docs/operations.md documents;
 #  - keyonce.service passes `systemd-analyze verify` without a warning
 #    (skipped when systemd-analyze is not installed).
 # usage: deploy_check.sh KEYONCE_BINARY EXAMPLES_DEPLOY_DIR
@@ -78,6 +80,19 @@ echo "$out"
 [ "$rc" = 2 ] || fail "a misspelled config key gave exit code $rc, not 2"
 line=$(grep -n '^max_concurent_runs:' "$tmp/etc/bad.yaml" | cut -d: -f1)
 grep -q "bad.yaml:$line:1" <<<"$out" || fail "the error does not say bad.yaml:$line:1"
+
+# Memory is bounded: the unit sets MemoryMax= and LimitAS= (no larger), and the operations guide
+# documents the same size.
+unit="$deploy/keyonce.service"
+memory_max=$(sed -n 's/^MemoryMax=//p' "$unit")
+limit_as=$(sed -n 's/^LimitAS=//p' "$unit")
+[ -n "$memory_max" ] || fail "keyonce.service sets no MemoryMax="
+[ -n "$limit_as" ] || fail "keyonce.service sets no LimitAS="
+bytes() { numfmt --from=iec "$1"; }
+[ "$(bytes "$limit_as")" -le "$(bytes "$memory_max")" ] ||
+  fail "LimitAS=$limit_as is larger than MemoryMax=$memory_max"
+grep -q "MemoryMax=$memory_max" "$src/docs/operations.md" ||
+  fail "docs/operations.md does not document MemoryMax=$memory_max"
 
 if command -v systemd-analyze >/dev/null; then
   sed -e "s#^ExecStart=/usr/local/bin/keyonce #ExecStart=$keyonce #" \

@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <functional>
@@ -851,6 +852,14 @@ TEST_F(ServiceTest, KillNineMidRunThenRestartResumesAndWritesEachRecordOnce) {
   EXPECT_EQ(at_sink.size(), 400u);
   // Only the batch in flight is sent again (PUT: idempotent), not the whole run.
   EXPECT_LT(SinkHits().size(), 400u + 60u);
+  // The engine run the kill cut off is failed in the history (saying why), not running forever.
+  EXPECT_EQ(svc_.Stop().value_or(-1), 0) << svc_.CurrentLog();
+  Output history = Keyonce({"history", "slow", "--state", svc_.state_file().string()}, svc_.dir());
+  EXPECT_EQ(history.exit_code, 0) << history.all();
+  EXPECT_EQ(history.out.find("running"), std::string::npos) << history.all();
+  EXPECT_NE(history.out.find("failed"), std::string::npos) << history.all();
+  EXPECT_NE(history.out.find("the service stopped during this run"), std::string::npos)
+      << history.all();
 }
 
 TEST_F(ServiceTest, SigtermDuringARunExitsZeroAndTheRestartCompletesIt) {
@@ -1080,6 +1089,60 @@ TEST_F(ServiceTest, NoCprNumberLeavesTheServiceOutsideTheQuarantineDetail) {
   EXPECT_EQ(Str(d.at("record"), "CPR"), "240404-4321") << detail.body;
   EXPECT_EQ(Str(d, "stage"), "step") << detail.body;
   EXPECT_NE(Str(d, "reason").find("Timer"), std::string::npos) << detail.body;
+}
+
+// --- 9b. memory --------------------------------------------------------------------------
+
+// The service's address space now, in bytes (VmSize).
+long long VmSizeBytes(pid_t pid) {
+  std::istringstream in(ReadFile("/proc/" + std::to_string(pid) + "/status"));
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("VmSize:", 0) == 0) return std::stoll(line.substr(7)) * 1024;
+  }
+  return 0;
+}
+
+// A run that runs out of memory (the service's address space limited, as the unit's LimitAS=
+// does) ends as failed, in the API and in the state file's history, and the service goes on:
+// /health answers and the next run completes.
+TEST_F(ServiceTest, RunOutOfMemoryFailsThatRunAndTheServiceGoesOn) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "a sanitizer reserves far more address space than any limit, and its "
+                  "allocator stops the process instead of failing the allocation";
+#endif
+  Install("forms.yaml", "forms.yaml");
+  const std::string a48(48, 'a');
+  std::string filter;
+  for (int i = 0; i < 5; ++i) filter += " | replace('a', '" + a48 + "')";
+  // Limits raised past what the machine gives: the fifth replace makes 243 MiB.
+  svc_.WriteRecipe("hungry.yaml", R"(recipe: hungry
+source: {type: csv, path: data/hungry.csv, delimiter: ";"}
+key: "{{ record.id }}"
+limits: {template_bytes: 1073741824}
+targets:
+  - {name: out, type: jsonl, path: out/hungry.jsonl, body: {n: "{{ record.text)" +
+                                      filter + R"( | length }}"}}
+)");
+  WriteFile(svc_.recipes_dir() / "data" / "hungry.csv", "id;text\n1;" + a48 + "\n");
+  StartService();
+  rlimit limit{};
+  limit.rlim_cur = limit.rlim_max = static_cast<rlim_t>(VmSizeBytes(svc_.pid()) + (192ll << 20));
+  ASSERT_EQ(prlimit(svc_.pid(), RLIMIT_AS, &limit, nullptr), 0) << std::strerror(errno);
+
+  json::value run = WaitRun(Trigger("hungry"));
+  EXPECT_EQ(Str(run, "status"), "failed") << json::serialize(run);
+  EXPECT_NE(Str(run, "error").find("the run ran out of memory"), std::string::npos)
+      << json::serialize(run);
+  EXPECT_TRUE(svc_.Running());
+  EXPECT_EQ(Get("/health").status, 200);
+  EXPECT_EQ(Str(WaitRun(Trigger("forms", R"({"count": 1})")), "status"), "completed_with_errors");
+  EXPECT_EQ(svc_.Stop().value_or(-1), 0) << svc_.CurrentLog();
+
+  Output history =
+      Keyonce({"history", "hungry", "--state", svc_.state_file().string()}, svc_.dir());
+  EXPECT_EQ(history.exit_code, 0) << history.all();
+  EXPECT_NE(history.out.find("failed"), std::string::npos) << history.all();
+  EXPECT_EQ(history.out.find("running"), std::string::npos) << history.all();
 }
 
 // --- 10. load -----------------------------------------------------------------------------

@@ -55,6 +55,8 @@ struct Limits {
   int64_t records_in_memory = 100000;  // a batch, a lookup table loaded whole
   size_t template_bytes = 16u << 20;   // one rendered template or filter result
   int64_t run_seconds = 0;             // wall time of a run; 0 = no limit
+  int64_t columns = 16384;             // fields of one record (a CSV header or row)
+  size_t batch_bytes = 64u << 20;      // the records of one batch, as held in memory
 };
 
 struct RunContext {

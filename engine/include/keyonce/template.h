@@ -75,6 +75,9 @@ struct Scope {
 // The error for a text longer than scope.max_text_bytes; `what` says what
 // made it ("the template", "the filter 'replace'").
 Status TextTooLong(const std::string& what, size_t bytes, size_t limit);
+// The same, said before the text is made: what checks the size it would make
+// first, so memory never holds the oversized text.
+Status TextWouldBeTooLong(const std::string& what, size_t bytes, size_t limit);
 
 // Where a compile error is: offset into the template text (0-based, bytes).
 struct TemplateError {
