@@ -211,6 +211,10 @@ TEST(RecipeLock, LockOfAKilledRunIsTakenOver) {
   Output b = Finish(second);
   EXPECT_EQ(b.exit_code, 0) << b.all();
   ExpectEachOnce(dir, 500);
+  // The killed run is not shown running forever.
+  EXPECT_EQ(QueryInt(dir / "state.db", "SELECT count(*) FROM runs WHERE status = 'running'"), 0);
+  EXPECT_EQ(QueryInt(dir / "state.db", "SELECT count(*) FROM runs WHERE status = 'failed'"), 1);
+  EXPECT_NE(b.err.find("ended without finishing"), std::string::npos) << b.err;
 }
 
 TEST(RecipeLock, OtherRecipesOnTheSameStateFileRunAtTheSameTime) {

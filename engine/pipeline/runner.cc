@@ -507,6 +507,20 @@ Result<RunSummary> Runner::RunRecords() {
     auto lock = store_->LockRecipe(recipe_.name, lo);
     if (!lock.ok()) return lock.status();
     lock_ = std::move(lock).value();
+    // Holding the recipe, no other run of it can be going on: a run still
+    // marked running was cut off (kill -9, the out-of-memory killer, a crash).
+    auto cut = store_->AbandonRunsOf(
+        recipe_.name,
+        "this run ended without finishing (its process was killed, e.g. by kill -9 or the "
+        "out-of-memory killer, or the machine stopped); the next run of the recipe completed "
+        "its work");
+    if (cut.ok()) {
+      for (int64_t id : *cut) {
+        log_->Warn("Run " + std::to_string(id) +
+                   " ended without finishing; it is marked failed, and this run completes its "
+                   "work.");
+      }
+    }
   }
   pseudo_ = std::make_unique<Pseudonymizer>(store_->pseudonym_key());
 

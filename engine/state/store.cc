@@ -149,6 +149,18 @@ Status StateStore::AbandonRun(int64_t run, const std::string& reason) {
   return Status::OK();
 }
 
+Result<std::vector<int64_t>> StateStore::AbandonRunsOf(const std::string& recipe,
+                                                       const std::string& reason) {
+  std::vector<int64_t> ids;
+  {
+    Stmt q(Prepare("SELECT id FROM runs WHERE recipe=? AND status='running'"));
+    q.Text(1, recipe);
+    while (sqlite3_step(q.s) == SQLITE_ROW) ids.push_back(sqlite3_column_int64(q.s, 0));
+  }
+  for (int64_t id : ids) KEYONCE_RETURN_IF_ERROR(AbandonRun(id, reason));
+  return ids;
+}
+
 Result<std::vector<StateStore::RunRow>> StateStore::ListRuns(const std::string& recipe, int limit) {
   Stmt s(Prepare("SELECT id, recipe, started_at, IFNULL(finished_at,''), status, IFNULL(params,''),"
                  " IFNULL(counts,''), IFNULL(exit_code,0), IFNULL(trigger,'') FROM runs"

@@ -120,6 +120,10 @@ class StateStore {
   // process died without finishing it (killed by the out-of-memory killer,
   // kill -9, a crash), so the history never shows it running forever.
   Status AbandonRun(int64_t run, const std::string& reason);
+  // The same for every run of `recipe` still marked running: called by the
+  // holder of the recipe's lock (LockRecipe), which no other run can hold,
+  // so none of them is really running. Returns their ids.
+  Result<std::vector<int64_t>> AbandonRunsOf(const std::string& recipe, const std::string& reason);
 
   // --- journal ---
   //
