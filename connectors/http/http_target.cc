@@ -155,7 +155,7 @@ class HttpTarget : public Target {
       size_t i = where[j];
       const std::string& url = batch[j].shown_url();
       if (!got[j].ok()) {
-        out[i].status = Ambiguity(ops[i], got[j].status(), infos[j].request_sent);
+        out[i].status = Ambiguity(ops[i], got[j].status(), infos[j].request_sent, &out[i]);
         continue;
       }
       const net::HttpReply& reply = *got[j];
@@ -178,9 +178,14 @@ class HttpTarget : public Target {
       Status st = conn_.ReplyStatus(reply, url);
       if (st.IsTransient()) {
         if (auto ra = net::RetryAfterSeconds(reply)) out[i].retry_after_seconds = *ra;
-        if (AmbiguousStatus(reply.status)) st = Ambiguity(ops[i], st, true);
+        if (AmbiguousStatus(reply.status)) st = Ambiguity(ops[i], st, true, &out[i]);
       }
       out[i].status = st;
+    }
+    // A record whose earlier attempt may have arrived stays in doubt if this
+    // is the engine's last try (it then asks `exists` at the next run).
+    for (size_t i = 0; i < n; ++i) {
+      if (!out[i].status.ok() && ambiguous_.count(ops[i].key)) out[i].in_doubt = true;
     }
     return out;
   }
@@ -212,8 +217,9 @@ class HttpTarget : public Target {
 
   // A failure after the request may have been carried out: transient when
   // resending is safe (idempotent, or `exists` will be asked first),
-  // otherwise permanent so that a person decides.
-  Status Ambiguity(const WriteOp& op, const Status& st, bool request_sent) {
+  // otherwise in doubt (result->in_doubt) so that no run resends it before
+  // a person decides.
+  Status Ambiguity(const WriteOp& op, const Status& st, bool request_sent, WriteResult* result) {
     if (!st.IsTransient() || !request_sent || Idempotent(op)) return st;
     if (c_.exists) {
       ambiguous_.insert(op.key);
@@ -221,10 +227,10 @@ class HttpTarget : public Target {
                                " (the request may have arrived; keyonce asks `exists` before "
                                "sending it again)");
     }
+    result->in_doubt = true;
     return Status::Permanent(st.message() +
                              "; the request may have arrived, so it is not sent again (set "
-                             "`exists` to let keyonce check, or `idempotent: true`): check the "
-                             "target, then retry or dismiss this record");
+                             "`exists` to let keyonce check, or `idempotent: true`)");
   }
 
   Status Build(const WriteOp& op, net::HttpRequest* req, Value* shown_body) const {

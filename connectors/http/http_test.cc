@@ -663,9 +663,11 @@ TEST_F(NginxTest, AnAmbiguousFailureIsNeverBlindlyResent) {
             std::string::npos)
       << post.status.message();
   EXPECT_NE(post.status.message().find("oops xxxxxx-xxxx"), std::string::npos);
+  EXPECT_TRUE(post.in_doubt) << "the engine keeps it in doubt: no later run resends it blindly";
   // With `exists` it is retried (and checked first)...
   auto checked = PostOne("url: '" + Url("/r500") + "'\nexists: '" + Url("/created") + "'\n");
   EXPECT_TRUE(checked.status.IsTransient()) << checked.status.message();
+  EXPECT_TRUE(checked.in_doubt) << "in doubt should this be the engine's last attempt";
   // ... and an idempotent PUT is simply retried.
   auto put = PostOne("url: '" + Url("/r500") + "'\nmethod: PUT\n");
   EXPECT_TRUE(put.status.IsTransient()) << put.status.message();

@@ -1273,7 +1273,7 @@ Status Runner::ProcessBatch(std::vector<Item>& items) {
   std::vector<std::pair<size_t, size_t>> confirmed;       // found by Check: (target, item)
   for (size_t ti = 0; ti < nt; ++ti) {
     auto& t = targets_[ti];
-    std::vector<size_t> clear;
+    std::vector<size_t> clear, doubt;
     std::vector<WriteOp> ops;
     std::vector<size_t> op_items;
     std::vector<std::unique_ptr<Scope>> op_scopes;
@@ -1390,8 +1390,16 @@ Status Runner::ProcessBatch(std::vector<Item>& items) {
         item.failed = true;
         item.fail_target = t.def->name;
         item.fail_reason = "writing to " + t.def->name + ": " + r.status.message();
-        ++t.counts.failed;
-        clear.push_back(i);
+        if (r.in_doubt) {
+          item.quarantined_in_doubt = true;
+          item.fail_reason += "; the write may have arrived, so it is not repeated: check the "
+                              "target, then retry or dismiss this record";
+          ++t.counts.in_doubt;
+          doubt.push_back(i);
+        } else {
+          ++t.counts.failed;
+          clear.push_back(i);
+        }
         continue;
       }
       if (actions[ti][i] == Action::kUpdate) ++t.counts.updated; else ++t.counts.written;
@@ -1401,12 +1409,16 @@ Status Runner::ProcessBatch(std::vector<Item>& items) {
         capture_saves.emplace_back(ti, i);
       }
     }
-    // Writes that did not happen must not be confirmed with the batch.
-    if (!clear.empty()) {
+    // Writes that did not happen must not be confirmed with the batch; those
+    // that may have happened stay in doubt (their audit rows stay too).
+    if (!clear.empty() || !doubt.empty()) {
       KEYONCE_RETURN_IF_ERROR(store_->Begin());
       for (size_t i : clear) {
         KEYONCE_RETURN_IF_ERROR(store_->ClearIntent(t.id, items[i].key_hash));
         if (audit_ && audit_ids[ti][i]) KEYONCE_RETURN_IF_ERROR(audit_->Remove(audit_ids[ti][i]));
+      }
+      for (size_t i : doubt) {
+        KEYONCE_RETURN_IF_ERROR(store_->SetInDoubt(t.id, items[i].key_hash, sum_.run));
       }
       KEYONCE_RETURN_IF_ERROR(store_->Commit());
     }

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <new>
 #include <sstream>
 #include <thread>
@@ -33,6 +34,7 @@ struct Script {
   int commits = 0;
   std::vector<std::vector<std::string>> calls;  // keys of each WriteMany call
   std::string out_of_memory;                    // writing this key throws std::bad_alloc
+  std::set<std::string> lost_answer;  // the write may have happened: in doubt (once)
 };
 Script* g_script = nullptr;
 
@@ -59,6 +61,11 @@ class ScriptedTarget : public Target {
       return {Status::Transient("service unavailable (503)"), {}, g_script->retry_after};
     }
     if (g_script->permanent.count(op.key)) return {Status::Permanent("rejected (400)"), {}};
+    if (g_script->lost_answer.erase(op.key)) {
+      WriteResult r{Status::Permanent("the connection was lost after the submit"), {}};
+      r.in_doubt = true;
+      return r;
+    }
     if (op.key == g_script->out_of_memory) throw std::bad_alloc();
     if (g_script->write_seconds > 0) {
       std::this_thread::sleep_for(std::chrono::duration<double>(g_script->write_seconds));
@@ -416,6 +423,27 @@ targets:
   auto last = Run(*r);
   EXPECT_EQ(last.exit_code, kExitOk);
   EXPECT_EQ(script_.written.size(), 1u);
+}
+
+TEST_F(RunnerTest, AWriteWhoseOutcomeIsUnknownIsNeverRepeatedByALaterRun) {
+  Write("in.jsonl", "{\"id\":\"1\"}\n{\"id\":\"2\"}\n");
+  auto r = Load(R"(recipe: lost
+source: {type: jsonl, path: in.jsonl}
+key: "{{ record.id }}"
+targets:
+  - {name: svc, type: scripted}
+)");
+  ASSERT_TRUE(r);
+  script_.lost_answer = {"1"};
+  auto s = Run(*r);
+  EXPECT_EQ(s.in_doubt, 1);
+  EXPECT_EQ(s.exit_code, kExitQuarantined);
+  EXPECT_EQ(script_.written, (std::vector<std::string>{"2"}));
+  EXPECT_NE(err_.str().find("may have arrived"), std::string::npos) << err_.str();
+  // The source still has it, the target could now take it: still not written.
+  auto again = Run(*r);
+  EXPECT_EQ(again.in_doubt, 1) << "in doubt until Check or a person decides";
+  EXPECT_EQ(script_.written, (std::vector<std::string>{"2"}));
 }
 
 // A lookup routes each record on the answer: continue, skip with a reason,

@@ -308,6 +308,21 @@ Status StateStore::ClearIntent(int64_t target, const Digest& key) {
   return Status::OK();
 }
 
+Status StateStore::SetInDoubt(int64_t target, const Digest& key, int64_t run) {
+  KEYONCE_RETURN_IF_ERROR(ClearIntent(target, key));
+  Stmt s(Prepare(
+      "INSERT INTO journal(target, key, doubt, run, updated_at) VALUES(?1,?2,1,?3,?4) "
+      "ON CONFLICT(target, key) DO UPDATE SET doubt=1, run=excluded.run, "
+      "updated_at=excluded.updated_at"));
+  s.Int(1, target);
+  s.Blob(2, key);
+  s.Int(3, run);
+  s.Int(4, NowUnix());
+  if (sqlite3_step(s.s) != SQLITE_DONE) return Error("journaling a write in doubt");
+  if (auto f = filters_.find(target); f != filters_.end()) f->second->Add(key);
+  return Status::OK();
+}
+
 Status StateStore::SetWritten(int64_t target, const Digest& key, const Digest& hash,
                               const std::string& captures, int64_t run) {
   Stmt s(Prepare(
@@ -321,6 +336,8 @@ Status StateStore::SetWritten(int64_t target, const Digest& key, const Digest& h
   s.Int(5, run);
   s.Int(6, NowUnix());
   if (sqlite3_step(s.s) != SQLITE_DONE) return Error("journaling a confirmed write");
+  // A later record of this run with the same key must find it.
+  if (auto f = filters_.find(target); f != filters_.end()) f->second->Add(key);
   return Status::OK();
 }
 

@@ -154,6 +154,10 @@ class StateStore {
                    int64_t run);
   // The write did not happen (permanent failure): forget this run's intent.
   Status ClearIntent(int64_t target, const Digest& key);
+  // The write may or may not have happened and the target cannot tell now
+  // (WriteResult::in_doubt): forgets this run's intent and marks the key in
+  // doubt, so no run writes it again before Check or a person decides.
+  Status SetInDoubt(int64_t target, const Digest& key, int64_t run);
   // Confirms a write directly (e.g. Check found it) with captured values.
   Status SetWritten(int64_t target, const Digest& key, const Digest& hash,
                     const std::string& captures, int64_t run);

@@ -108,6 +108,11 @@ struct WriteResult {
   Status status;  // kTransient: retry; kPermanent or other: quarantine
   Value reply;    // what the system answered (for capture templates)
   double retry_after_seconds = 0;  // for kTransient: the system asked to wait this long (Retry-After)
+  // With a failed status: the write may have happened (a submit whose answer
+  // was lost) and the target cannot tell now. The record is journaled in
+  // doubt and quarantined as such: no run writes it again until Check (at
+  // the next run) or a person decides.
+  bool in_doubt = false;
 };
 
 struct CommitResult {
