@@ -118,4 +118,11 @@ Result<std::filesystem::path> Settings::ResolvePath(const std::string& name,
   return p;
 }
 
+int Settings::Line(const std::string& name, const std::string& part) const {
+  auto e = entries.find(name);
+  if (e == entries.end()) return 0;
+  auto l = e->second.lines.find(part);
+  return l == e->second.lines.end() ? 0 : l->second;
+}
+
 }  // namespace keyonce

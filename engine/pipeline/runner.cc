@@ -131,6 +131,7 @@ struct Item {
   Value captures = boost::json::object();
   bool failed = false;
   bool quarantined_in_doubt = false;
+  bool stopped = false;  // a target stopped the run (WriteResult::stop_run): not quarantined
   std::string fail_target, fail_reason;
 };
 
@@ -1215,6 +1216,7 @@ std::vector<WriteResult> Runner::WriteAll(TargetRun& t, const std::vector<WriteO
 
 Status Runner::ProcessBatch(std::vector<Item>& items) {
   const size_t nt = targets_.size();
+  Status stop;  // a target that cannot go on (WriteResult::stop_run): the run ends after the batch
   for (auto& t : targets_) KEYONCE_RETURN_IF_ERROR(Probe(t, items));
   std::vector<std::vector<Action>> actions(nt, std::vector<Action>(items.size(), Action::kNone));
   std::vector<int64_t> batch_ids(nt, 0);
@@ -1390,7 +1392,12 @@ Status Runner::ProcessBatch(std::vector<Item>& items) {
         item.failed = true;
         item.fail_target = t.def->name;
         item.fail_reason = "writing to " + t.def->name + ": " + r.status.message();
-        if (r.in_doubt) {
+        if (r.stop_run) {
+          // Not the record's fault: it is written by the next run.
+          item.stopped = true;
+          if (stop.ok()) stop = r.status.Wrap("writing to " + t.def->name);
+          clear.push_back(i);
+        } else if (r.in_doubt) {
           item.quarantined_in_doubt = true;
           item.fail_reason += "; the write may have arrived, so it is not repeated: check the "
                               "target, then retry or dismiss this record";
@@ -1459,12 +1466,12 @@ Status Runner::ProcessBatch(std::vector<Item>& items) {
   KEYONCE_RETURN_IF_ERROR(store_->Commit());
 
   for (auto& item : items) {
-    if (!item.failed) continue;
+    if (!item.failed || item.stopped) continue;
     if (item.quarantined_in_doubt) ++sum_.in_doubt;
     Quarantine(item.quarantined_in_doubt ? "in_doubt" : "target", item.fail_target, item.position,
                item.ref, item.fail_reason, item.source_json, item.subject);
   }
-  return Status::OK();
+  return stop;
 }
 
 Status Runner::DryRunBatch(std::vector<Item>& items) {

@@ -35,6 +35,7 @@ struct Script {
   std::vector<std::vector<std::string>> calls;  // keys of each WriteMany call
   std::string out_of_memory;                    // writing this key throws std::bad_alloc
   std::set<std::string> lost_answer;  // the write may have happened: in doubt (once)
+  std::string stop_at;                // writing this key: the target cannot go on (once)
 };
 Script* g_script = nullptr;
 
@@ -61,6 +62,13 @@ class ScriptedTarget : public Target {
       return {Status::Transient("service unavailable (503)"), {}, g_script->retry_after};
     }
     if (g_script->permanent.count(op.key)) return {Status::Permanent("rejected (400)"), {}};
+    if (!g_script->stop_at.empty() && op.key == g_script->stop_at) {
+      g_script->stop_at.clear();
+      WriteResult r;
+      r.status = Status::Permanent("the login was refused");
+      r.stop_run = true;
+      return r;
+    }
     if (g_script->lost_answer.erase(op.key)) {
       WriteResult r{Status::Permanent("the connection was lost after the submit"), {}};
       r.in_doubt = true;
@@ -444,6 +452,29 @@ targets:
   auto again = Run(*r);
   EXPECT_EQ(again.in_doubt, 1) << "in doubt until Check or a person decides";
   EXPECT_EQ(script_.written, (std::vector<std::string>{"2"}));
+}
+
+TEST_F(RunnerTest, ATargetThatCannotGoOnStopsTheRunWithoutQuarantiningAnything) {
+  Write("in.jsonl", "{\"id\":\"1\"}\n{\"id\":\"2\"}\n{\"id\":\"3\"}\n{\"id\":\"4\"}\n");
+  auto r = Load(R"(recipe: stop
+source: {type: jsonl, path: in.jsonl}
+key: "{{ record.id }}"
+batch_records: 2
+targets:
+  - {name: svc, type: scripted}
+)");
+  ASSERT_TRUE(r);
+  script_.stop_at = "2";
+  auto s = Run(*r);
+  EXPECT_EQ(s.status, "failed");
+  EXPECT_EQ(s.exit_code, kExitFailed);
+  EXPECT_NE(s.error.find("the login was refused"), std::string::npos) << s.error;
+  EXPECT_EQ(s.quarantined, 0);
+  EXPECT_EQ(script_.written, (std::vector<std::string>{"1"})) << "the run ends after its batch";
+  // The next run writes what was left, each record once.
+  auto again = Run(*r);
+  EXPECT_EQ(again.exit_code, kExitOk);
+  EXPECT_EQ(script_.written, (std::vector<std::string>{"1", "2", "3", "4"}));
 }
 
 // A lookup routes each record on the answer: continue, skip with a reason,

@@ -74,6 +74,14 @@ targets:
   EXPECT_EQ(r->targets.size(), 1u);
   EXPECT_EQ(r->params[0].label, "Måned");
   EXPECT_EQ(r->targets[0].on_change, OnChange::kInsertNew);  // files cannot update
+  // Parts of a structured setting know their recipe line (for messages at run time).
+  const Settings& body = r->targets[0].settings;
+  EXPECT_EQ(body.file, "ok.yaml");
+  EXPECT_EQ(body.Line("body"), 20);
+  EXPECT_EQ(body.Line("body", "id"), 20);
+  EXPECT_EQ(body.Line("body", "auth"), 21);
+  EXPECT_EQ(body.Line("body", "nothing"), 0);
+  EXPECT_EQ(body.Line("path"), 0);
 }
 
 TEST(RecipeValidator, ReportsEveryProblemAtOnce) {

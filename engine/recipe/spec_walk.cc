@@ -306,8 +306,27 @@ std::shared_ptr<StructureTemplate> SpecWalker::BuildStructure(const YAML::Node& 
   return n;
 }
 
+namespace {
+// The line of every part of a structured setting (see Settings::Line).
+void RecordLines(const YAML::Node& node, const std::string& part, std::map<std::string, int>* out) {
+  (*out)[part] = node.Mark().line + 1;
+  if (node.IsMap()) {
+    for (const auto& kv : node) {
+      RecordLines(kv.second, part.empty() ? kv.first.Scalar() : part + "." + kv.first.Scalar(), out);
+    }
+  } else if (node.IsSequence()) {
+    size_t i = 0;
+    for (const auto& c : node) RecordLines(c, part + "[" + std::to_string(i++) + "]", out);
+  }
+}
+}  // namespace
+
 bool SpecWalker::CheckType(const YAML::Node& node, const FieldSpec& f, const std::string& path,
                            Settings::Entry* out) {
+  if (f.type == FieldType::kStructure || f.type == FieldType::kObjectList ||
+      f.type == FieldType::kAny) {
+    RecordLines(node, "", &out->lines);
+  }
   auto bad = [&]() {
     Error(node, path, std::string("expected ") + TypeName(f.type));
     return false;
@@ -416,6 +435,7 @@ Settings SpecWalker::Walk(const YAML::Node& node, const std::vector<FieldSpec>& 
                           const std::string& path, const std::set<std::string>& handled) {
   Settings s;
   s.where = file_ + ": " + path;
+  s.file = file_;
   s.base_dir = base_dir;
   if (!node.IsMap()) {
     Error(node, path, "expected a mapping of settings");

@@ -113,6 +113,11 @@ struct WriteResult {
   // doubt and quarantined as such: no run writes it again until Check (at
   // the next run) or a person decides.
   bool in_doubt = false;
+  // With a failed status: the target cannot go on at all (e.g. its login was
+  // refused, and trying again could lock the account). The write did not
+  // happen and the record is not quarantined; the run ends failed after this
+  // batch, and the next run writes the record.
+  bool stop_run = false;
 };
 
 struct CommitResult {

@@ -33,6 +33,8 @@ class Settings {
  public:
   // Where this section sits in the recipe, e.g. "recipes/x.yaml: targets[1]".
   std::string where;
+  // The recipe file, as given ("recipes/x.yaml").
+  std::string file;
   // The folder of the recipe file: relative paths are resolved against it.
   std::filesystem::path base_dir;
 
@@ -50,6 +52,11 @@ class Settings {
   // rendered against `scope` and resolved against base_dir. kInvalid when
   // the setting is missing or renders empty.
   Result<std::filesystem::path> ResolvePath(const std::string& name, const Scope& scope) const;
+  // The recipe line of a part of a structured setting (kStructure,
+  // kObjectList, kAny), for messages at run time: `part` is "" for the
+  // setting itself, else a path inside it such as "[3]" or "[3].do[0]".
+  // 0 when unknown.
+  int Line(const std::string& name, const std::string& part = "") const;
 
   // Used by the engine when building Settings.
   struct Entry {
@@ -57,6 +64,7 @@ class Settings {
     std::optional<Template> tmpl;                    // kTemplate
     std::vector<std::pair<std::string, Template>> tmpl_map;  // kTemplateMap
     std::shared_ptr<StructureTemplate> structure;    // kStructure
+    std::map<std::string, int> lines;  // part path -> recipe line (see Line)
   };
   std::map<std::string, Entry> entries;
 };
