@@ -1,6 +1,11 @@
 #include "keyonce/settings.h"
 
+#include <algorithm>
+#include <limits>
 #include <stdexcept>
+
+#include "keyonce/spec.h"
+#include "template/internal.h"
 
 namespace keyonce {
 
@@ -123,6 +128,25 @@ int Settings::Line(const std::string& name, const std::string& part) const {
   if (e == entries.end()) return 0;
   auto l = e->second.lines.find(part);
   return l == e->second.lines.end() ? 0 : l->second;
+}
+
+std::string ClosestMatch(const std::string& word, const std::vector<std::string>& candidates) {
+  std::string best;
+  size_t best_d = std::numeric_limits<size_t>::max();
+  for (const auto& c : candidates) {
+    size_t d = tmpl::Levenshtein(word, c);
+    if (d < best_d) {
+      best_d = d;
+      best = c;
+    }
+  }
+  size_t limit = std::max<size_t>(2, word.size() / 3);
+  return best_d <= limit ? best : "";
+}
+
+std::string DidYouMean(const std::string& word, const std::vector<std::string>& candidates) {
+  std::string m = ClosestMatch(word, candidates);
+  return m.empty() ? "" : "; did you mean '" + m + "'?";
 }
 
 }  // namespace keyonce

@@ -71,25 +71,6 @@ std::string AllowedRoots(unsigned mask) {
 bool IsQuoted(const YAML::Node& n) { return n.Tag() == "!"; }
 }  // namespace
 
-std::string ClosestMatch(const std::string& word, const std::vector<std::string>& candidates) {
-  std::string best;
-  size_t best_d = std::numeric_limits<size_t>::max();
-  for (const auto& c : candidates) {
-    size_t d = tmpl::Levenshtein(word, c);
-    if (d < best_d) {
-      best_d = d;
-      best = c;
-    }
-  }
-  size_t limit = std::max<size_t>(2, word.size() / 3);
-  return best_d <= limit ? best : "";
-}
-
-std::string DidYouMean(const std::string& word, const std::vector<std::string>& candidates) {
-  std::string m = ClosestMatch(word, candidates);
-  return m.empty() ? "" : "; did you mean '" + m + "'?";
-}
-
 SpecWalker::SpecWalker(std::string file, std::string content, Diagnostics* diags)
     : file_(std::move(file)), content_(std::move(content)), diags_(diags) {
   line_starts_.push_back(0);

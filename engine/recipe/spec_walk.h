@@ -36,9 +36,6 @@ class Diagnostics {
   std::vector<Diagnostic> items_;
 };
 
-// The closest candidate to `word` (edit distance <= max(2, len/3)), or "".
-std::string ClosestMatch(const std::string& word, const std::vector<std::string>& candidates);
-std::string DidYouMean(const std::string& word, const std::vector<std::string>& candidates);
 
 class SpecWalker {
  public:

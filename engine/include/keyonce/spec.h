@@ -127,4 +127,10 @@ struct ComponentSpec {
   std::string example_yaml;       // a complete example of the section
 };
 
+// The closest candidate to `word` (edit distance <= max(2, len/3)), or "";
+// DidYouMean gives it as "; did you mean 'x'?" (or "") for messages about
+// misspelled keys and names.
+std::string ClosestMatch(const std::string& word, const std::vector<std::string>& candidates);
+std::string DidYouMean(const std::string& word, const std::vector<std::string>& candidates);
+
 }  // namespace keyonce
