@@ -346,6 +346,28 @@ Status FDigits(Slot& io, Args, const FilterContext& ctx) {
   });
 }
 
+// RFC 3986: everything but the unreserved characters is percent-encoded
+// (UTF-8 bytes), so a value can go into a URL's path or query.
+Status FUrlencode(Slot& io, Args, const FilterContext& ctx) {
+  return OnText(io, ctx, [&](std::string_view s) {
+    static const char* kHex = "0123456789ABCDEF";
+    std::string out;
+    out.reserve(s.size() * 3);
+    for (unsigned char c : s) {
+      if ((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '-' ||
+          c == '.' || c == '_' || c == '~') {
+        out.push_back(static_cast<char>(c));
+      } else {
+        out.push_back('%');
+        out.push_back(kHex[c >> 4]);
+        out.push_back(kHex[c & 15]);
+      }
+    }
+    io.Set(Str(out));
+    return Status::OK();
+  });
+}
+
 Status FSplit(Slot& io, Args args, const FilterContext& ctx) {
   return OnText(io, ctx, [&](std::string_view s) {
     std::string_view sep;
@@ -1132,6 +1154,7 @@ constexpr FilterSpec kFilters[] = {
     {"regex_extract", 1, 2, FRegexExtract, PRegexExtract},
     {"regex_replace", 2, 2, FRegexReplace, PRegexReplace},
     {"digits", 0, 0, FDigits, nullptr},
+    {"urlencode", 0, 0, FUrlencode, nullptr},
     {"split", 1, 1, FSplit, PSplit},
     {"join", 1, 1, FJoin, PJoin},
     {"length", 0, 0, FLength, nullptr},

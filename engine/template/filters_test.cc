@@ -106,6 +106,13 @@ TEST(Filters, ReplaceReplacesEveryOccurrence) {
   EXPECT_TRUE(Ok("replace('a', 'b')", Value()).is_null());
 }
 
+TEST(Filters, UrlencodeEscapesAllButUnreservedCharacters) {
+  EXPECT_EQ(Ok("urlencode", Value("Søren Ø")), Value("S%C3%B8ren%20%C3%98"));
+  EXPECT_EQ(Ok("urlencode", Value("a&b=c/d?e#f")), Value("a%26b%3Dc%2Fd%3Fe%23f"));
+  EXPECT_EQ(Ok("urlencode", Value("010185-1233_x.y~")), Value("010185-1233_x.y~"));
+  EXPECT_EQ(Ok("urlencode", Value(42)), Value("42"));
+}
+
 TEST(Filters, DigitsKeepsOnlyDigits) {
   EXPECT_EQ(Ok("digits", Value("+45 12-34 56.78")), Value("4512345678"));
   EXPECT_EQ(Ok("digits", Value("abc")), Value(""));
