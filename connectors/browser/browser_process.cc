@@ -498,14 +498,20 @@ Status BrowserProcess::StartOnce(int port, bool* port_taken) {
   // --enable-chrome-logs: chromium's stderr into the log too (why it did not start).
   std::vector<std::string> args = {chromedriver_, "--port=" + std::to_string(port),
                                    "--enable-chrome-logs"};
+  // Only what a browser needs of keyonce's environment (which may hold
+  // secrets): locale, time zone, display, proxies.
   std::vector<std::string> env;
   for (char** e = environ; e && *e; ++e) {
     std::string_view kv(*e);
-    bool ours = false;
-    for (std::string_view k : {"HOME=", "TMPDIR=", "XDG_CONFIG_HOME=", "XDG_CACHE_HOME="}) {
-      ours = ours || kv.starts_with(k);
+    std::string_view name = kv.substr(0, kv.find('='));
+    bool wanted = name.starts_with("LC_");
+    for (std::string_view k :
+         {"PATH", "LANG", "LANGUAGE", "TZ", "DISPLAY", "WAYLAND_DISPLAY", "XAUTHORITY",
+          "XDG_RUNTIME_DIR", "http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY",
+          "NO_PROXY", "all_proxy", "ALL_PROXY", "CHROMIUM_FLAGS"}) {
+      wanted = wanted || name == k;
     }
-    if (!ours) env.emplace_back(kv);
+    if (wanted) env.emplace_back(kv);
   }
   env.push_back("HOME=" + (folder_ / "home").string());
   env.push_back("XDG_CONFIG_HOME=" + (folder_ / "home/.config").string());

@@ -290,8 +290,8 @@ Result<json::value> WebDriver::Command(std::string_view method, const std::strin
   }
   boost::system::error_code ec;
   json::value doc = json::parse(reply->body, ec);
-  const json::object* top = ec ? nullptr : doc.if_object();
-  const json::value* value = top ? top->if_contains("value") : nullptr;
+  json::object* top = ec ? nullptr : doc.if_object();
+  json::value* value = top ? top->if_contains("value") : nullptr;
   if (!value) {
     error_ = WebDriverError::kBadReply;
     return Status::Transient(std::string(context) + ": chromedriver answered HTTP " +
@@ -318,7 +318,7 @@ Result<json::value> WebDriver::Command(std::string_view method, const std::strin
         return Status::Permanent(msg);
     }
   }
-  return std::move(*const_cast<json::value*>(value));
+  return std::move(*value);
 }
 
 Result<std::unique_ptr<WebDriver>> WebDriver::NewSession(const std::string& driver_url,
