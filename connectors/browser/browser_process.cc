@@ -181,7 +181,17 @@ void Descendants(PidSet* set) {
   for (int i = 0; i < set->n; ++i) AddChildren(set->pids[i], set);
 }
 
+// chromedriver's process group (the browser's processes stay in it unless
+// they leave it); -1 before chromedriver started.
+pid_t g_driver_group = -1;
+
 void SignalDescendants(int sig) {
+  // The group too, for a kernel without /proc/PID/task/TID/children
+  // (CONFIG_PROC_CHILDREN); a group id is not reused while the group lives.
+  if (g_driver_group > 0) {
+    if (sig == SIGTERM) kill(-g_driver_group, SIGCONT);
+    kill(-g_driver_group, sig);
+  }
   PidSet set;
   Descendants(&set);
   for (int i = 0; i < set.n; ++i) {
@@ -333,11 +343,16 @@ void WriteReport(int fd, int32_t kind, int32_t value) {
   if (driver == 0) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != self) _exit(127);
+    setpgid(0, 0);
     sa.sa_handler = SIG_DFL;
     sigaction(SIGPIPE, &sa, nullptr);
     sigprocmask(SIG_SETMASK, &none, nullptr);
     execve(plan.driver_path, plan.argv, plan.envp);
     _exit(127);
+  }
+  if (driver > 0) {
+    setpgid(driver, driver);  // as the child does: whichever runs first
+    g_driver_group = driver;
   }
   bool driver_done = driver < 0;
   int driver_status = driver < 0 ? (127 << 8) : 0;
@@ -571,7 +586,11 @@ Status BrowserProcess::StartOnce(int port, bool* port_taken) {
       failure = Status::Transient("starting the browser: chromedriver " +
                                   DescribeWaitStatus(driver_wait_status_) +
                                   (tail.empty() ? "" : ": " + tail));
-      if (WIFEXITED(driver_wait_status_) && WEXITSTATUS(driver_wait_status_) == 127) {
+      if (watchdog_failed_) {
+        failure = Status::Internal(
+            "starting the browser: the watchdog could not set itself up (a child subreaper "
+            "needs Linux 3.4 or later)");
+      } else if (WIFEXITED(driver_wait_status_) && WEXITSTATUS(driver_wait_status_) == 127) {
         failure = Status::Invalid("starting the browser: chromedriver could not be executed (" +
                                   chromedriver_ + ")");
       }
@@ -627,9 +646,13 @@ bool BrowserProcess::alive() {
   int status = 0;
   pid_t r = waitpid(watchdog_pid_, &status, WNOHANG);
   if (r == watchdog_pid_ || (r < 0 && errno == ECHILD && kill(watchdog_pid_, 0) != 0)) {
-    // The watchdog itself is gone (killed from outside): nothing runs chromedriver.
+    // The watchdog itself is gone (killed from outside, or it could not set
+    // itself up): nothing runs chromedriver.
     watchdog_pid_ = -1;
+    if (!driver_exited_ && r > 0) driver_wait_status_ = status;  // what ended it, if not its driver
     driver_exited_ = true;
+    watchdog_failed_ = r == watchdog_pid_ && WIFEXITED(status) && WEXITSTATUS(status) >= 120 &&
+                       WEXITSTATUS(status) <= 121;
     return false;
   }
   return true;
@@ -713,12 +736,11 @@ SessionOptions BrowserProcess::session_options() const {
   s.binary = chromium_;
   if (options_.headless) s.args.push_back("--headless=new");
   if (geteuid() == 0) s.args.push_back("--no-sandbox");  // chromium's sandbox refuses root
-  for (const char* a :
-       {"--disable-gpu", "--no-first-run", "--no-default-browser-check",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--disable-dev-shm-usage", "--password-store=basic", "--disable-breakpad",
-        // Errors only: chromium's INFO lines quote the pages' console.
-        "--log-level=2"}) {
+  for (const char* a : {"--disable-gpu", "--no-first-run", "--no-default-browser-check",
+                        "--disable-background-networking", "--disable-component-update",
+                        "--disable-sync", "--disable-dev-shm-usage", "--password-store=basic",
+                        // Errors only: chromium's INFO lines quote the pages' console.
+                        "--log-level=2"}) {
     s.args.emplace_back(a);
   }
   s.args.push_back("--user-data-dir=" + profile_dir().string());

@@ -22,11 +22,11 @@
 // destroyed or stopped, when keyonce exits, and when keyonce is killed,
 // SIGKILL included (the kernel closes a dead process's files). The watchdog
 // then sends SIGTERM to every descendant (found by walking
-// /proc/<pid>/task/*/children from itself down), gives them a short grace,
-// sends SIGKILL to what is left, reaps them all, removes the temp folder and
-// exits. It also ends chromium when chromedriver dies by itself. The
-// watchdog runs in its own process group, so a Ctrl-C meant for keyonce does
-// not cut the browser's shutdown short (keyonce closes the pipe itself), and
+// /proc/<pid>/task/*/children from itself down) and to chromedriver's process
+// group (which chromium's processes share), gives them a short grace, sends
+// SIGKILL to what is left, reaps them all, removes the temp folder and exits. It also ends chromium
+// when chromedriver dies by itself. The watchdog runs in its own process group, so a Ctrl-C meant
+// for keyonce does not cut the browser's shutdown short (keyonce closes the pipe itself), and
 // chromedriver has PR_SET_PDEATHSIG(SIGKILL), so it dies even if someone kills
 // the watchdog with SIGKILL. Between fork and exec the watchdog makes only
 // async-signal-safe system calls (keyonce is multi-threaded: another thread
@@ -154,6 +154,7 @@ class BrowserProcess {
   int control_fd_ = -1;  // write end of the pipe the watchdog waits on
   int report_fd_ = -1;   // read end of the watchdog's reports
   bool driver_exited_ = false;
+  bool watchdog_failed_ = false;  // exited at once: no subreaper, no file descriptors
   int driver_wait_status_ = 0;
 };
 
