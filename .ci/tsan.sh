@@ -12,7 +12,10 @@
 # keyonce serve and the fault proxy run as child processes of the tests, built
 # with TSan too; every report (also from a child, whose exit code a test may
 # not look at) goes to a file under build-tsan/tsan-logs/, and any such file
-# fails the run and is printed.
+# fails the run and is printed. Tests labelled slow_e2e (randomized kill -9
+# loops, docs/development.md) are left out here as in the ASan pass: a killed
+# process cannot report, and the same requests in flight through the fault
+# proxy run in ExactlyOnce.HttpTargetThroughEveryFault... without the kills.
 # Usage: .ci/tsan.sh [extra ctest args], e.g. .ci/tsan.sh -R 'ServiceTest\.MaxRuns'
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,7 +28,9 @@ TESTS='^(ServiceTest|ServiceTls|RunnerTest|Cron[A-Za-z]*|JsonServerTest|NginxTes
 # -Wno-tsan: gcc 12 warns that TSan does not model std::atomic_thread_fence,
 # which Boost.Asio's handler invocation uses (-Werror would stop the build);
 # TSan still sees the mutex that hands posted handlers between threads.
+# -O1 -g1: line tables for the reports; half the compile time of -O2 -g.
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKEYONCE_WERROR=ON \
+  "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG" \
   -DKEYONCE_SANITIZE=thread -DCMAKE_CXX_FLAGS=-Wno-tsan >/dev/null
 start=$(date +%s)
 cmake --build "$BUILD_DIR" -j "$(nproc)" --target "${TARGETS[@]}"
@@ -53,7 +58,7 @@ fi
 start=$(date +%s)
 set +e
 (cd "$BUILD_DIR" && "${RUN[@]}" ctest --output-on-failure -j "$(nproc)" --timeout 900 \
-  -R "$TESTS" "$@")
+  -R "$TESTS" -LE slow_e2e "$@")
 rc=$?
 set -e
 echo "tsan: tests took $(($(date +%s) - start)) s"

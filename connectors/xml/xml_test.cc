@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "keyonce/connector.h"
+#include "tests/support/sanitizers.h"
 
 namespace keyonce {
 namespace {
@@ -295,7 +296,7 @@ TEST_F(XmlSourceTest, LargeFileStreamsWithFlatMemory) {
   long growth_kib = PeakRssKib() - rss_before;
   EXPECT_EQ(count, kRecords);
   EXPECT_EQ(last_id, std::to_string(kRecords - 1));
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(KEYONCE_ASAN)
   // AddressSanitizer keeps freed memory in quarantine: RSS says nothing.
   (void)growth_kib;
   return;

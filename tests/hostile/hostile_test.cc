@@ -22,6 +22,8 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/sanitizers.h"
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -62,14 +64,11 @@ long MemoryLimitMb(long case_limit_mb) {
 // memory and quarantine of freed blocks are resident too) and not with the
 // limits turned off.
 bool RssChecked() {
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#if defined(KEYONCE_ASAN) || defined(KEYONCE_TSAN)
   return false;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-  return false;
-#endif
-#endif
+#else
   return MemoryLimitMb(0) > 0;
+#endif
 }
 
 // Runs keyonce in `cwd` with a deadline; the whole process group is killed when

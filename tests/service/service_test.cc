@@ -33,6 +33,7 @@
 
 #include "tests/cli_util.h"
 #include "tests/support/http_servers.h"
+#include "tests/support/sanitizers.h"
 
 namespace keyonce::testing_util {
 namespace {
@@ -1106,7 +1107,7 @@ long long VmSizeBytes(pid_t pid) {
 // does) ends as failed, in the API and in the state file's history, and the service goes on:
 // /health answers and the next run completes.
 TEST_F(ServiceTest, RunOutOfMemoryFailsThatRunAndTheServiceGoesOn) {
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#if defined(KEYONCE_ASAN) || defined(KEYONCE_TSAN)
   GTEST_SKIP() << "a sanitizer reserves far more address space than any limit, and its "
                   "allocator stops the process instead of failing the allocation";
 #endif
