@@ -1,0 +1,816 @@
+#include "connectors/browser/browser_target.h"
+
+#include <array>
+#include <atomic>
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <chrono>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "connectors/browser/actions.h"
+#include "connectors/browser/browser_process.h"
+#include "connectors/browser/page_scripts.h"
+#include "connectors/browser/webdriver.h"
+
+namespace keyonce::connectors::browser {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using Seconds = std::chrono::duration<double>;
+
+// How often an action looks again for the element it waits for.
+constexpr auto kPoll = std::chrono::milliseconds(50);
+
+struct Config {
+  BrowserOptions browser;
+  int sessions = 1;
+  double timeout = 10;       // how long an action waits for its element
+  double page_timeout = 30;  // how long a page may take to load
+  bool has_exists = false;
+  std::optional<Locator> logged_out, errors;
+};
+
+// Where a list of actions stopped.
+enum class Stop {
+  kNone,
+  kLoggedOut,    // the site showed its login page (the session expired)
+  kBrowserGone,  // the browser or its driver died, or a page did not load
+  kFailed,       // the page is not as the recipe says
+};
+
+struct Outcome {
+  Status status;
+  Stop stop = Stop::kNone;
+  bool submitted = false;  // the `submits` click was made (or attempted)
+  bool site_said = false;  // the site showed a message where `errors` points
+};
+
+// The answer of the locate script.
+struct Found {
+  std::optional<Element> element;
+  int count = 0;
+  std::array<int64_t, 4> rect{-1, -1, -1, -1};
+};
+
+std::string Secs(double s) {
+  char b[32];
+  std::snprintf(b, sizeof b, s == static_cast<int>(s) ? "%.0f s" : "%.1f s", s);
+  return b;
+}
+
+// An absolute URL, or `path` below `base`.
+std::string Absolute(const std::string& base, const std::string& path) {
+  if (path.find("://") != std::string::npos) return path;
+  if (base.empty()) return path;
+  if (path.empty()) return base;
+  bool slash_b = base.back() == '/', slash_p = path.front() == '/';
+  if (slash_b && slash_p) return base + path.substr(1);
+  if (!slash_b && !slash_p) return base + "/" + path;
+  return base + path;
+}
+
+// One browser and its login: what one session of the target keys records with.
+class Session {
+ public:
+  Session(const Config& c, const Settings& s, int number) : c_(c), settings_(s), number_(number) {}
+
+  void Configure(const RunContext* ctx, const std::string* base, const std::vector<Action>* login) {
+    ctx_ = ctx;
+    base_ = base;
+    login_ = login;
+  }
+
+  // A browser, logged in. *refused: the login itself was refused (a wrong
+  // password), which must not be tried again.
+  Status Ready(bool* refused) {
+    *refused = false;
+    if (browser_ && !browser_->process().alive()) Drop();
+    if (!browser_) {
+      auto b = Browser::Launch(c_.browser, [&](SessionOptions& o) {
+        o.timeouts.page_load_seconds = c_.page_timeout;
+        o.timeouts.script_seconds = std::max(30.0, c_.timeout);
+      });
+      if (!b.ok()) return b.status().Wrap("starting browser session " + std::to_string(number_));
+      browser_ = std::move(b).value();
+      ctx_->log->Info("Browser session " + std::to_string(number_) + " of " + ctx_->target_name +
+                      " started (" + Secs(browser_->launch_seconds()) + ").");
+      logged_in_ = false;
+    }
+    if (logged_in_ || login_->empty()) {
+      logged_in_ = true;
+      return Status::OK();
+    }
+    boost::json::object ignored;
+    Outcome o = Run(*login_, &ignored, /*in_login=*/true);
+    if (o.status.ok() && c_.logged_out && Shown(*c_.logged_out)) {
+      o.status = Status::Permanent("the login page still shows after the login actions");
+      o.stop = Stop::kFailed;
+    }
+    if (!o.status.ok()) {
+      if (o.stop == Stop::kBrowserGone) {
+        Drop();
+        return o.status.Wrap("logging in");
+      }
+      *refused = true;
+      return Status::Permanent("logging in to " + ctx_->target_name +
+                               " failed: " + o.status.message() +
+                               ". The run stops rather than try again (a wrong password tried "
+                               "again could lock the account); check the login and its "
+                               "secrets, then run again");
+    }
+    logged_in_ = true;
+    return Status::OK();
+  }
+
+  void LoggedOut() { logged_in_ = false; }
+  void Drop() {
+    browser_.reset();
+    logged_in_ = false;
+  }
+
+  Outcome Run(const std::vector<Action>& actions, boost::json::object* reply,
+              bool in_login = false) {
+    Outcome out;
+    in_login_ = in_login;
+    for (const Action& a : actions) {
+      Status st = Do(a, reply, &out);
+      if (st.ok()) {
+        if (out.stop == Stop::kLoggedOut) return out;
+        continue;
+      }
+      out.status = st;
+      Classify(&out);
+      return out;
+    }
+    return out;
+  }
+
+  // The `exists` check: kExists (with the values read) or kAbsent.
+  Result<CheckResult> Exists(const ExistsCheck& e) {
+    boost::json::object reply;
+    Outcome o = Run(e.actions, &reply);
+    if (o.stop == Stop::kLoggedOut) {
+      return Status::Transient("the login page showed while checking whether the record exists");
+    }
+    if (!o.status.ok()) {
+      if (o.stop == Stop::kBrowserGone) Drop();
+      return o.status.Wrap("checking whether the record exists");
+    }
+    const auto deadline = Clock::now() + Seconds(c_.timeout);
+    for (;;) {
+      auto f = Locate(e.found, "see");
+      if (!f.ok()) return f.status().Wrap("checking whether the record exists");
+      if (f->count > 0) break;
+      if (!e.has_absent) return CheckResult{CheckResult::Outcome::kAbsent, {}};
+      auto a = Locate(e.absent, "see");
+      if (!a.ok()) return a.status().Wrap("checking whether the record exists");
+      if (a->count > 0) return CheckResult{CheckResult::Outcome::kAbsent, {}};
+      if (Clock::now() >= deadline) {
+        return Status::Transient("checking whether the record exists: neither " +
+                                 e.found.Describe() + " nor " + e.absent.Describe() +
+                                 " showed within " + Secs(c_.timeout));
+      }
+      std::this_thread::sleep_for(kPoll);
+    }
+    for (const auto& [name, l] : e.reads) {
+      auto v = ReadValue(l, c_.timeout);
+      if (!v.ok()) return v.status().Wrap("reading '" + name + "' of the record that exists");
+      reply[name] = *v;
+    }
+    return CheckResult{CheckResult::Outcome::kExists, Value(std::move(reply))};
+  }
+
+ private:
+  WebDriver& d() { return browser_->driver(); }
+
+  // Decides what a failed action means: a dead browser, the login page, the
+  // site's own message.
+  void Classify(Outcome* out) {
+    if (out->status.IsTransient() || !browser_ || !browser_->process().alive()) {
+      out->stop = Stop::kBrowserGone;
+      return;
+    }
+    out->stop = Stop::kFailed;
+    if (!in_login_ && c_.logged_out && Shown(*c_.logged_out)) {
+      out->stop = Stop::kLoggedOut;
+      return;
+    }
+    if (c_.errors) {
+      auto f = Locate(*c_.errors, "see");
+      if (f.ok() && f->count > 0 && f->element) {
+        auto text = d().ExecuteScript(kReadScript, {ElementRef(*f->element)});
+        if (text.ok() && text->is_string() && !text->get_string().empty()) {
+          out->site_said = true;
+          out->status = Status::Permanent("the site says: " + std::string(text->get_string()));
+        }
+      }
+    }
+  }
+
+  bool Shown(const Locator& l) {
+    auto f = Locate(l, "see");
+    return f.ok() && f->count > 0;
+  }
+
+  Result<Found> Locate(const Locator& l, const char* mode) {
+    auto v = d().ExecuteScript(kLocateScript, {l.ToJson(), boost::json::string(mode)});
+    if (!v.ok()) {
+      if (d().error() == WebDriverError::kUnexpectedAlertOpen) {
+        return Status::Permanent(
+            "the page shows a dialog (alert or confirm) that no action handles; add `dialog: "
+            "accept` (or dismiss) to the click that opens it");
+      }
+      if (d().error() == WebDriverError::kJavascriptError) {
+        return Status::Invalid("finding " + l.Describe() + ": the selector is not valid");
+      }
+      return v.status();
+    }
+    Found f;
+    if (!v->is_object()) return f;
+    const auto& o = v->get_object();
+    if (const auto* c = o.if_contains("count"); c && c->is_int64())
+      f.count = static_cast<int>(c->get_int64());
+    if (const auto* e = o.if_contains("element")) f.element = AsElement(*e);
+    if (const auto* r = o.if_contains("rect"); r && r->is_array() && r->get_array().size() == 4) {
+      for (size_t i = 0; i < 4; ++i) {
+        const auto& x = r->get_array()[i];
+        f.rect[i] = x.is_int64()    ? x.get_int64()
+                    : x.is_double() ? static_cast<int64_t>(x.get_double())
+                                    : -1;
+      }
+    }
+    return f;
+  }
+
+  // Waits until the element is there, visible (and enabled for "act"), and
+  // in the same place twice in a row (not moving).
+  Result<Element> WaitFor(const Locator& l, const char* mode, double timeout) {
+    const auto deadline = Clock::now() + Seconds(timeout);
+    std::array<int64_t, 4> last{-2, -2, -2, -2};
+    Found f;
+    for (int polls = 1;; ++polls) {
+      auto r = Locate(l, mode);
+      if (!r.ok()) return r.status();
+      f = std::move(r).value();
+      if (f.element && f.rect == last) return *f.element;
+      last = f.element ? f.rect : std::array<int64_t, 4>{-2, -2, -2, -2};
+      if (Clock::now() >= deadline) break;
+      // The session expired meanwhile: no use waiting for the element.
+      if (polls % 10 == 0 && !f.element && !in_login_ && c_.logged_out && Shown(*c_.logged_out)) {
+        return Status::Permanent("the login page shows instead (the session expired)");
+      }
+      std::this_thread::sleep_for(kPoll);
+    }
+    if (f.count > 1 && l.nth == 0) {
+      return Status::Permanent(std::to_string(f.count) + " elements match " + l.Describe() +
+                               "; make it unique (nth: 1 for the first, or a css: locator)");
+    }
+    if (f.element) return Status::Permanent(l.Describe() + " kept moving for " + Secs(timeout));
+    if (std::string(mode) != "any") {
+      auto any = Locate(l, "any");
+      if (any.ok() && any->count > 0) {
+        return Status::Permanent(l.Describe() + " is there but not " +
+                                 (std::string(mode) == "act" ? "visible and enabled" : "visible") +
+                                 " after " + Secs(timeout));
+      }
+    }
+    return Status::Permanent("nothing matches " + l.Describe() + " after " + Secs(timeout));
+  }
+
+  Result<std::string> ReadValue(const Locator& l, double timeout) {
+    auto el = WaitFor(l, "see", timeout);
+    if (!el.ok()) return el.status();
+    auto v = d().ExecuteScript(kReadScript, {ElementRef(*el)});
+    if (!v.ok()) return v.status();
+    return v->is_string() ? std::string(v->get_string()) : ToText(*v);
+  }
+
+  Status WaitForDialog(const std::string& what, double timeout) {
+    const auto deadline = Clock::now() + Seconds(timeout);
+    for (;;) {
+      auto t = d().AlertText();
+      if (!t.ok()) return t.status();
+      if (t->has_value()) return what == "accept" ? d().AcceptAlert() : d().DismissAlert();
+      if (Clock::now() >= deadline) {
+        return Status::Permanent("no dialog showed within " + Secs(timeout) + " to " + what);
+      }
+      std::this_thread::sleep_for(kPoll);
+    }
+  }
+
+  Status Fill(const Element& el, const std::string& value) {
+    auto kind = d().ExecuteScript(
+        "const el = arguments[0], t = el.tagName, ty = (el.type || '').toLowerCase();"
+        "if (t === 'INPUT' && ['date', 'time', 'datetime-local', 'month', 'week', 'color', "
+        "'range'].includes(ty)) return 'set';"
+        "if (el.isContentEditable || t === 'BODY') return 'set';"
+        "return t === 'INPUT' || t === 'TEXTAREA' ? 'type' : 'other';",
+        {ElementRef(el)});
+    if (!kind.ok()) return kind.status();
+    std::string k = kind->is_string() ? std::string(kind->get_string()) : "";
+    if (k == "set") {
+      auto r = d().ExecuteScript(kSetValueScript, {ElementRef(el), boost::json::string(value)});
+      return r.status();
+    }
+    if (k != "type") return Status::Permanent("it is not a field one can type into");
+    KEYONCE_RETURN_IF_ERROR(d().Clear(el));
+    return d().SendKeys(el, value);
+  }
+
+  Status Click(const Element& el, double timeout) {
+    const auto deadline = Clock::now() + Seconds(timeout);
+    for (;;) {
+      Status st = d().Click(el);
+      // Something (a banner, a spinner) covers it for now.
+      if (st.ok() || d().error() != WebDriverError::kElementClickIntercepted ||
+          Clock::now() >= deadline) {
+        return st;
+      }
+      std::this_thread::sleep_for(kPoll);
+    }
+  }
+
+  Status DoBody(const Action& a, boost::json::object* reply, Outcome* out) {
+    for (const Action& b : a.body) {
+      Status st = Do(b, reply, out);
+      if (!st.ok() || out->stop == Stop::kLoggedOut) return st;
+    }
+    return Status::OK();
+  }
+
+  // One action; a failure's message names the action, its element and line.
+  Status Do(const Action& a, boost::json::object* reply, Outcome* out) {
+    const double timeout = a.timeout_seconds > 0 ? a.timeout_seconds : c_.timeout;
+    Status st = DoAction(a, reply, out, timeout);
+    if (st.ok()) return st;
+    std::string what = a.where + ": " + a.Name();
+    if (a.has_target) what += " " + a.target.Describe();
+    return st.Wrap(what);
+  }
+
+  Status DoAction(const Action& a, boost::json::object* reply, Outcome* out, double timeout) {
+    switch (a.kind) {
+      case Action::Kind::kGoto: {
+        KEYONCE_RETURN_IF_ERROR(d().Navigate(Absolute(*base_, a.text)));
+        if (!in_login_ && c_.logged_out && Shown(*c_.logged_out)) out->stop = Stop::kLoggedOut;
+        return Status::OK();
+      }
+      case Action::Kind::kFill: {
+        auto el = WaitFor(a.target, "act", timeout);
+        if (!el.ok()) return el.status();
+        return Fill(*el, a.text);
+      }
+      case Action::Kind::kSelect: {
+        auto el = WaitFor(a.target, "act", timeout);
+        if (!el.ok()) return el.status();
+        // Options may arrive later than the list (filled by the page's script).
+        const auto deadline = Clock::now() + Seconds(timeout);
+        for (;;) {
+          auto r = d().ExecuteScript(kSelectScript, {ElementRef(*el), boost::json::string(a.text)});
+          if (!r.ok()) return r.status();
+          std::string missing = r->is_string() ? std::string(r->get_string()) : "";
+          if (missing.empty()) return Status::OK();
+          if (Clock::now() >= deadline) {
+            return Status::Permanent("the list has no option '" + a.text + "' (it has: " + missing +
+                                     ")");
+          }
+          std::this_thread::sleep_for(kPoll);
+        }
+      }
+      case Action::Kind::kCheck:
+      case Action::Kind::kUncheck: {
+        auto el = WaitFor(a.target, "act", timeout);
+        if (!el.ok()) return el.status();
+        auto checked = d().ExecuteScript(kCheckedScript, {ElementRef(*el)});
+        if (!checked.ok()) return checked.status();
+        bool want = a.kind == Action::Kind::kCheck;
+        if (checked->is_bool() && checked->get_bool() == want) return Status::OK();
+        return Click(*el, timeout);
+      }
+      case Action::Kind::kUpload: {
+        fs::path p(a.text);
+        if (p.is_relative()) p = settings_.base_dir / p;
+        std::error_code ec;
+        if (!fs::is_regular_file(p, ec)) {
+          return Status::Permanent(
+              "the file to upload does not exist (relative paths are below "
+              "the recipe's folder)");
+        }
+        auto el = WaitFor(a.target, "any", timeout);
+        if (!el.ok()) return el.status();
+        return d().UploadFiles(*el, {fs::absolute(p).lexically_normal().string()});
+      }
+      case Action::Kind::kClick: {
+        auto el = WaitFor(a.target, "act", timeout);
+        if (!el.ok()) return el.status();
+        if (a.submits) out->submitted = true;
+        KEYONCE_RETURN_IF_ERROR(Click(*el, timeout));
+        if (!a.dialog.empty()) return WaitForDialog(a.dialog, timeout);
+        return Status::OK();
+      }
+      case Action::Kind::kPress: {
+        if (a.has_target) {
+          auto el = WaitFor(a.target, "act", timeout);
+          if (!el.ok()) return el.status();
+          auto f = d().ExecuteScript("arguments[0].focus();", {ElementRef(*el)});
+          if (!f.ok()) return f.status();
+        }
+        auto key = keys::ByName(a.text);
+        if (!key) return Status::Invalid("unknown key '" + a.text + "' (Enter, Tab, Escape, ...)");
+        return d().PressKeys(*key);
+      }
+      case Action::Kind::kWait:
+        return WaitFor(a.target, "see", timeout).status();
+      case Action::Kind::kWaitGone: {
+        const auto deadline = Clock::now() + Seconds(timeout);
+        for (;;) {
+          auto f = Locate(a.target, "see");
+          if (!f.ok()) return f.status();
+          if (f->count == 0) return Status::OK();
+          if (Clock::now() >= deadline) {
+            return Status::Permanent("still showing after " + Secs(timeout));
+          }
+          std::this_thread::sleep_for(kPoll);
+        }
+      }
+      case Action::Kind::kExpect: {
+        Status st = WaitFor(a.target, "see", timeout).status();
+        if (st.ok() || st.IsTransient() || st.code() == Status::Code::kInvalid) return st;
+        return Status::Permanent(a.text.empty() ? "the page is not as expected: " + st.message()
+                                                : a.text);
+      }
+      case Action::Kind::kRead:
+        for (const auto& [name, l] : a.reads) {
+          auto v = ReadValue(l, timeout);
+          if (!v.ok()) return v.status().Wrap("reading '" + name + "'");
+          (*reply)[name] = *v;
+        }
+        return Status::OK();
+      case Action::Kind::kInFrame: {
+        auto el = WaitFor(a.target, "see", timeout);
+        if (!el.ok()) return el.status();
+        KEYONCE_RETURN_IF_ERROR(d().SwitchToFrame(*el));
+        Status st = DoBody(a, reply, out);
+        Status back = d().SwitchToParentFrame();
+        return st.ok() ? back : st;
+      }
+      case Action::Kind::kInNewWindow: {
+        auto here = d().WindowHandle();
+        if (!here.ok()) return here.status();
+        auto before = d().WindowHandles();
+        if (!before.ok()) return before.status();
+        auto el = WaitFor(a.target, "act", timeout);
+        if (!el.ok()) return el.status();
+        KEYONCE_RETURN_IF_ERROR(Click(*el, timeout));
+        std::string opened;
+        const auto deadline = Clock::now() + Seconds(timeout);
+        while (opened.empty()) {
+          auto now = d().WindowHandles();
+          if (!now.ok()) return now.status();
+          for (const auto& h : *now) {
+            if (std::find(before->begin(), before->end(), h) == before->end()) opened = h;
+          }
+          if (!opened.empty()) break;
+          if (Clock::now() >= deadline) {
+            return Status::Permanent("no new window opened within " + Secs(timeout));
+          }
+          std::this_thread::sleep_for(kPoll);
+        }
+        KEYONCE_RETURN_IF_ERROR(d().SwitchToWindow(opened));
+        Status st = DoBody(a, reply, out);
+        auto left = d().CloseWindow();
+        Status back = d().SwitchToWindow(*here);
+        if (!st.ok()) return st;
+        return left.ok() ? back : left.status();
+      }
+    }
+    return Status::Internal("unknown action");
+  }
+
+  const Config& c_;
+  const Settings& settings_;
+  const int number_;
+  const RunContext* ctx_ = nullptr;
+  const std::string* base_ = nullptr;
+  const std::vector<Action>* login_ = nullptr;
+  std::unique_ptr<Browser> browser_;
+  bool logged_in_ = false;
+  bool in_login_ = false;
+};
+
+// A record's actions, rendered for it.
+struct Prepared {
+  Status status;
+  std::vector<Action> write;
+  std::optional<ExistsCheck> exists;
+};
+
+class BrowserTarget : public Target {
+ public:
+  BrowserTarget(Settings settings, Config config)
+      : settings_(std::move(settings)), c_(std::move(config)) {}
+  ~BrowserTarget() override { Close(false); }
+
+  TargetTraits Traits() const override {
+    TargetTraits t;
+    t.concurrent = c_.sessions > 1;
+    return t;
+  }
+
+  Status Open(const RunContext& ctx) override {
+    ctx_ = ctx;
+    auto base = settings_.Tmpl("url")->Render(ctx_.scope);
+    if (!base.ok()) return base.status().Wrap("url");
+    base_ = *base;
+    login_.clear();
+    if (const StructureTemplate* login = settings_.Structure("login")) {
+      auto v = login->Evaluate(ctx_.scope);
+      if (!v.ok()) return v.status().Wrap("login");
+      auto a = ParseActions(*v, settings_, "login");
+      if (!a.ok()) return a.status();
+      login_ = std::move(a).value();
+    }
+    sessions_.clear();
+    for (int i = 0; i < c_.sessions; ++i) {
+      sessions_.push_back(std::make_unique<Session>(c_, settings_, i + 1));
+      sessions_.back()->Configure(&ctx_, &base_, &login_);
+    }
+    // Browsers start when the first record needs one: a rerun with nothing
+    // to key starts none. A missing chromium or a refused login then stops
+    // the run (WriteResult::stop_run).
+    return Status::OK();
+  }
+
+  Result<Value> Render(const WriteOp& op) override {
+    Prepared p = Prepare(op);
+    if (!p.status.ok()) return p.status;
+    return RenderForDryRun(p.write);
+  }
+
+  WriteResult Write(const WriteOp& op) override { return std::move(WriteMany({op})[0]); }
+
+  std::vector<WriteResult> WriteMany(const std::vector<WriteOp>& ops) override {
+    const size_t n = ops.size();
+    std::vector<WriteResult> out(n);
+    if (sessions_.empty()) {
+      for (auto& r : out) r.status = Status::Internal("browser target written before Open");
+      return out;
+    }
+    // Rendered here, on the engine's thread (templates may ask lookup tables).
+    std::vector<Prepared> prepared;
+    prepared.reserve(n);
+    for (const auto& op : ops) prepared.push_back(Prepare(op));
+    std::atomic<size_t> next{0};
+    auto work = [&](Session& s) {
+      for (size_t i; (i = next++) < n;) {
+        if (!prepared[i].status.ok()) {
+          out[i].status = prepared[i].status;
+          continue;
+        }
+        out[i] = WriteOne(s, prepared[i]);
+      }
+    };
+    size_t workers = std::min(sessions_.size(), n);
+    if (workers <= 1) {
+      work(*sessions_[0]);
+      return out;
+    }
+    std::vector<std::thread> threads;
+    for (size_t k = 1; k < workers; ++k) threads.emplace_back(work, std::ref(*sessions_[k]));
+    work(*sessions_[0]);
+    for (auto& t : threads) t.join();
+    return out;
+  }
+
+  Result<CommitResult> Commit(uint64_t, bool) override {
+    return CommitResult{true, ""};  // each submit is its own commit
+  }
+
+  Result<RecoverResult> Recover(const RunContext&, uint64_t, const std::string&) override {
+    return RecoverResult{};  // a web application cannot tell: `exists` decides per record
+  }
+
+  Result<CheckResult> Check(const WriteOp& op) override {
+    if (!c_.has_exists) return CheckResult{};
+    if (sessions_.empty()) return Status::Internal("browser target checked before Open");
+    Prepared p = Prepare(op);
+    if (!p.status.ok()) return p.status;
+    if (Status r = Refusal(); !r.ok()) return r;
+    Session& s = *sessions_[0];
+    bool refused = false;
+    Status ready = s.Ready(&refused);
+    if (!ready.ok()) {
+      // Like a write: a refused login is not tried again (an account locks).
+      if (refused || ready.code() == Status::Code::kInvalid) Refuse(ready);
+      return ready;
+    }
+    return s.Exists(*p.exists);
+  }
+
+  Status Close(bool) override {
+    sessions_.clear();  // each browser's processes end with it
+    return Status::OK();
+  }
+
+ private:
+  Prepared Prepare(const WriteOp& op) {
+    Prepared p;
+    if (!op.scope) {
+      p.status = Status::Internal("write without a scope");
+      return p;
+    }
+    auto w = settings_.Structure("write")->Evaluate(*op.scope);
+    if (!w.ok()) {
+      p.status = w.status().Wrap("write");
+      return p;
+    }
+    auto a = ParseActions(*w, settings_, "write");
+    if (!a.ok()) {
+      p.status = a.status();
+      return p;
+    }
+    p.write = std::move(a).value();
+    if (c_.has_exists) {
+      auto e = settings_.Structure("exists")->Evaluate(*op.scope);
+      if (!e.ok()) {
+        p.status = e.status().Wrap("exists");
+        return p;
+      }
+      auto x = ParseExists(*e, settings_);
+      if (!x.ok()) {
+        p.status = x.status();
+        return p;
+      }
+      p.exists = std::move(x).value();
+    }
+    return p;
+  }
+
+  WriteResult WriteOne(Session& s, const Prepared& p) {
+    WriteResult res;
+    if (Status r = Refusal(); !r.ok()) {
+      res.status = r;
+      res.stop_run = true;
+      return res;
+    }
+    // The login page before the submit: log in and start the record over.
+    for (int attempt = 0;; ++attempt) {
+      bool refused = false;
+      Status ready = s.Ready(&refused);
+      if (!ready.ok()) {
+        // A refused login, or a browser that cannot start at all (not
+        // installed): no other record would fare better.
+        const bool fatal = refused || ready.code() == Status::Code::kInvalid;
+        if (fatal) Refuse(ready);
+        res.status = ready;
+        res.stop_run = fatal;
+        return res;
+      }
+      boost::json::object reply;
+      Outcome o = s.Run(p.write, &reply);
+      if (o.status.ok() && o.stop == Stop::kNone) {
+        res.reply = Value(std::move(reply));
+        return res;
+      }
+      if (o.stop == Stop::kLoggedOut && !o.submitted && attempt < 2) {
+        ctx_.log->Info("The session of " + ctx_.target_name +
+                       " expired; logging in again and starting the record over.");
+        s.LoggedOut();
+        continue;
+      }
+      if (o.status.ok()) o.status = Status::Transient("the login page showed after the submit");
+      if (!o.submitted) {
+        if (o.stop == Stop::kBrowserGone) {
+          s.Drop();
+          res.status = Status::Transient(o.status.message());  // a new browser tries again
+        } else if (o.stop == Stop::kLoggedOut) {
+          res.status = Status::Transient("the session kept expiring: " + o.status.message());
+        } else {
+          res.status = o.status;
+        }
+        return res;
+      }
+      // The submit was made: its outcome is unknown (even a message from the
+      // site may come after the record was saved, e.g. an error page).
+      return Settle(s, p, o);
+    }
+  }
+
+  // After a submit whose outcome is unknown: ask the system (`exists`).
+  WriteResult Settle(Session& s, const Prepared& p, Outcome& o) {
+    WriteResult res;
+    if (o.stop == Stop::kBrowserGone) s.Drop();
+    if (o.stop == Stop::kLoggedOut) s.LoggedOut();
+    const std::string what = o.status.message();
+    if (!p.exists) {
+      res.in_doubt = true;
+      res.status = Status::Permanent(what +
+                                     "; the form was submitted, and without `exists` "
+                                     "keyonce cannot look whether it arrived");
+      return res;
+    }
+    bool refused = false;
+    Status ready = s.Ready(&refused);
+    Result<CheckResult> found = ready.ok() ? s.Exists(*p.exists) : Result<CheckResult>(ready);
+    if (refused) Refuse(ready);
+    if (!found.ok()) {
+      res.in_doubt = !refused;
+      res.stop_run = refused;
+      res.status = Status::Permanent(what +
+                                     "; the form was submitted, and looking whether it "
+                                     "arrived failed: " +
+                                     found.status().message());
+      return res;
+    }
+    if (found->outcome == CheckResult::Outcome::kExists) {
+      ctx_.log->Info("A submit to " + ctx_.target_name +
+                     " whose answer was lost had arrived; its values were read from the site.");
+      res.reply = std::move(found->reply);
+      return res;
+    }
+    if (o.site_said) {
+      res.status = o.status;  // the site refused it (and it is not there): a person fixes it
+      return res;
+    }
+    res.status = Status::Transient(what +
+                                   "; the submit did not arrive (`exists` does not find "
+                                   "it), so it is made again");
+    return res;
+  }
+
+  Settings settings_;
+  Config c_;
+  RunContext ctx_;
+  std::string base_;
+  std::vector<Action> login_;
+  std::vector<std::unique_ptr<Session>> sessions_;
+  // Why the login was refused (or the browser cannot start): no session tries
+  // again in this run (an account locks after a few wrong passwords).
+  void Refuse(const Status& why) {
+    std::lock_guard<std::mutex> lock(refusal_mu_);
+    if (refusal_.ok()) refusal_ = why;
+  }
+  Status Refusal() {
+    std::lock_guard<std::mutex> lock(refusal_mu_);
+    return refusal_;
+  }
+  std::mutex refusal_mu_;
+  Status refusal_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Target>> MakeBrowserTarget(const Settings& s) {
+  Config c;
+  c.sessions = static_cast<int>(s.Int("sessions").value_or(1));
+  if (c.sessions < 1 || c.sessions > 8) {
+    return Status::Invalid("sessions must be between 1 and 8 (browsers side by side)");
+  }
+  c.timeout = s.Number("timeout_seconds").value_or(10);
+  c.page_timeout = s.Number("page_timeout_seconds").value_or(30);
+  if (c.timeout <= 0 || c.page_timeout <= 0) {
+    return Status::Invalid("timeout_seconds and page_timeout_seconds must be above 0");
+  }
+  c.browser.headless = !s.Bool("headed").value_or(false);
+  c.browser.accept_language = s.String("language").value_or("da-DK");
+  c.browser.chromium = s.String("chromium").value_or("");
+  c.browser.chromedriver = s.String("chromedriver").value_or("");
+  // The unrendered structures: their shape is checked now (keyonce validate).
+  auto write = ParseActions(*s.Raw("write"), s, "write");
+  if (!write.ok()) return write.status();
+  int submits = 0;
+  for (const auto& a : *write) submits += a.submits ? 1 : 0;
+  if (submits != 1) {
+    return Status::Invalid(
+        "write needs exactly one click with `submits: true`: the click that sends the record "
+        "(keyonce does everything before it again when needed, and asks `exists` after it)");
+  }
+  if (const Value* login = s.Raw("login")) {
+    auto l = ParseActions(*login, s, "login");
+    if (!l.ok()) return l.status();
+  }
+  if (const Value* exists = s.Raw("exists")) {
+    auto e = ParseExists(*exists, s);
+    if (!e.ok()) return e.status();
+    c.has_exists = true;
+  }
+  for (auto [key, slot] :
+       {std::pair{"logged_out", &c.logged_out}, std::pair{"errors", &c.errors}}) {
+    if (const Value* v = s.Raw(key)) {
+      auto l = ParseLocator(*v, key);
+      if (!l.ok()) return l.status();
+      *slot = std::move(l).value();
+    }
+  }
+  if (s.Raw("login") && !c.logged_out) {
+    return Status::Invalid(
+        "with login, say how the login page is recognised: logged_out: "
+        "{role: heading, name: Log ind} (or another element only it shows)");
+  }
+  return std::unique_ptr<Target>(new BrowserTarget(s, std::move(c)));
+}
+
+}  // namespace keyonce::connectors::browser
