@@ -42,3 +42,6 @@ bash examples/case_flow/run.sh
 
 say "9. As a service: schedules, the API a caseworker's page uses, the inbox, the audit log"
 KEYONCE="$KEYONCE" bash examples/serve/run.sh
+
+say "10. A web robot: applications keyed into a web application in chromium, case numbers kept"
+KEYONCE="$KEYONCE" bash examples/web_robot/run.sh
