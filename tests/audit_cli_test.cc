@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <string>
 #include <thread>
@@ -333,6 +334,34 @@ TEST(AuditCli, RetentionPrunesOldRowsAtTheStartOfARun) {
   auto bad = Keyonce({"run", "recipe.yaml", "--state", "s.db", "--audit-retention-days", "0"}, dir);
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_NE(bad.err.find("--audit-retention-days"), std::string::npos) << bad.err;
+}
+
+// Evidence of failed records (screenshots of forms, pages: personal data) is
+// kept as long as the audit log: a run removes the run folders under
+// <state>.evidence/ older than the retention, and nothing else.
+TEST(AuditCli, EvidenceOlderThanTheRetentionIsRemovedAtTheStartOfARun) {
+  fs::path dir = CopyExample("evidence_retention");
+  Cleanup cleanup{dir};
+  const fs::path root = dir / "s.db.evidence";
+  for (const char* run : {"run-1", "run-2", "run-3"}) {
+    fs::create_directories(root / run);
+    std::ofstream(root / run / "ref-abcdefghijkl-portal.png") << "png";
+  }
+  std::ofstream(root / "notes.txt") << "an operator's file";
+  const auto now = fs::file_time_type::clock::now();
+  fs::last_write_time(root / "run-1", now - std::chrono::hours(24 * 200));
+  fs::last_write_time(root / "run-2", now - std::chrono::hours(24 * 20));
+  auto r1 = Keyonce({"run", "recipe.yaml", "--state", "s.db"}, dir);
+  ASSERT_EQ(r1.exit_code, 3) << r1.all();
+  EXPECT_FALSE(fs::exists(root / "run-1")) << "200 days old, the retention is 180";
+  EXPECT_TRUE(fs::exists(root / "run-2"));
+  EXPECT_NE(r1.err.find("Evidence of 1 run(s) older than 180 days deleted."), std::string::npos)
+      << r1.err;
+  auto r2 = Keyonce({"run", "recipe.yaml", "--state", "s.db", "--audit-retention-days", "7"}, dir);
+  ASSERT_EQ(r2.exit_code, 3) << r2.all();
+  EXPECT_FALSE(fs::exists(root / "run-2"));
+  EXPECT_TRUE(fs::exists(root / "run-3")) << "new evidence stays";
+  EXPECT_TRUE(fs::exists(root / "notes.txt")) << "only run folders are removed";
 }
 
 TEST(AuditCli, AfterKillNineEveryWriteIsLoggedExactlyOnce) {

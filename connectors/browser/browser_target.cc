@@ -4,8 +4,10 @@
 #include <atomic>
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
+#include <cctype>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <thread>
 
@@ -23,6 +25,9 @@ using Seconds = std::chrono::duration<double>;
 
 // How often an action looks again for the element it waits for.
 constexpr auto kPoll = std::chrono::milliseconds(50);
+// Once it is there: how long after, it must still be in the same place (about
+// one frame at 60 Hz, as a person's eye would see it still).
+constexpr auto kSteady = std::chrono::milliseconds(16);
 
 struct Config {
   BrowserOptions browser;
@@ -123,6 +128,34 @@ class Session {
     }
     logged_in_ = true;
     return Status::OK();
+  }
+
+  // Saves what the browser shows now, for the person who handles a failed
+  // record: `<base>.png` (the whole page, as far as chromium draws it) and
+  // `<base>.html` (its HTML, at most max_html bytes). The paths of the files
+  // saved; nothing when the browser is gone. *bytes: their sizes.
+  std::vector<std::string> SaveEvidence(const std::string& base, size_t max_html, size_t* bytes) {
+    std::vector<std::string> saved;
+    *bytes = 0;
+    if (!browser_ || !browser_->process().alive()) return saved;
+    auto put = [&](const std::string& path, const std::string& data) {
+      std::ofstream out(path, std::ios::binary | std::ios::trunc);
+      out.write(data.data(), static_cast<std::streamsize>(data.size()));
+      if (out.flush()) {
+        saved.push_back(path);
+        *bytes += data.size();
+      }
+    };
+    if (auto png = d().Screenshot(4096); png.ok()) put(base + ".png", *png);
+    if (auto html = d().PageSource(); html.ok()) {
+      std::string h = std::move(html).value();
+      if (h.size() > max_html) {
+        h.resize(max_html);
+        h += "\n<!-- keyonce: cut at " + std::to_string(max_html) + " bytes -->\n";
+      }
+      put(base + ".html", h);
+    }
+    return saved;
   }
 
   void LoggedOut() { logged_in_ = false; }
@@ -262,7 +295,7 @@ class Session {
       if (polls % 10 == 0 && !f.element && !in_login_ && c_.logged_out && Shown(*c_.logged_out)) {
         return Status::Permanent("the login page shows instead (the session expired)");
       }
-      std::this_thread::sleep_for(kPoll);
+      std::this_thread::sleep_for(f.element ? kSteady : kPoll);
     }
     if (f.count > 1 && l.nth == 0) {
       return Status::Permanent(std::to_string(f.count) + " elements match " + l.Describe() +
@@ -503,6 +536,7 @@ class Session {
 
 // A record's actions, rendered for it.
 struct Prepared {
+  std::string ref;  // the record's pseudonymous reference (names evidence files)
   Status status;
   std::vector<Action> write;
   std::optional<ExistsCheck> exists;
@@ -618,6 +652,7 @@ class BrowserTarget : public Target {
  private:
   Prepared Prepare(const WriteOp& op) {
     Prepared p;
+    p.ref = op.ref;
     if (!op.scope) {
       p.status = Status::Internal("write without a scope");
       return p;
@@ -649,7 +684,45 @@ class BrowserTarget : public Target {
     return p;
   }
 
+  // One record; a failure that goes to a person comes with the evidence of
+  // what the browser showed.
   WriteResult WriteOne(Session& s, const Prepared& p) {
+    WriteResult res = Key(s, p);
+    if (!res.status.ok() && !res.stop_run) res.evidence = SaveEvidence(s, p);
+    return res;
+  }
+
+  // Size-bounded: at most kEvidenceFiles files and kEvidenceBytes per target
+  // and run; a page's HTML at most kEvidenceHtml.
+  static constexpr int kEvidenceFiles = 200;
+  static constexpr size_t kEvidenceBytes = size_t{100} << 20;
+  static constexpr size_t kEvidenceHtml = size_t{2} << 20;
+  std::vector<std::string> SaveEvidence(Session& s, const Prepared& p) {
+    if (ctx_.evidence_dir.empty() || p.ref.empty()) return {};
+    if (evidence_files_ >= kEvidenceFiles || evidence_bytes_ >= kEvidenceBytes) {
+      if (!evidence_full_.exchange(true)) {
+        ctx_.log->Warn("No more screenshots of failed records are saved for " + ctx_.target_name +
+                       " in this run: its evidence reached " + std::to_string(kEvidenceFiles) +
+                       " files or " + std::to_string(kEvidenceBytes >> 20) + " MiB.");
+      }
+      return {};
+    }
+    std::error_code ec;
+    fs::create_directories(ctx_.evidence_dir, ec);
+    if (ec) return {};
+    std::string name = p.ref + "-";
+    for (char ch : ctx_.target_name) {
+      name += std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' ? ch : '_';
+    }
+    size_t bytes = 0;
+    auto saved =
+        s.SaveEvidence((fs::path(ctx_.evidence_dir) / name).string(), kEvidenceHtml, &bytes);
+    evidence_files_ += static_cast<int>(saved.size());
+    evidence_bytes_ += bytes;
+    return saved;
+  }
+
+  WriteResult Key(Session& s, const Prepared& p) {
     WriteResult res;
     if (Status r = Refusal(); !r.ok()) {
       res.status = r;
@@ -759,6 +832,9 @@ class BrowserTarget : public Target {
   }
   std::mutex refusal_mu_;
   Status refusal_;
+  std::atomic<int> evidence_files_{0};
+  std::atomic<size_t> evidence_bytes_{0};
+  std::atomic<bool> evidence_full_{false};
 };
 
 }  // namespace

@@ -315,7 +315,7 @@ TEST_F(BrowserTarget, AWrongPasswordFailsTheRunAtOnceAndIsNotTriedAgain) {
   EXPECT_TRUE(AppCases().empty());
 }
 
-TEST_F(BrowserTarget, AMissingElementTimesOutNamingTheActionItsElementAndLine) {
+TEST_F(BrowserTarget, AMissingElementTimesOutNamingItsLineWithAScreenshotAndThePage) {
   StartApp();
   WriteRecipe({{"@TIMEOUT@", "1"}});
   WriteFile(dir_ / "in.csv", Csv(Cases(2)));
@@ -328,6 +328,28 @@ TEST_F(BrowserTarget, AMissingElementTimesOutNamingTheActionItsElementAndLine) {
             std::string::npos)
       << q.out;
   EXPECT_TRUE(AppCases().empty());
+  // The person who must fix it sees what the browser showed: a screenshot and
+  // the page, in the run's evidence folder, named in the quarantine item by the
+  // record's reference (never by its CPR number).
+  const fs::path evidence = dir_ / "state.db.evidence" / "run-1";
+  int pngs = 0, pages = 0;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(evidence, ec)) {
+    const std::string name = e.path().filename().string();
+    EXPECT_EQ(name.rfind("ref-", 0), 0u) << name;
+    EXPECT_NE(q.out.find(e.path().string()), std::string::npos) << "not named: " << e.path() << "\n"
+                                                                << q.out;
+    if (e.path().extension() == ".png") {
+      ++pngs;
+      EXPECT_EQ(ReadFile(e.path()).substr(0, 8), "\x89PNG\r\n\x1a\n") << name;
+    } else if (e.path().extension() == ".html") {
+      ++pages;
+      EXPECT_NE(ReadFile(e.path()).find("Opret ny sag"), std::string::npos) << name;
+    }
+  }
+  EXPECT_EQ(pngs, 2) << "a screenshot per quarantined record";
+  EXPECT_EQ(pages, 2);
+  for (const auto& c : Cases(2)) EXPECT_EQ(q.all().find(c.cpr), std::string::npos) << q.all();
 }
 
 TEST_F(BrowserTarget, TheSitesValidationMessageQuarantinesTheRecordWithThatMessage) {

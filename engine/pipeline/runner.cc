@@ -295,6 +295,29 @@ std::map<std::string, std::string> ParamsOfRow(
   for (const auto& [k, val] : overrides) out[k] = val;
   return out;
 }
+
+// Removes the run folders under `root` not changed for `days` days; how many.
+// Evidence holds personal data (screenshots of forms), so it is kept no
+// longer than the audit log. Problems are left for the next run.
+int PruneEvidence(const std::filesystem::path& root, int days) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (root.empty() || !fs::is_directory(root, ec)) return 0;
+  const auto cutoff = fs::file_time_type::clock::now() - std::chrono::hours(24) * days;
+  int removed = 0;
+  for (fs::directory_iterator it(root, ec), end; !ec && it != end; it.increment(ec)) {
+    const fs::path p = it->path();
+    if (p.filename().string().rfind("run-", 0) != 0 || !it->is_directory(ec)) continue;
+    auto t = fs::last_write_time(p, ec);
+    if (ec || t >= cutoff) {
+      ec.clear();
+      continue;
+    }
+    if (fs::remove_all(p, ec) != static_cast<std::uintmax_t>(-1) && !ec) ++removed;
+    ec.clear();
+  }
+  return removed;
+}
 }  // namespace
 
 Result<std::map<std::string, std::string>> RetryParams(
@@ -543,6 +566,12 @@ Result<RunSummary> Runner::RunRecords() {
       log_->Info("Audit log: " + std::to_string(pruned) + " row(s) older than " +
                  std::to_string(opt_.audit_retention_days) + " days deleted.");
     }
+    // Evidence (screenshots, pages) holds personal data: kept as long as the audit log.
+    int removed = PruneEvidence(EvidenceRoot(opt_.state_path), opt_.audit_retention_days);
+    if (removed) {
+      log_->Info("Evidence of " + std::to_string(removed) + " run(s) older than " +
+                 std::to_string(opt_.audit_retention_days) + " days deleted.");
+    }
     // The run and its audit row (who started it, with which parameters) together.
     KEYONCE_RETURN_IF_ERROR(store_->Begin());
     auto run = store_->BeginRun(recipe_.name, params_text, opt_.trigger);
@@ -577,6 +606,7 @@ Result<RunSummary> Runner::RunRecords() {
   ctx_.recipe = recipe_.name;
   ctx_.run_id = std::to_string(sum_.run);
   ctx_.state_id = store_->state_id();
+  if (!opt_.dry_run) ctx_.evidence_dir = EvidenceDir(opt_.state_path, sum_.run).string();
   ctx_.scope = base_scope_;
   ctx_.log = log_.get();
   ctx_.dry_run = opt_.dry_run;
@@ -1088,6 +1118,7 @@ Status Runner::Probe(TargetRun& t, std::vector<Item>& items) {
     op.record = &item.record.as_object();
     op.scope = &scope;
     op.key = item.key;
+    op.ref = item.ref;
     auto c = t.target->Check(op);
     if (audit_) AuditLookups(item.subject);
     --t.probe;
@@ -1312,6 +1343,7 @@ Status Runner::ProcessBatch(std::vector<Item>& items) {
       op.record = &item.record.as_object();
       op.scope = &scope;
       op.key = item.key;
+      op.ref = item.ref;
       op.batch = static_cast<uint64_t>(batch_ids[ti]);
       if (a == Action::kCheck || a == Action::kAdopt) {
         // A system that is briefly away is asked again, like a write.
@@ -1392,6 +1424,11 @@ Status Runner::ProcessBatch(std::vector<Item>& items) {
         item.failed = true;
         item.fail_target = t.def->name;
         item.fail_reason = "writing to " + t.def->name + ": " + r.status.message();
+        if (!r.evidence.empty()) {
+          item.fail_reason += " (saved for a person:";
+          for (const std::string& f : r.evidence) item.fail_reason += " " + f;
+          item.fail_reason += ")";
+        }
         if (r.stop_run) {
           // Not the record's fault: it is written by the next run.
           item.stopped = true;
@@ -1497,6 +1534,7 @@ Status Runner::DryRunBatch(std::vector<Item>& items) {
       op.record = &item.record.as_object();
       op.scope = &scope;
       op.key = item.key;
+      op.ref = item.ref;
       auto rendered = t.target->Render(op);
       std::string what = *a == Action::kUpdate ? "update" : *a == Action::kCheck ? "check" : "insert";
       if (!rendered.ok()) {
@@ -1707,6 +1745,18 @@ Result<RunSummary> Runner::EndAfterException(const std::string& message) {
 Result<RunSummary> RunRecipe(const Recipe& recipe, const RunOptions& options) {
   Runner r(recipe, options);
   return r.Run();
+}
+
+std::filesystem::path EvidenceRoot(const std::filesystem::path& state) {
+  if (state.empty() || state == ":memory:") return {};
+  std::error_code ec;
+  std::filesystem::path abs = std::filesystem::absolute(state, ec);  // named in messages
+  return (ec ? state : abs).string() + ".evidence";
+}
+
+std::filesystem::path EvidenceDir(const std::filesystem::path& state, int64_t run) {
+  std::filesystem::path root = EvidenceRoot(state);
+  return root.empty() ? root : root / ("run-" + std::to_string(run));
 }
 
 }  // namespace keyonce

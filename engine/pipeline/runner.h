@@ -42,6 +42,12 @@ enum ExitCode {
 
 struct RunSummary;
 
+// Where targets keep evidence of failed records for a person (a browser's
+// screenshot and page): `<state file>.evidence/`, one `run-<id>/` folder per
+// run, removed with the audit retention. Empty for a state without a file.
+std::filesystem::path EvidenceRoot(const std::filesystem::path& state);
+std::filesystem::path EvidenceDir(const std::filesystem::path& state, int64_t run);
+
 struct RunOptions {
   std::filesystem::path state_path;
   std::map<std::string, std::string> params;  // raw values as given

@@ -17,6 +17,7 @@
 #include <boost/json/serialize.hpp>
 #include <charconv>
 #include <deque>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iostream>
@@ -1253,12 +1254,34 @@ Response Service::QuarantineApi(const Request& req, const Principal& who,
   auto ok = [&](unsigned status, const json::value& v) {
     return JsonResponse(status, json::serialize(v), req.version(), req.keep_alive());
   };
-  auto item_json = [](const StateStore::QuarantineRow& q, bool with_record) {
+  // Evidence a target saved for this record (a browser's screenshot and page):
+  // the files of its run's evidence folder named after its reference.
+  auto evidence_of = [&](const StateStore::QuarantineRow& q) {
+    std::vector<std::filesystem::path> files;
+    if (q.ref.empty()) return files;
+    std::error_code ec;
+    for (std::filesystem::directory_iterator it(EvidenceDir(cfg_.state_path, q.run), ec), end;
+         !ec && it != end; it.increment(ec)) {
+      const std::string name = it->path().filename().string();
+      const std::string ext = it->path().extension().string();
+      if (name.rfind(q.ref + "-", 0) == 0 && (ext == ".png" || ext == ".html")) {
+        files.push_back(it->path());
+      }
+    }
+    std::sort(files.begin(), files.end());
+    return files;
+  };
+  auto item_json = [&](const StateStore::QuarantineRow& q, bool with_record) {
     json::object o{{"id", q.id},         {"recipe", q.recipe}, {"ref", q.ref},
                    {"stage", q.stage},   {"target", q.target}, {"position", q.position},
                    {"reason", q.reason}, {"status", q.status}, {"created_at", q.created_at},
                    {"run", q.run}};
-    if (with_record) o["record"] = ParseOr(q.record, json::object{});
+    if (with_record) {
+      o["record"] = ParseOr(q.record, json::object{});
+      json::array ev;
+      for (const auto& f : evidence_of(q)) ev.push_back(json::string(f.filename().string()));
+      o["evidence"] = std::move(ev);
+    }
     return o;
   };
   const auto method = req.method();
@@ -1285,6 +1308,31 @@ Response Service::QuarantineApi(const Request& req, const Principal& who,
   if (!id) return ErrorResponse(404, "no such quarantined record", req);
   auto row = store_->GetQuarantine(*id);
   if (!row.ok()) return ErrorResponse(404, "no such quarantined record", req);
+  if (parts.size() == 4 && parts[2] == "evidence") {
+    // A screenshot or page a target saved: only a file this record's listing
+    // names (the caller's name is compared, never used as a path).
+    if (method != http::verb::get) return ErrorResponse(405, "use GET", req);
+    for (const auto& f : evidence_of(*row)) {
+      if (f.filename().string() != parts[3]) continue;
+      std::ifstream in(f, std::ios::binary);
+      std::ostringstream body;
+      body << in.rdbuf();
+      if (!in && !in.eof()) return ErrorResponse(503, "the evidence cannot be read", req);
+      Response res{http::status::ok, req.version()};
+      const bool png = f.extension() == ".png";
+      // The saved page is shown as text, never as a page of this site.
+      res.set(http::field::content_type, png ? "image/png" : "text/plain; charset=utf-8");
+      if (!png) res.set(http::field::content_disposition, "attachment");
+      res.set(http::field::cache_control, "no-store");
+      res.set("X-Content-Type-Options", "nosniff");
+      res.set("Content-Security-Policy", "sandbox; default-src 'none'");
+      res.keep_alive(req.keep_alive());
+      res.body() = std::move(body).str();
+      res.prepare_payload();
+      return res;
+    }
+    return ErrorResponse(404, "no such evidence for this record", req);
+  }
   if (parts.size() == 2) {
     if (method == http::verb::get) return ok(200, item_json(*row, true));
     if (method != http::verb::patch) return ErrorResponse(405, "use GET or PATCH", req);

@@ -1092,6 +1092,57 @@ TEST_F(ServiceTest, NoCprNumberLeavesTheServiceOutsideTheQuarantineDetail) {
   EXPECT_NE(Str(d, "reason").find("Timer"), std::string::npos) << detail.body;
 }
 
+// What a browser target saved for a failed record (its screenshot and page,
+// in the run's evidence folder) is listed with the item and served to staff
+// only: the PNG as an image, the page as text (never as a page of this
+// site), and nothing the record's listing does not name.
+TEST_F(ServiceTest, EvidenceOfAQuarantinedRecordIsServedToStaffOnly) {
+  Install("forms.yaml", "forms.yaml");
+  StartService();
+  int64_t quarantine = -1;
+  int64_t run = RunForms(&quarantine);
+  ASSERT_GT(quarantine, 0);
+  const std::string q = std::to_string(quarantine);
+  json::value item = Json(Get("/api/v1/quarantine/" + q, kOperator));
+  ASSERT_TRUE(item.at("evidence").is_array()) << json::serialize(item);
+  EXPECT_TRUE(item.at("evidence").as_array().empty());
+  // As a browser target's record would have it (a step's quarantine has none).
+  const std::string ref = "ref-abcdefghijkl";
+  std::string out;
+  ASSERT_EQ(RunProgram({"sqlite3", svc_.state_file().string(),
+                        "UPDATE quarantine SET ref = '" + ref + "' WHERE id = " + q},
+                       &out),
+            0)
+      << out;
+  const fs::path dir = svc_.dir() / "state.db.evidence" / ("run-" + std::to_string(run));
+  fs::create_directories(dir);
+  const std::string png = std::string("\x89PNG\r\n\x1a\n", 8) + "pixels";
+  WriteFile(dir / (ref + "-portal.png"), png);
+  WriteFile(dir / (ref + "-portal.html"), "<script>alert(1)</script>");
+  WriteFile(dir / "ref-someoneelse-portal.png", "another record's");
+  WriteFile(svc_.dir() / "secret.png", "not evidence");
+
+  item = Json(Get("/api/v1/quarantine/" + q, kOperator));
+  EXPECT_EQ(json::serialize(item.at("evidence")),
+            "[\"" + ref + "-portal.html\",\"" + ref + "-portal.png\"]");
+  const std::string base = "/api/v1/quarantine/" + q + "/evidence/";
+  HttpReply shot = Get(base + ref + "-portal.png", kOperator);
+  EXPECT_EQ(shot.status, 200) << Show(shot);
+  EXPECT_EQ(shot.body, png);
+  HttpReply page = Get(base + ref + "-portal.html", kAdmin);
+  EXPECT_EQ(page.status, 200) << Show(page);
+  EXPECT_EQ(page.body, "<script>alert(1)</script>");
+  EXPECT_EQ(page.Header("content-type"), "text/plain; charset=utf-8");
+  EXPECT_EQ(page.Header("x-content-type-options"), "nosniff");
+  EXPECT_EQ(shot.Header("content-type"), "image/png");
+  EXPECT_EQ(Get(base + ref + "-portal.png", kAnna).status, 403) << "caseworkers see no evidence";
+  for (const std::string& other :
+       {std::string("ref-someoneelse-portal.png"), std::string("..%2F..%2Fsecret.png"),
+        std::string("%2E%2E"), ref + "-portal.txt"}) {
+    EXPECT_EQ(Get(base + other, kOperator).status, 404) << other;
+  }
+}
+
 // --- 9b. memory --------------------------------------------------------------------------
 
 // The service's address space now, in bytes (VmSize).

@@ -69,6 +69,12 @@ struct RunContext {
   Log* log = nullptr;         // never null during a run
   bool dry_run = false;       // sources still read; targets are never opened in a dry run
   Limits limits;              // the recipe's limits (scope.max_text_bytes is template_bytes)
+  // Where a target may save evidence for the person who must fix a failed
+  // record (a screenshot, the page it failed on): this run's own folder beside
+  // the state file, created by whoever saves the first file, removed with the
+  // audit retention. "" when nothing may be saved (a dry run). The files hold
+  // personal data: name them by WriteOp::ref, never by a key or a value.
+  std::string evidence_dir;
 };
 
 // One item read by a source: a record, or a row that could not be read
@@ -101,6 +107,7 @@ struct WriteOp {
   const Record* record = nullptr;
   const Scope* scope = nullptr;  // record, captures, params, secrets, run, state
   std::string key;               // the record's key (identity); never log it
+  std::string ref;               // pseudonymous reference (ref-...): safe to log, names files
   uint64_t batch = 0;            // the journal batch this write belongs to
 };
 
@@ -118,6 +125,9 @@ struct WriteResult {
   // happen and the record is not quarantined; the run ends failed after this
   // batch, and the next run writes the record.
   bool stop_run = false;
+  // With a failed status: files saved under RunContext::evidence_dir for the
+  // person who handles the quarantined record (paths); named in its reason.
+  std::vector<std::string> evidence{};
 };
 
 struct CommitResult {

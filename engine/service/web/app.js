@@ -1013,8 +1013,30 @@ document.documentElement.classList.add('booting');
       }
     });
 
+    // What a web page showed when the record failed there (browser targets).
+    const files = Array.isArray(item.evidence) ? item.evidence : [];
+    const evidence = files.length === 0 ?
+        null :
+        h('div', {class: 'panel evidence'}, h('h2', {}, 'What the web page showed'),
+          files.filter((f) => f.endsWith('.png'))
+              .map((f) => h('img', {
+                     src: `/api/v1/quarantine/${id}/evidence/${encodeURIComponent(f)}`,
+                     alt: 'Screenshot of the web page when the record failed',
+                     loading: 'lazy',
+                   })),
+          h('p', {},
+            files.filter((f) => f.endsWith('.html'))
+                .map(
+                    (f) =>
+                        h('a', {
+                          href: `/api/v1/quarantine/${id}/evidence/${encodeURIComponent(f)}`,
+                          download: f
+                        },
+                          'The page\'s HTML'))));
+
     finish(
-        body, h('div', {class: 'panel'}, facts), message, h('div', {class: 'panel'}, form), result,
+        body, h('div', {class: 'panel'}, facts), evidence, message,
+        h('div', {class: 'panel'}, form), result,
         h('p', {class: 'actions'}, h('a', {href: '#/inbox'}, 'Back to the inbox')));
   }
 
