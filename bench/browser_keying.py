@@ -118,6 +118,21 @@ class Sampler(threading.Thread):
             time.sleep(0.1)
 
 
+def measure(what, cmd, cwd, env):
+    """Runs cmd to its end: seconds, its own peak RSS and its descendants' (KiB)."""
+    start = time.monotonic()
+    p = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    s = Sampler(p.pid)
+    s.start()
+    out = p.communicate()[0].decode()
+    seconds = time.monotonic() - start
+    s.done = True
+    s.join()
+    if p.returncode != 0:
+        sys.exit(what + " failed:\n" + out)
+    return seconds, s.own, s.others
+
+
 RECIPE = """recipe: bench-browser
 params:
   portal: {type: string, required: true}
@@ -173,24 +188,15 @@ def run_keyonce(keyonce, portal, work, apps, sessions):
         for a in apps:
             f.write("%s;%s;%s;%s\n" % (a["cpr"], a["navn"], a["dato"], a["ydelse"]))
     env = dict(os.environ, PORTAL_USER=USER, PORTAL_PASSWORD=PASSWORD, TMPDIR=work)
-    start = time.monotonic()
-    p = subprocess.Popen([keyonce, "run", "recipe.yaml", "--state", "state.db", "--no-progress",
-                          "--param", "portal=" + portal.url], cwd=d, env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    s = Sampler(p.pid)
-    s.start()
-    out = p.communicate()[0].decode()
-    seconds = time.monotonic() - start
-    s.done = True
-    s.join()
-    if p.returncode != 0:
-        sys.exit("keyonce failed:\n" + out)
+    seconds, own, others = measure("keyonce", [keyonce, "run", "recipe.yaml", "--state", "state.db",
+                                               "--no-progress", "--param", "portal=" + portal.url],
+                                   d, env)
     captured = {}
     with open(os.path.join(d, "out/trail.jsonl")) as f:
         for line in f:
             v = json.loads(line)
             captured[v["cpr"]] = v["sag"]
-    return seconds, s.own, s.others, captured
+    return seconds, own, others, captured
 
 
 SELENIUM = r'''
@@ -267,20 +273,11 @@ def run_selenium(portal, work, apps):
     with open(os.path.join(d, "apps.json"), "w") as f:
         json.dump(apps, f)
     out_file = os.path.join(d, "out.json")
-    start = time.monotonic()
-    p = subprocess.Popen(["/usr/bin/python3", script, portal.url, USER, PASSWORD,
-                          os.path.join(d, "apps.json"), out_file],
-                         env=dict(os.environ, TMPDIR=work), stdout=subprocess.PIPE,
-                         stderr=subprocess.STDOUT)
-    s = Sampler(p.pid)
-    s.start()
-    out = p.communicate()[0].decode()
-    seconds = time.monotonic() - start
-    s.done = True
-    s.join()
-    if p.returncode != 0:
-        sys.exit("the Selenium robot failed:\n" + out)
-    return seconds, s.own, s.others, json.load(open(out_file))
+    seconds, own, others = measure(
+        "the Selenium robot", ["/usr/bin/python3", script, portal.url, USER, PASSWORD,
+                               os.path.join(d, "apps.json"), out_file],
+        d, dict(os.environ, TMPDIR=work))
+    return seconds, own, others, json.load(open(out_file))
 
 
 def check(portal, apps, captured, name):
