@@ -63,6 +63,13 @@ sqlite3 -header -column out/sager.db \
   "SELECT substr(cpr, 1, 6) || '-****' AS cpr, ansoegningsdato, ydelse, sagsnummer
    FROM boligstoette ORDER BY sagsnummer"
 
+echo; echo "== The audit log: each submit is a row (system, operation, the person's pseudonym)"
+sqlite3 "$KEYONCE_STATE" "SELECT system, operation, count(*) AS rows FROM audit
+  WHERE system = 'sagsportal' GROUP BY system, operation"
+submits=$(sqlite3 "$KEYONCE_STATE" \
+  "SELECT count(*) FROM audit WHERE system = 'sagsportal' AND operation = 'create'")
+[ "$submits" = 5 ] || { echo "expected 5 cases: 5 audited submits, found $submits" >&2; exit 1; }
+
 echo; echo "== What Sagsportalen holds"
 cases=$(curl -s "$url/_test/cases")
 python3 - "$cases" <<'PY'
