@@ -14,13 +14,14 @@ struct KindName {
   const char* name;
 };
 constexpr KindName kKinds[] = {
-    {Action::Kind::kGoto, "goto"},        {Action::Kind::kFill, "fill"},
-    {Action::Kind::kSelect, "select"},    {Action::Kind::kCheck, "check"},
-    {Action::Kind::kUncheck, "uncheck"},  {Action::Kind::kUpload, "upload"},
-    {Action::Kind::kClick, "click"},      {Action::Kind::kPress, "press"},
-    {Action::Kind::kWait, "wait"},        {Action::Kind::kWaitGone, "wait_gone"},
-    {Action::Kind::kExpect, "expect"},    {Action::Kind::kRead, "read"},
-    {Action::Kind::kInFrame, "in_frame"}, {Action::Kind::kInNewWindow, "in_new_window"},
+    {Action::Kind::kGoto, "goto"},         {Action::Kind::kFill, "fill"},
+    {Action::Kind::kSelect, "select"},     {Action::Kind::kCheck, "check"},
+    {Action::Kind::kUncheck, "uncheck"},   {Action::Kind::kUpload, "upload"},
+    {Action::Kind::kClick, "click"},       {Action::Kind::kPress, "press"},
+    {Action::Kind::kWait, "wait"},         {Action::Kind::kWaitGone, "wait_gone"},
+    {Action::Kind::kExpect, "expect"},     {Action::Kind::kRead, "read"},
+    {Action::Kind::kInFrame, "in_frame"},  {Action::Kind::kInNewWindow, "in_new_window"},
+    {Action::Kind::kDownload, "download"},
 };
 
 const std::vector<std::string>& KindNames() {
@@ -57,6 +58,9 @@ std::vector<std::string> OptionKeys(Action::Kind k) {
       break;
     case Action::Kind::kExpect:
       o.push_back("message");
+      break;
+    case Action::Kind::kDownload:
+      o.insert(o.end(), {"as", "folder"});
       break;
     default:
       break;
@@ -292,6 +296,20 @@ Result<Action> ParseOne(const Value& item, const Settings& settings, const std::
       case Action::Kind::kExpect:
         st = text_of("message", false);
         break;
+      case Action::Kind::kDownload: {
+        st = text_of("folder", false);
+        if (st.ok() && a.text.empty()) a.text = "downloads";
+        const Value* as = vo.if_contains("as");
+        if (st.ok() && (!as || !as->is_string() || as->get_string().empty())) {
+          st = Status::Invalid(a.where +
+                               ": download needs 'as:', the reply's name for the saved "
+                               "file's path (as: kvittering, then capture "
+                               "\"{{ reply.kvittering }}\")");
+        } else if (st.ok()) {
+          a.as = std::string(as->get_string());
+        }
+        break;
+      }
       case Action::Kind::kClick: {
         if (const Value* d = vo.if_contains("dialog")) {
           a.dialog = IsScalar(*d) ? ToText(*d) : "";
@@ -309,6 +327,11 @@ Result<Action> ParseOne(const Value& item, const Settings& settings, const std::
         break;
     }
     if (!st.ok()) return st;
+  } else if (a.kind == Action::Kind::kDownload) {
+    return Status::Invalid(a.where +
+                           ": download needs a mapping with the element to click and "
+                           "'as:' (e.g. {role: link, name: Hent kvittering, as: "
+                           "kvittering})");
   } else if (a.kind == Action::Kind::kFill || a.kind == Action::Kind::kSelect ||
              a.kind == Action::Kind::kUpload) {
     return Status::Invalid(a.where + ": " + akey + " needs a mapping with the element and its " +
@@ -443,14 +466,16 @@ Value RenderForDryRun(const std::vector<Action>& actions) {
     o["action"] = a.Name();
     if (a.has_target) o["element"] = a.target.Describe();
     if (!a.text.empty()) {
-      const char* key = a.kind == Action::Kind::kGoto     ? "url"
-                        : a.kind == Action::Kind::kSelect ? "option"
-                        : a.kind == Action::Kind::kUpload ? "file"
-                        : a.kind == Action::Kind::kPress  ? "key"
-                        : a.kind == Action::Kind::kExpect ? "message"
-                                                          : "value";
+      const char* key = a.kind == Action::Kind::kGoto       ? "url"
+                        : a.kind == Action::Kind::kSelect   ? "option"
+                        : a.kind == Action::Kind::kUpload   ? "file"
+                        : a.kind == Action::Kind::kPress    ? "key"
+                        : a.kind == Action::Kind::kExpect   ? "message"
+                        : a.kind == Action::Kind::kDownload ? "folder"
+                                                            : "value";
       o[key] = a.text;
     }
+    if (!a.as.empty()) o["as"] = a.as;
     if (!a.dialog.empty()) o["dialog"] = a.dialog;
     if (a.submits) o["submits"] = true;
     if (!a.reads.empty()) {

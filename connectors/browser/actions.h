@@ -14,6 +14,7 @@
 //   - in_frame: {title: Bemærkning}
 //     do:
 //       - fill: {css: body, value: "{{ record.note }}"}
+//   - download: {role: link, name: Hent kvittering, as: kvittering, folder: out/kvitteringer}
 //
 // Parse() is pure: it checks the shape (unknown actions and keys get a "did
 // you mean" hint and the recipe line) and is used both by `keyonce
@@ -59,6 +60,7 @@ struct Action {
     kRead,         // reads: values into the reply
     kInFrame,      // target: the iframe; body: actions inside it
     kInNewWindow,  // target: what opens the window when clicked; body: actions in it
+    kDownload,     // target: what starts the download when clicked; text: the folder; as
   };
   Kind kind = Kind::kGoto;
   Locator target;
@@ -67,6 +69,7 @@ struct Action {
   std::string dialog;          // click: "accept" or "dismiss" a dialog the click opens
   bool submits = false;        // click: from here the record may have been created
   double timeout_seconds = 0;  // 0: the target's timeout_seconds
+  std::string as;              // download: the reply key that gets the saved file's path
   std::vector<std::pair<std::string, Locator>> reads;
   std::vector<Action> body;
   std::string where;  // "write[3] (recipe.yaml:27)", for messages

@@ -56,7 +56,8 @@ ConnectorDef Def() {
           .Describe(
               "The actions that key one record (see docs/browser.md): goto, fill, select, check, "
               "uncheck, upload, click (dialog: accept|dismiss, submits: true), press, wait, "
-              "wait_gone, expect, read, in_frame/in_new_window with do:. Exactly one click has "
+              "wait_gone, expect, read, download (as:, folder:), in_frame/in_new_window with do:. "
+              "Exactly one click has "
               "`submits: true`: the one that sends the record.")
           .Example("[{goto: /cases/new}, {fill: {label: CPR-nummer, value: \"{{ record.cpr }}\"}}, "
                    "{click: {role: button, name: Opret sag, dialog: accept, submits: true}}, "

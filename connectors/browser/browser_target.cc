@@ -1,11 +1,14 @@
 #include "connectors/browser/browser_target.h"
 
+#include <unistd.h>
+
 #include <array>
 #include <atomic>
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <cctype>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -81,6 +84,13 @@ std::string Absolute(const std::string& base, const std::string& path) {
 class Session {
  public:
   Session(const Config& c, const Settings& s, int number) : c_(c), settings_(s), number_(number) {}
+  ~Session() {
+    browser_.reset();
+    std::error_code ec;
+    if (!download_dir_.empty()) fs::remove_all(download_dir_, ec);
+  }
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
 
   void Configure(const RunContext* ctx, const std::string* base, const std::vector<Action>* login) {
     ctx_ = ctx;
@@ -94,7 +104,19 @@ class Session {
     *refused = false;
     if (browser_ && !browser_->process().alive()) Drop();
     if (!browser_) {
-      auto b = Browser::Launch(c_.browser, [&](SessionOptions& o) {
+      // The browser's downloads land in this session's own folder; the
+      // `download` action moves each to where the recipe wants it.
+      if (download_dir_.empty()) {
+        const char* tmp = std::getenv("TMPDIR");
+        std::string templ = std::string(tmp && *tmp ? tmp : "/tmp") + "/keyonce-dl-XXXXXX";
+        if (::mkdtemp(templ.data()) == nullptr) {
+          return Status::Io("making a folder for the browser's downloads below TMPDIR failed");
+        }
+        download_dir_ = templ;
+      }
+      BrowserOptions options = c_.browser;
+      options.download_dir = download_dir_;
+      auto b = Browser::Launch(options, [&](SessionOptions& o) {
         o.timeouts.page_load_seconds = c_.page_timeout;
         o.timeouts.script_seconds = std::max(30.0, c_.timeout);
       });
@@ -313,6 +335,63 @@ class Session {
     return Status::Permanent("nothing matches " + l.Describe() + " after " + Secs(timeout));
   }
 
+  // Clicks what starts a download, waits until the file is complete in the
+  // session's download folder, and moves it to a.text (the recipe's folder,
+  // relative to the recipe), keeping the site's file name (with " (2)" etc.
+  // when taken). The saved file's absolute path.
+  Result<std::string> Download(const Action& a, double timeout) {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(download_dir_, ec)) fs::remove_all(e.path(), ec);
+    auto el = WaitFor(a.target, "act", timeout);
+    if (!el.ok()) return el.status();
+    KEYONCE_RETURN_IF_ERROR(Click(*el, timeout));
+    const auto deadline = Clock::now() + Seconds(timeout);
+    fs::path done;
+    uintmax_t last_size = static_cast<uintmax_t>(-1);
+    for (;;) {
+      fs::path file;
+      bool partial = false;
+      for (const auto& e : fs::directory_iterator(download_dir_, ec)) {
+        const std::string n = e.path().filename().string();
+        if (n.ends_with(".crdownload") || n.ends_with(".tmp") || n.rfind(".com.google", 0) == 0) {
+          partial = true;
+        } else if (e.is_regular_file(ec)) {
+          file = e.path();
+        }
+      }
+      if (!file.empty() && !partial) {
+        uintmax_t size = fs::file_size(file, ec);
+        if (!ec && size == last_size) {
+          done = file;
+          break;
+        }
+        last_size = ec ? static_cast<uintmax_t>(-1) : size;
+      }
+      if (Clock::now() >= deadline) {
+        return Status::Permanent(partial ? "the download did not finish within " + Secs(timeout)
+                                         : "no download started within " + Secs(timeout));
+      }
+      std::this_thread::sleep_for(kPoll);
+    }
+    fs::path folder(a.text);
+    if (folder.is_relative()) folder = settings_.base_dir / folder;
+    fs::create_directories(folder, ec);
+    if (ec) return Status::Io("making the download folder failed: " + ec.message());
+    const std::string stem = done.stem().string(), ext = done.extension().string();
+    fs::path to = folder / done.filename();
+    for (int n = 2; fs::exists(to, ec); ++n) {
+      to = folder / (stem + " (" + std::to_string(n) + ")" + ext);
+    }
+    fs::rename(done, to, ec);
+    if (ec) {  // another file system: copy, then remove
+      ec.clear();
+      fs::copy_file(done, to, ec);
+      if (ec) return Status::Io("saving the download failed: " + ec.message());
+      fs::remove(done, ec);
+    }
+    return fs::absolute(to, ec).lexically_normal().string();
+  }
+
   Result<std::string> ReadValue(const Locator& l, double timeout) {
     auto el = WaitFor(l, "see", timeout);
     if (!el.ok()) return el.status();
@@ -475,6 +554,12 @@ class Session {
         return Status::Permanent(a.text.empty() ? "the page is not as expected: " + st.message()
                                                 : a.text);
       }
+      case Action::Kind::kDownload: {
+        auto saved = Download(a, timeout);
+        if (!saved.ok()) return saved.status();
+        (*reply)[a.as] = *saved;
+        return Status::OK();
+      }
       case Action::Kind::kRead:
         for (const auto& [name, l] : a.reads) {
           auto v = ReadValue(l, timeout);
@@ -530,6 +615,7 @@ class Session {
   const std::string* base_ = nullptr;
   const std::vector<Action>* login_ = nullptr;
   std::unique_ptr<Browser> browser_;
+  fs::path download_dir_;  // this session's downloads, until `download` moves them
   bool logged_in_ = false;
   bool in_login_ = false;
 };

@@ -352,6 +352,45 @@ TEST_F(BrowserTarget, AMissingElementTimesOutNamingItsLineWithAScreenshotAndTheP
   for (const auto& c : Cases(2)) EXPECT_EQ(q.all().find(c.cpr), std::string::npos) << q.all();
 }
 
+// A file the site hands out (the receipt on the confirmation page) is saved
+// in the recipe's folder under the site's name, and its path captured.
+TEST_F(BrowserTarget, ADownloadIsSavedAndItsPathCaptured) {
+  StartApp();
+  std::string r = kRecipe;
+  auto put = [&](const std::string& after, const std::string& text) {
+    size_t p = r.find(after);
+    ASSERT_NE(p, std::string::npos) << after;
+    r.insert(p + after.size(), text);
+  };
+  put("      - read: {sagsnummer: {label: Sagsnummer}}\n",
+      "      - download: {role: link, name: Hent kvittering, as: kvittering, "
+      "folder: out/kvitteringer}\n");
+  put("    capture: {sagsnummer: \"{{ reply.sagsnummer }}\"",
+      ", kvittering: \"{{ reply.kvittering }}\"");
+  put("sag: \"{{ captures.portal.sagsnummer }}\"",
+      ", kvittering: \"{{ captures.portal.kvittering }}\"");
+  for (const auto& [from, to] : std::map<std::string, std::string>{
+           {"@TIMEOUT@", "5"}, {"@SESSIONS@", "1"}, {"@CPR_LABEL@", "CPR-nummer"}}) {
+    for (size_t p; (p = r.find(from)) != std::string::npos;) r.replace(p, from.size(), to);
+  }
+  WriteFile(dir_ / "recipe.yaml", r);
+  auto cases = Cases(2);
+  WriteFile(dir_ / "in.csv", Csv(cases));
+  Output out = Run();
+  ASSERT_EQ(out.exit_code, 0) << out.all();
+  std::istringstream trail(ReadFile(dir_ / "out/trail.jsonl"));
+  int n = 0;
+  for (std::string line; std::getline(trail, line); ++n) {
+    json::object t = json::parse(line).as_object();
+    const std::string sag(t.at("sag").as_string()), path(t.at("kvittering").as_string());
+    EXPECT_EQ(fs::path(path),
+              fs::absolute(dir_ / "out/kvitteringer" / ("kvittering-" + sag + ".pdf")))
+        << line;
+    EXPECT_EQ(ReadFile(path).substr(0, 5), "%PDF-") << path;
+  }
+  EXPECT_EQ(n, 2);
+}
+
 TEST_F(BrowserTarget, TheSitesValidationMessageQuarantinesTheRecordWithThatMessage) {
   StartApp();
   WriteRecipe();
