@@ -408,8 +408,8 @@ Result<std::vector<Action>> ParseActions(const Value& list, const Settings& sett
   return ParseList(list, settings, setting, "");
 }
 
-Result<ExistsCheck> ParseExists(const Value& v, const Settings& settings) {
-  const std::string where = "exists";
+Result<ExistsCheck> ParseExists(const Value& v, const Settings& settings,
+                                const std::string& where) {
   if (!v.is_object()) {
     return Status::Invalid(Where(settings, where, "") +
                            ": expected a mapping with actions, found (and absent, read)");

@@ -92,7 +92,9 @@ struct ExistsCheck {
 // its line when the shape is wrong.
 Result<std::vector<Action>> ParseActions(const Value& list, const Settings& settings,
                                          const std::string& setting);
-Result<ExistsCheck> ParseExists(const Value& v, const Settings& settings);
+// `where` is the recipe key: "exists" (a target), "find" (a lookup).
+Result<ExistsCheck> ParseExists(const Value& v, const Settings& settings,
+                                const std::string& where = "exists");
 // A lone locator setting (logged_out, errors).
 Result<Locator> ParseLocator(const Value& v, const std::string& where);
 

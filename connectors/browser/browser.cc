@@ -135,8 +135,52 @@ ConnectorDef Def() {
       "    absent: {text: Ingen sager fundet}\n"
       "    read: {case_number: {css: \"table td\", nth: 1}}\n"
       "  capture: {case_number: \"{{ reply.case_number }}\"}\n";
+  // The lookup: the target's browser, login and timeouts, and `find`.
+  ComponentSpec lookup;
+  lookup.summary =
+      "Looks a key up in a web application: the `find` actions (e.g. its search page, with the "
+      "key as {{ key }}), then `found` shows when there is a match (and `read` takes the row's "
+      "values) or `absent` when there is none. One browser, logged in like the target's; the "
+      "engine caches answers per run. See docs/browser.md.";
+  for (const FieldSpec& f : target.fields) {
+    const std::string& n = f.name;
+    if (n == "url" || n == "login" || n == "logged_out" || n == "errors" ||
+        n == "timeout_seconds" || n == "page_timeout_seconds" || n == "headed" || n == "language" ||
+        n == "chromium" || n == "chromedriver") {
+      lookup.fields.push_back(f);
+    }
+  }
+  lookup.fields.push_back(
+      FieldSpec::Structure("find")
+          .Roots(kRootsStatic | kRootKey)
+          .Required()
+          .Describe("How to find one key: `actions` (e.g. open the search page for {{ key }}), "
+                    "then `found` (what shows when there is a match), `absent` (what shows when "
+                    "there is none) and `read` (the row's values, as `write`'s read).")
+          .Example("{actions: [{goto: \"/search?cpr={{ key | urlencode }}\"}], found: {css: "
+                   "\"#resultater td\"}, absent: {text: Ingen sager fundet}, read: {sagsnummer: "
+                   "{css: \"#resultater td\", nth: 1}}}"));
+  lookup.example_yaml =
+      "tables:\n"
+      "  sager:\n"
+      "    type: browser\n"
+      "    url: \"{{ params.portal_url }}\"\n"
+      "    login:\n"
+      "      - goto: /login\n"
+      "      - fill: {label: Brugernavn, value: \"{{ secrets.portal_user }}\"}\n"
+      "      - fill: {label: Adgangskode, value: \"{{ secrets.portal_password }}\"}\n"
+      "      - click: {role: button, name: Log ind}\n"
+      "    logged_out: {role: heading, name: Log ind}\n"
+      "    find:\n"
+      "      actions: [{goto: \"/search?cpr={{ key | urlencode }}\"}]\n"
+      "      found: {css: \"#resultater td\"}\n"
+      "      absent: {text: Ingen sager fundet}\n"
+      "      read: {sagsnummer: {css: \"#resultater td\", nth: 1}}\n";
+
   def.target = std::move(target);
   def.make_target = MakeBrowserTarget;
+  def.lookup = std::move(lookup);
+  def.make_lookup = MakeBrowserLookup;
   return def;
 }
 

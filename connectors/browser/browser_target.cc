@@ -208,6 +208,7 @@ class Session {
     boost::json::object reply;
     Outcome o = Run(e.actions, &reply);
     if (o.stop == Stop::kLoggedOut) {
+      logged_in_ = false;  // the next Ready logs in again
       return Status::Transient("the login page showed while checking whether the record exists");
     }
     if (!o.status.ok()) {
@@ -925,12 +926,12 @@ class BrowserTarget : public Target {
 
 }  // namespace
 
-Result<std::unique_ptr<Target>> MakeBrowserTarget(const Settings& s) {
+namespace {
+
+// What targets and lookups share: the browser, its timeouts, the login and
+// the locators of the login page and the site's messages.
+Result<Config> CommonConfig(const Settings& s) {
   Config c;
-  c.sessions = static_cast<int>(s.Int("sessions").value_or(1));
-  if (c.sessions < 1 || c.sessions > 8) {
-    return Status::Invalid("sessions must be between 1 and 8 (browsers side by side)");
-  }
   c.timeout = s.Number("timeout_seconds").value_or(10);
   c.page_timeout = s.Number("page_timeout_seconds").value_or(30);
   if (c.timeout <= 0 || c.page_timeout <= 0) {
@@ -941,23 +942,9 @@ Result<std::unique_ptr<Target>> MakeBrowserTarget(const Settings& s) {
   c.browser.chromium = s.String("chromium").value_or("");
   c.browser.chromedriver = s.String("chromedriver").value_or("");
   // The unrendered structures: their shape is checked now (keyonce validate).
-  auto write = ParseActions(*s.Raw("write"), s, "write");
-  if (!write.ok()) return write.status();
-  int submits = 0;
-  for (const auto& a : *write) submits += a.submits ? 1 : 0;
-  if (submits != 1) {
-    return Status::Invalid(
-        "write needs exactly one click with `submits: true`: the click that sends the record "
-        "(keyonce does everything before it again when needed, and asks `exists` after it)");
-  }
   if (const Value* login = s.Raw("login")) {
     auto l = ParseActions(*login, s, "login");
     if (!l.ok()) return l.status();
-  }
-  if (const Value* exists = s.Raw("exists")) {
-    auto e = ParseExists(*exists, s);
-    if (!e.ok()) return e.status();
-    c.has_exists = true;
   }
   for (auto [key, slot] :
        {std::pair{"logged_out", &c.logged_out}, std::pair{"errors", &c.errors}}) {
@@ -972,7 +959,105 @@ Result<std::unique_ptr<Target>> MakeBrowserTarget(const Settings& s) {
         "with login, say how the login page is recognised: logged_out: "
         "{role: heading, name: Log ind} (or another element only it shows)");
   }
+  return c;
+}
+
+// A lookup table in a web application: for each key, the `find` actions
+// (e.g. a search page), then `found` or `absent`, and `read` into the row.
+// One browser, logged in as the target's are; answers are cached per run by
+// the engine. A refused login is not tried again in the run (every later key
+// gets the same error), so that an account does not lock.
+class BrowserLookup : public Lookup {
+ public:
+  BrowserLookup(Settings settings, Config config)
+      : settings_(std::move(settings)), c_(std::move(config)) {}
+
+  Status Open(const RunContext& ctx) override {
+    ctx_ = ctx;
+    auto base = settings_.Tmpl("url")->Render(ctx_.scope);
+    if (!base.ok()) return base.status().Wrap("url");
+    base_ = *base;
+    login_.clear();
+    if (const StructureTemplate* login = settings_.Structure("login")) {
+      auto v = login->Evaluate(ctx_.scope);
+      if (!v.ok()) return v.status().Wrap("login");
+      auto a = ParseActions(*v, settings_, "login");
+      if (!a.ok()) return a.status();
+      login_ = std::move(a).value();
+    }
+    session_ = std::make_unique<Session>(c_, settings_, 1);
+    session_->Configure(&ctx_, &base_, &login_);
+    return Status::OK();  // the browser starts with the first key asked for
+  }
+
+  Result<std::optional<Record>> Find(const Value& key) override {
+    if (!session_) return Status::Internal("browser lookup asked before Open");
+    if (!refusal_.ok()) return refusal_;
+    Scope scope = ctx_.scope;
+    scope.key = &key;
+    auto f = settings_.Structure("find")->Evaluate(scope);
+    if (!f.ok()) return f.status().Wrap("find");
+    auto check = ParseExists(*f, settings_, "find");
+    if (!check.ok()) return check.status();
+    bool refused = false;
+    Status ready = session_->Ready(&refused);
+    if (!ready.ok()) {
+      if (refused || ready.code() == Status::Code::kInvalid) {
+        refusal_ = Status::Permanent(ready.message());
+        return refusal_;
+      }
+      return ready;
+    }
+    auto r = session_->Exists(*check);
+    if (!r.ok()) return r.status();
+    if (r->outcome != CheckResult::Outcome::kExists) return std::optional<Record>();
+    Record row = r->reply.is_object() ? r->reply.as_object() : Record();
+    return std::optional<Record>(std::move(row));
+  }
+
+ private:
+  Settings settings_;
+  Config c_;
+  RunContext ctx_;
+  std::string base_;
+  std::vector<Action> login_;
+  std::unique_ptr<Session> session_;
+  Status refusal_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Target>> MakeBrowserTarget(const Settings& s) {
+  auto common = CommonConfig(s);
+  if (!common.ok()) return common.status();
+  Config c = std::move(common).value();
+  c.sessions = static_cast<int>(s.Int("sessions").value_or(1));
+  if (c.sessions < 1 || c.sessions > 8) {
+    return Status::Invalid("sessions must be between 1 and 8 (browsers side by side)");
+  }
+  auto write = ParseActions(*s.Raw("write"), s, "write");
+  if (!write.ok()) return write.status();
+  int submits = 0;
+  for (const auto& a : *write) submits += a.submits ? 1 : 0;
+  if (submits != 1) {
+    return Status::Invalid(
+        "write needs exactly one click with `submits: true`: the click that sends the record "
+        "(keyonce does everything before it again when needed, and asks `exists` after it)");
+  }
+  if (const Value* exists = s.Raw("exists")) {
+    auto e = ParseExists(*exists, s);
+    if (!e.ok()) return e.status();
+    c.has_exists = true;
+  }
   return std::unique_ptr<Target>(new BrowserTarget(s, std::move(c)));
+}
+
+Result<std::unique_ptr<Lookup>> MakeBrowserLookup(const Settings& s) {
+  auto common = CommonConfig(s);
+  if (!common.ok()) return common.status();
+  auto find = ParseExists(*s.Raw("find"), s, "find");
+  if (!find.ok()) return find.status();
+  return std::unique_ptr<Lookup>(new BrowserLookup(s, std::move(common).value()));
 }
 
 }  // namespace keyonce::connectors::browser

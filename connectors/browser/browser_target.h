@@ -24,5 +24,8 @@
 namespace keyonce::connectors::browser {
 
 Result<std::unique_ptr<Target>> MakeBrowserTarget(const Settings& settings);
+// A lookup table in a web application (`find`: a search, then found/absent
+// and read), one logged-in browser per run.
+Result<std::unique_ptr<Lookup>> MakeBrowserLookup(const Settings& settings);
 
 }  // namespace keyonce::connectors::browser
