@@ -12,8 +12,9 @@ PACKAGES=(
   libcurl4-openssl-dev libpugixml-dev libpq-dev
   # Real servers the integration tests and demos start on loopback
   postgresql nginx-light openssh-server openssh-client openssl wrk curl
-  # The caseworkers' page is tested end to end in a real browser (issue 4)
-  chromium chromium-driver
+  # The caseworkers' page is tested end to end in a real browser (issue 4); the
+  # browser connector drives it too, headed under Xvfb in one test (issue 12)
+  chromium chromium-driver xvfb
   # Fuzzing (issue 5): clang with libFuzzer (libclang_rt.fuzzer is in
   # libclang-rt-14-dev; libfuzzer-14-dev is not needed), llvm-symbolizer
   clang-14 libclang-rt-14-dev llvm-14
