@@ -489,7 +489,7 @@ Status BrowserProcess::StartOnce(int port, bool* port_taken) {
   }
   folder_ = templ;
   std::error_code ec;
-  for (const char* d : {"profile", "home/.config", "home/.cache", "tmp"}) {
+  for (const char* d : {"profile", "home/.config", "home/.cache", "tmp", "downloads"}) {
     fs::create_directories(folder_ / d, ec);
   }
   const std::string log_path = (folder_ / "driver.log").string();
@@ -753,12 +753,10 @@ SessionOptions BrowserProcess::session_options() const {
   s.prefs["credentials_enable_service"] = false;
   s.prefs["profile.password_manager_enabled"] = false;
   s.prefs["translate.enabled"] = false;
-  if (!options_.download_dir.empty()) {
-    s.prefs["download.default_directory"] = options_.download_dir.string();
-    s.prefs["download.prompt_for_download"] = false;
-    s.prefs["download.directory_upgrade"] = true;
-    s.prefs["profile.default_content_setting_values.automatic_downloads"] = 1;
-  }
+  s.prefs["download.default_directory"] = downloads_dir().string();
+  s.prefs["download.prompt_for_download"] = false;
+  s.prefs["download.directory_upgrade"] = true;
+  s.prefs["profile.default_content_setting_values.automatic_downloads"] = 1;
   for (const auto& a : options_.extra_args) s.args.push_back(a);
   return s;
 }

@@ -78,9 +78,11 @@ struct BrowserOptions {
   int window_height = 900;
   // navigator.language, the Accept-Language header and chromium's UI.
   std::string accept_language = "da-DK";
-  // When set, downloads land here without a prompt (Chrome prefs
-  // download.default_directory, download.prompt_for_download). The caller
-  // owns the folder; it is not removed with the browser.
+  // Where downloads land, without a prompt (Chrome prefs
+  // download.default_directory, download.prompt_for_download). Empty: the
+  // browser's own downloads_dir(), removed with it (by the watchdog too,
+  // when keyonce is killed). A folder set here is the caller's; it is not
+  // removed with the browser.
   std::filesystem::path download_dir;
   // More chromium switches, after keyonce's own ("--force-device-scale-factor=1").
   std::vector<std::string> extra_args;
@@ -132,6 +134,10 @@ class BrowserProcess {
   // The temp folder, and the chromium profile inside it.
   const std::filesystem::path& folder() const { return folder_; }
   std::filesystem::path profile_dir() const { return folder_ / "profile"; }
+  // Where downloads land: options().download_dir, else <folder>/downloads.
+  std::filesystem::path downloads_dir() const {
+    return options_.download_dir.empty() ? folder_ / "downloads" : options_.download_dir;
+  }
   pid_t watchdog_pid() const { return watchdog_pid_; }
   pid_t driver_pid() const { return driver_pid_; }
   const BrowserOptions& options() const { return options_; }

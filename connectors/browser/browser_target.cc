@@ -1,14 +1,11 @@
 #include "connectors/browser/browser_target.h"
 
-#include <unistd.h>
-
 #include <array>
 #include <atomic>
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <cctype>
 #include <chrono>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -84,13 +81,6 @@ std::string Absolute(const std::string& base, const std::string& path) {
 class Session {
  public:
   Session(const Config& c, const Settings& s, int number) : c_(c), settings_(s), number_(number) {}
-  ~Session() {
-    browser_.reset();
-    std::error_code ec;
-    if (!download_dir_.empty()) fs::remove_all(download_dir_, ec);
-  }
-  Session(const Session&) = delete;
-  Session& operator=(const Session&) = delete;
 
   void Configure(const RunContext* ctx, const std::string* base, const std::vector<Action>* login) {
     ctx_ = ctx;
@@ -104,19 +94,10 @@ class Session {
     *refused = false;
     if (browser_ && !browser_->process().alive()) Drop();
     if (!browser_) {
-      // The browser's downloads land in this session's own folder; the
-      // `download` action moves each to where the recipe wants it.
-      if (download_dir_.empty()) {
-        const char* tmp = std::getenv("TMPDIR");
-        std::string templ = std::string(tmp && *tmp ? tmp : "/tmp") + "/keyonce-dl-XXXXXX";
-        if (::mkdtemp(templ.data()) == nullptr) {
-          return Status::Io("making a folder for the browser's downloads below TMPDIR failed");
-        }
-        download_dir_ = templ;
-      }
-      BrowserOptions options = c_.browser;
-      options.download_dir = download_dir_;
-      auto b = Browser::Launch(options, [&](SessionOptions& o) {
+      // Downloads land in the browser's own temp folder (removed with it, by
+      // its watchdog too); the `download` action moves each where the recipe
+      // wants it.
+      auto b = Browser::Launch(c_.browser, [&](SessionOptions& o) {
         o.timeouts.page_load_seconds = c_.page_timeout;
         o.timeouts.script_seconds = std::max(30.0, c_.timeout);
       });
@@ -341,8 +322,9 @@ class Session {
   // relative to the recipe), keeping the site's file name (with " (2)" etc.
   // when taken). The saved file's absolute path.
   Result<std::string> Download(const Action& a, double timeout) {
+    const fs::path downloads = browser_->process().downloads_dir();
     std::error_code ec;
-    for (const auto& e : fs::directory_iterator(download_dir_, ec)) fs::remove_all(e.path(), ec);
+    for (const auto& e : fs::directory_iterator(downloads, ec)) fs::remove_all(e.path(), ec);
     auto el = WaitFor(a.target, "act", timeout);
     if (!el.ok()) return el.status();
     KEYONCE_RETURN_IF_ERROR(Click(*el, timeout));
@@ -352,7 +334,7 @@ class Session {
     for (;;) {
       fs::path file;
       bool partial = false;
-      for (const auto& e : fs::directory_iterator(download_dir_, ec)) {
+      for (const auto& e : fs::directory_iterator(downloads, ec)) {
         const std::string n = e.path().filename().string();
         if (n.ends_with(".crdownload") || n.ends_with(".tmp") || n.rfind(".com.google", 0) == 0) {
           partial = true;
@@ -616,7 +598,6 @@ class Session {
   const std::string* base_ = nullptr;
   const std::vector<Action>* login_ = nullptr;
   std::unique_ptr<Browser> browser_;
-  fs::path download_dir_;  // this session's downloads, until `download` moves them
   bool logged_in_ = false;
   bool in_login_ = false;
 };
