@@ -610,6 +610,24 @@ struct Prepared {
   std::optional<ExistsCheck> exists;
 };
 
+// What a target and a lookup render when they open: the site's address and
+// the login actions (with the run's secrets).
+Status RenderSite(const Settings& settings, const Scope& scope, std::string* base,
+                  std::vector<Action>* login) {
+  auto url = settings.Tmpl("url")->Render(scope);
+  if (!url.ok()) return url.status().Wrap("url");
+  *base = *url;
+  login->clear();
+  if (const StructureTemplate* l = settings.Structure("login")) {
+    auto v = l->Evaluate(scope);
+    if (!v.ok()) return v.status().Wrap("login");
+    auto a = ParseActions(*v, settings, "login");
+    if (!a.ok()) return a.status();
+    *login = std::move(a).value();
+  }
+  return Status::OK();
+}
+
 class BrowserTarget : public Target {
  public:
   BrowserTarget(Settings settings, Config config)
@@ -624,17 +642,7 @@ class BrowserTarget : public Target {
 
   Status Open(const RunContext& ctx) override {
     ctx_ = ctx;
-    auto base = settings_.Tmpl("url")->Render(ctx_.scope);
-    if (!base.ok()) return base.status().Wrap("url");
-    base_ = *base;
-    login_.clear();
-    if (const StructureTemplate* login = settings_.Structure("login")) {
-      auto v = login->Evaluate(ctx_.scope);
-      if (!v.ok()) return v.status().Wrap("login");
-      auto a = ParseActions(*v, settings_, "login");
-      if (!a.ok()) return a.status();
-      login_ = std::move(a).value();
-    }
+    KEYONCE_RETURN_IF_ERROR(RenderSite(settings_, ctx_.scope, &base_, &login_));
     sessions_.clear();
     for (int i = 0; i < c_.sessions; ++i) {
       sessions_.push_back(std::make_unique<Session>(c_, settings_, i + 1));
@@ -955,17 +963,7 @@ class BrowserLookup : public Lookup {
 
   Status Open(const RunContext& ctx) override {
     ctx_ = ctx;
-    auto base = settings_.Tmpl("url")->Render(ctx_.scope);
-    if (!base.ok()) return base.status().Wrap("url");
-    base_ = *base;
-    login_.clear();
-    if (const StructureTemplate* login = settings_.Structure("login")) {
-      auto v = login->Evaluate(ctx_.scope);
-      if (!v.ok()) return v.status().Wrap("login");
-      auto a = ParseActions(*v, settings_, "login");
-      if (!a.ok()) return a.status();
-      login_ = std::move(a).value();
-    }
+    KEYONCE_RETURN_IF_ERROR(RenderSite(settings_, ctx_.scope, &base_, &login_));
     session_ = std::make_unique<Session>(c_, settings_, 1);
     session_->Configure(&ctx_, &base_, &login_);
     return Status::OK();  // the browser starts with the first key asked for

@@ -190,11 +190,11 @@ class BrowserTarget : public ::testing::Test {
     std::string why;
     ASSERT_TRUE(app_.Start(dir_ / "app", &why, opts)) << why;
   }
-  void WriteRecipe(std::map<std::string, std::string> subst = {}) {
+  // kRecipe (or a test's variant of it) with its @PLACEHOLDERS@ filled in.
+  void WriteRecipe(std::map<std::string, std::string> subst = {}, std::string r = kRecipe) {
     subst.emplace("@TIMEOUT@", "5");
     subst.emplace("@SESSIONS@", "1");
     subst.emplace("@CPR_LABEL@", "CPR-nummer");
-    std::string r = kRecipe;
     for (const auto& [from, to] : subst) {
       for (size_t p; (p = r.find(from)) != std::string::npos;) r.replace(p, from.size(), to);
     }
@@ -371,11 +371,7 @@ TEST_F(BrowserTarget, ADownloadIsSavedAndItsPathCaptured) {
       ", kvittering: \"{{ reply.kvittering }}\"");
   put("sag: \"{{ captures.portal.sagsnummer }}\"",
       ", kvittering: \"{{ captures.portal.kvittering }}\"");
-  for (const auto& [from, to] : std::map<std::string, std::string>{
-           {"@TIMEOUT@", "5"}, {"@SESSIONS@", "1"}, {"@CPR_LABEL@", "CPR-nummer"}}) {
-    for (size_t p; (p = r.find(from)) != std::string::npos;) r.replace(p, from.size(), to);
-  }
-  WriteFile(dir_ / "recipe.yaml", r);
+  WriteRecipe({}, r);
   auto cases = Cases(2);
   WriteFile(dir_ / "in.csv", Csv(cases));
   Output out = Run();
@@ -495,11 +491,7 @@ TEST_F(BrowserTarget, WithoutExistsALostAnswerLeavesTheRecordInDoubtForAPerson) 
   std::string r = kRecipe;
   r.erase(r.find("    exists:"), r.find("    capture:") - r.find("    exists:"));
   WriteFile(dir_ / "in.csv", Csv(Cases(2)));
-  for (const auto& [from, to] : std::map<std::string, std::string>{
-           {"@TIMEOUT@", "5"}, {"@SESSIONS@", "1"}, {"@CPR_LABEL@", "CPR-nummer"}}) {
-    for (size_t p; (p = r.find(from)) != std::string::npos;) r.replace(p, from.size(), to);
-  }
-  WriteFile(dir_ / "recipe.yaml", r);
+  WriteRecipe({}, r);
   ASSERT_TRUE(app_.Control(R"({"fail_next": 1, "fail_phase": "after"})"));
   Output first = Run();
   EXPECT_EQ(first.exit_code, 3) << first.all();
@@ -598,12 +590,8 @@ TEST_F(BrowserTarget, ExactlyOnceThroughKillsOfKeyonceAndOfChromiumMidSubmit) {
             "      - fill: {label: Ansøgningsdato, value: \"{{ record.dato }}\"}\n"
             "      - select: {label: Ydelse, option: \"{{ record.ydelse }}\"}\n"
             "      - check: {label: Samtykke givet}\n");
-  for (const auto& [from, to] : std::map<std::string, std::string>{
-           {"@TIMEOUT@", "10"}, {"@SESSIONS@", "3"}, {"@CPR_LABEL@", "CPR-nummer"}}) {
-    for (size_t p; (p = r.find(from)) != std::string::npos;) r.replace(p, from.size(), to);
-  }
   r.replace(r.find("key: "), 0, "batch_records: 12\n");
-  WriteFile(dir_ / "recipe.yaml", r);
+  WriteRecipe({{"@TIMEOUT@", "10"}, {"@SESSIONS@", "3"}}, r);
   auto cases = Cases(200);
   WriteFile(dir_ / "in.csv", Csv(cases));
   std::vector<std::string> args = {
