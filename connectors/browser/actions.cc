@@ -42,7 +42,7 @@ std::vector<std::string> OptionKeys(Action::Kind k) {
   std::vector<std::string> o = {"timeout_seconds"};
   switch (k) {
     case Action::Kind::kFill:
-      o.push_back("value");
+      o.insert(o.end(), {"value", "keys"});
       break;
     case Action::Kind::kSelect:
       o.push_back("option");
@@ -283,6 +283,10 @@ Result<Action> ParseOne(const Value& item, const Settings& settings, const std::
     switch (a.kind) {
       case Action::Kind::kFill:
         st = text_of("value", true);
+        if (const Value* k = vo.if_contains("keys"); st.ok() && k) {
+          if (!k->is_bool()) return Status::Invalid(a.where + ": 'keys' must be true or false");
+          a.keys = k->get_bool();
+        }
         break;
       case Action::Kind::kSelect:
         st = text_of("option", true);
@@ -478,6 +482,7 @@ Value RenderForDryRun(const std::vector<Action>& actions) {
     if (!a.as.empty()) o["as"] = a.as;
     if (!a.dialog.empty()) o["dialog"] = a.dialog;
     if (a.submits) o["submits"] = true;
+    if (a.keys) o["keys"] = true;
     if (!a.reads.empty()) {
       boost::json::object r;
       for (const auto& [name, l] : a.reads) r[name] = l.Describe();

@@ -68,6 +68,7 @@ struct Action {
   std::string text;
   std::string dialog;          // click: "accept" or "dismiss" a dialog the click opens
   bool submits = false;        // click: from here the record may have been created
+  bool keys = false;           // fill: typed key by key instead of set in one step
   double timeout_seconds = 0;  // 0: the target's timeout_seconds
   std::string as;              // download: the reply key that gets the saved file's path
   std::vector<std::pair<std::string, Locator>> reads;

@@ -54,7 +54,8 @@ ConnectorDef Def() {
       FieldSpec::Structure("write")
           .Required()
           .Describe(
-              "The actions that key one record (see docs/browser.md): goto, fill, select, check, "
+              "The actions that key one record (see docs/browser.md): goto, fill (keys: true to "
+              "type key by key), select, check, "
               "uncheck, upload, click (dialog: accept|dismiss, submits: true), press, wait, "
               "wait_gone, expect, read, download (as:, folder:), in_frame/in_new_window with do:. "
               "Exactly one click has "

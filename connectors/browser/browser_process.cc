@@ -731,18 +731,35 @@ std::string BrowserProcess::LogTail(size_t max_chars) const {
   return net::Excerpt(out, max_chars);
 }
 
+// Every chromium keyonce starts gets these.
+constexpr const char* kChromiumFlags[] = {
+    "--disable-gpu", "--no-first-run", "--no-default-browser-check",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage", "--password-store=basic",
+    // A page waits with timers (kWaitScript): at full speed also in a window
+    // that is hidden or in the background.
+    "--disable-background-timer-throttling", "--disable-backgrounding-occluded-windows",
+    "--disable-renderer-backgrounding",
+    // Background features a robot has no use for (from the set Playwright
+    // starts chromium with). No back-forward cache: a page gone back to is
+    // loaded again, never shown with old form values.
+    "--disable-field-trial-config", "--disable-back-forward-cache", "--disable-breakpad",
+    "--disable-client-side-phishing-detection",
+    "--disable-component-extensions-with-background-pages", "--disable-default-apps",
+    "--disable-extensions", "--disable-hang-monitor", "--metrics-recording-only",
+    "--no-service-autorun", "--disable-search-engine-choice-screen",
+    "--disable-features=Translate,OptimizationHints,MediaRouter,DialMediaRouteProvider,"
+    "AcceptCHFrame,LensOverlay,CertificateTransparencyComponentUpdater,"
+    "AutofillServerCommunication,InterestFeedContentSuggestions",
+    // Errors only: chromium's INFO lines quote the pages' console.
+    "--log-level=2"};
+
 SessionOptions BrowserProcess::session_options() const {
   SessionOptions s;
   s.binary = chromium_;
   if (options_.headless) s.args.push_back("--headless=new");
   if (geteuid() == 0) s.args.push_back("--no-sandbox");  // chromium's sandbox refuses root
-  for (const char* a : {"--disable-gpu", "--no-first-run", "--no-default-browser-check",
-                        "--disable-background-networking", "--disable-component-update",
-                        "--disable-sync", "--disable-dev-shm-usage", "--password-store=basic",
-                        // Errors only: chromium's INFO lines quote the pages' console.
-                        "--log-level=2"}) {
-    s.args.emplace_back(a);
-  }
+  for (const char* a : kChromiumFlags) s.args.emplace_back(a);
   s.args.push_back("--user-data-dir=" + profile_dir().string());
   s.args.push_back("--window-size=" + std::to_string(options_.window_width) + "," +
                    std::to_string(options_.window_height));

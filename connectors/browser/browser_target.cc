@@ -1,5 +1,6 @@
 #include "connectors/browser/browser_target.h"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <boost/json/array.hpp>
@@ -58,6 +59,7 @@ struct Found {
   std::optional<Element> element;
   int count = 0;
   std::array<int64_t, 4> rect{-1, -1, -1, -1};
+  bool stable = false;  // in the same place two looks in a row (kWaitScript)
 };
 
 std::string Secs(double s) {
@@ -253,7 +255,11 @@ class Session {
   }
 
   Result<Found> Locate(const Locator& l, const char* mode) {
-    auto v = d().ExecuteScript(kLocateScript, {l.ToJson(), boost::json::string(mode)});
+    return Looked(d().ExecuteScript(kLocateScript, {l.ToJson(), boost::json::string(mode)}), l);
+  }
+
+  // What kLocateScript or kWaitScript answered.
+  Result<Found> Looked(Result<boost::json::value> v, const Locator& l) {
     if (!v.ok()) {
       if (d().error() == WebDriverError::kUnexpectedAlertOpen) {
         return Status::Permanent(
@@ -268,6 +274,9 @@ class Session {
     Found f;
     if (!v->is_object()) return f;
     const auto& o = v->get_object();
+    if (o.contains("error")) {
+      return Status::Invalid("finding " + l.Describe() + ": the selector is not valid");
+    }
     if (const auto* c = o.if_contains("count"); c && c->is_int64())
       f.count = static_cast<int>(c->get_int64());
     if (const auto* e = o.if_contains("element")) f.element = AsElement(*e);
@@ -279,27 +288,38 @@ class Session {
                                     : -1;
       }
     }
+    if (const auto* st = o.if_contains("stable"); st && st->is_bool()) f.stable = st->get_bool();
     return f;
   }
 
   // Waits until the element is there, visible (and enabled for "act"), and
-  // in the same place twice in a row (not moving).
+  // in the same place twice in a row (not moving). The page itself waits
+  // (kWaitScript), in slices of at most a second between which keyonce
+  // checks whether the session expired.
   Result<Element> WaitFor(const Locator& l, const char* mode, double timeout) {
     const auto deadline = Clock::now() + Seconds(timeout);
-    std::array<int64_t, 4> last{-2, -2, -2, -2};
     Found f;
-    for (int polls = 1;; ++polls) {
-      auto r = Locate(l, mode);
-      if (!r.ok()) return r.status();
+    for (;;) {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      const int64_t budget = std::clamp<int64_t>(left.count(), 0, 1000);
+      auto r = Looked(
+          d().ExecuteAsyncScript(kWaitScript, {l.ToJson(), boost::json::string(mode), budget}), l);
+      if (!r.ok()) {
+        // The page went away while it waited (a navigation): look again on
+        // the next one, which the driver waits for.
+        if (d().error() != WebDriverError::kScriptTimeout) return r.status();
+        if (Clock::now() >= deadline) break;
+        std::this_thread::sleep_for(kSteady);
+        continue;
+      }
       f = std::move(r).value();
-      if (f.element && f.rect == last) return *f.element;
-      last = f.element ? f.rect : std::array<int64_t, 4>{-2, -2, -2, -2};
+      if (f.element && f.stable) return *f.element;
       if (Clock::now() >= deadline) break;
       // The session expired meanwhile: no use waiting for the element.
-      if (polls % 10 == 0 && !f.element && !in_login_ && c_.logged_out && Shown(*c_.logged_out)) {
+      if (!f.element && !in_login_ && c_.logged_out && Shown(*c_.logged_out)) {
         return Status::Permanent("the login page shows instead (the session expired)");
       }
-      std::this_thread::sleep_for(f.element ? kSteady : kPoll);
     }
     if (f.count > 1 && l.nth == 0) {
       return Status::Permanent(std::to_string(f.count) + " elements match " + l.Describe() +
@@ -396,23 +416,40 @@ class Session {
     }
   }
 
-  Status Fill(const Element& el, const std::string& value) {
-    auto kind = d().ExecuteScript(
-        "const el = arguments[0], t = el.tagName, ty = (el.type || '').toLowerCase();"
-        "if (t === 'INPUT' && ['date', 'time', 'datetime-local', 'month', 'week', 'color', "
-        "'range'].includes(ty)) return 'set';"
-        "if (el.isContentEditable || t === 'BODY') return 'set';"
-        "return t === 'INPUT' || t === 'TEXTAREA' ? 'type' : 'other';",
-        {ElementRef(el)});
-    if (!kind.ok()) return kind.status();
-    std::string k = kind->is_string() ? std::string(kind->get_string()) : "";
-    if (k == "set") {
-      auto r = d().ExecuteScript(kSetValueScript, {ElementRef(el), boost::json::string(value)});
-      return r.status();
+  // Fills a field in one step (as a paste would), or key by key with
+  // `keys: true` for a page that reacts to each key (an input mask, a
+  // suggestion list); fields one cannot type into reliably (date and time
+  // inputs, colours, sliders, editable areas) are always set.
+  Status Fill(const Element& el, const std::string& value, bool keys) {
+    if (keys) {
+      auto kind = d().ExecuteScript(
+          "const el = arguments[0], t = el.tagName, ty = (el.type || 'text').toLowerCase();"
+          "return t === 'TEXTAREA' || (t === 'INPUT' && ['text', 'search', 'url', 'tel', "
+          "'email', 'password', 'number'].includes(ty));",
+          {ElementRef(el)});
+      if (!kind.ok()) return kind.status();
+      if (kind->is_bool() && kind->get_bool()) {
+        KEYONCE_RETURN_IF_ERROR(d().Clear(el));
+        return d().SendKeys(el, value);
+      }
     }
-    if (k != "type") return Status::Permanent("it is not a field one can type into");
-    KEYONCE_RETURN_IF_ERROR(d().Clear(el));
-    return d().SendKeys(el, value);
+    auto r = d().ExecuteScript(kSetValueScript, {ElementRef(el), boost::json::string(value)});
+    if (!r.ok()) return r.status();
+    const std::string said = r->is_string() ? std::string(r->get_string()) : "";
+    if (said.empty()) return Status::OK();
+    // The value itself stays out of the message (it may be a CPR number).
+    if (said.starts_with("longer:")) {
+      return Status::Permanent("the value is longer than the field takes (at most " +
+                               said.substr(7) +
+                               " characters); a person typing would have "
+                               "been cut off");
+    }
+    if (said.starts_with("refused:")) {
+      return Status::Permanent("the field does not take the value (not in the form a '" +
+                               said.substr(8) + "' field takes" +
+                               (said == "refused:date" ? ", e.g. 2026-11-02" : "") + ")");
+    }
+    return Status::Permanent("it is not a field one can type into");
   }
 
   Status Click(const Element& el, double timeout) {
@@ -456,7 +493,7 @@ class Session {
       case Action::Kind::kFill: {
         auto el = WaitFor(a.target, "act", timeout);
         if (!el.ok()) return el.status();
-        return Fill(*el, a.text);
+        return Fill(*el, a.text, a.keys);
       }
       case Action::Kind::kSelect: {
         auto el = WaitFor(a.target, "act", timeout);

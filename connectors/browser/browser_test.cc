@@ -467,6 +467,84 @@ TEST_F(BrowserTarget, TheSitesValidationMessageQuarantinesTheRecordWithThatMessa
   EXPECT_NE(q.out.find("gyldig fødselsdato"), std::string::npos) << q.out;
 }
 
+// A page with fields as legacy pages have them (tests/servers/webapp/static/felter.html).
+const char* kFieldsRecipe = R"(recipe: felter
+params:
+  portal: {type: string, required: true}
+source: {type: csv, path: in.csv, delimiter: ";"}
+key: "{{ record.id }}"
+targets:
+  - name: portal
+    type: browser
+    url: "{{ params.portal }}"
+    timeout_seconds: 3
+    write:
+      - goto: /static/felter.html
+      - fill: {label: Telefon, value: "{{ record.telefon }}", keys: true}
+      - fill: {label: Mobil, value: "{{ record.telefon }}"}
+      - fill: {label: Postnummer, value: "{{ record.postnummer }}"}
+      - fill: {label: Dato, value: "{{ record.dato }}"}
+      - click: {role: button, name: Gem, submits: true}
+      - expect: {text: Gemt}
+      - read: {telefon: {label: Telefon}, mobil: {label: Mobil}, dato: {label: Dato}}
+    capture: {telefon: "{{ reply.telefon }}", mobil: "{{ reply.mobil }}", dato: "{{ reply.dato }}"}
+  - name: trail
+    type: jsonl
+    path: out/felter.jsonl
+    body: {id: "{{ record.id }}", telefon: "{{ captures.portal.telefon }}", mobil: "{{ captures.portal.mobil }}", dato: "{{ captures.portal.dato }}"}
+)";
+
+TEST_F(BrowserTarget, FillSetsAFieldAtOnceOrKeyByKeyAndRefusesWhatTheFieldCannotHold) {
+  StartApp();
+  WriteRecipe({}, kFieldsRecipe);
+  WriteFile(dir_ / "in.csv",
+            "id;telefon;postnummer;dato\n"
+            "1;12345678;8000;2026-11-02\n"
+            "2;12345678;80000;2026-11-02\n"   // a person typing would be cut off at 4
+            "3;12345678;8000;02-11-2026\n");  // not the form a date field takes
+  Output r = Run();
+  EXPECT_EQ(r.exit_code, 3) << r.all();
+  std::string trail = ReadFile(dir_ / "out/felter.jsonl");
+  // keys: true types key by key, so the page's mask formats the number; a
+  // fill at once sets the value as given (and fires input, which enabled Gem).
+  EXPECT_EQ(trail,
+            "{\"id\":\"1\",\"telefon\":\"12 34 56 78\",\"mobil\":\"12345678\","
+            "\"dato\":\"2026-11-02\"}\n");
+  Output q = Keyonce({"quarantine", "felter", "--state", "state.db"}, dir_);
+  EXPECT_NE(q.out.find("fill label 'Postnummer': the value is longer than the field takes (at "
+                       "most 4 characters)"),
+            std::string::npos)
+      << q.out;
+  EXPECT_NE(q.out.find("fill label 'Dato': the field does not take the value (not in the form "
+                       "a 'date' field takes, e.g. 2026-11-02)"),
+            std::string::npos)
+      << q.out;
+  // The values themselves are not repeated in any message.
+  EXPECT_EQ(q.out.find("80000"), std::string::npos) << q.out;
+  EXPECT_EQ(q.out.find("02-11-2026"), std::string::npos) << q.out;
+  EXPECT_EQ(r.all().find("80000"), std::string::npos) << r.all();
+}
+
+// A changed page: the confirmation no longer says what the recipe expects.
+TEST_F(BrowserTarget, AnExpectThatFailsQuarantinesWithItsMessageAndAScreenshot) {
+  StartApp();
+  WriteRecipe({{"- expect: {text: Gemt}",
+                "- expect: {text: Gemt i sagen, message: \"siden bekræftede ikke\"}"}},
+              kFieldsRecipe);
+  WriteFile(dir_ / "in.csv", "id;telefon;postnummer;dato\n1;12345678;8000;2026-11-02\n");
+  Output r = Run();
+  EXPECT_EQ(r.exit_code, 3) << r.all();
+  Output q = Keyonce({"quarantine", "felter", "--state", "state.db"}, dir_);
+  EXPECT_NE(q.out.find("expect text 'Gemt i sagen': siden bekræftede ikke"), std::string::npos)
+      << q.out;
+  int pngs = 0;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir_ / "state.db.evidence" / "run-1", ec)) {
+    if (e.path().extension() == ".png") ++pngs;
+  }
+  EXPECT_EQ(pngs, 1) << q.out;
+}
+
 TEST_F(BrowserTarget, ASubmitWhoseAnswerIsLostIsSettledByExistsNotRepeated) {
   StartApp();
   WriteRecipe();

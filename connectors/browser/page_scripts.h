@@ -4,6 +4,8 @@
 // executed.
 #pragma once
 
+#include <string>
+
 namespace keyonce::connectors::browser {
 
 // Finds elements the way a person sees them. Arguments: a locator
@@ -11,15 +13,25 @@ namespace keyonce::connectors::browser {
 // (visible) or "any" (present, e.g. a hidden file input). Returns
 // {count, element, visible, enabled, rect: [x, y, w, h]}: count is the number
 // of matches in that mode; element the one chosen (nth, or the only one).
-extern const char kLocateScript[];
+extern const std::string kLocateScript;
+
+// The same, waiting in the page (WebDriver "execute async script"):
+// arguments a locator, a mode and a budget in ms. Answers as soon as the
+// chosen element is in the same place two looks in a row (16 ms apart), then
+// with `stable: true`; else when the budget is spent, with the last look. A
+// selector the page cannot take: {error}. The page going away meanwhile ends
+// the script (WebDriverError::kScriptTimeout at once).
+extern const std::string kWaitScript;
 
 // The value a person reads from an element: a form field's value (a select's
 // chosen option text, a checkbox's "true"/"false"), else its visible text.
 extern const char kReadScript[];
 
-// Sets a field that cannot be typed into reliably (date and time inputs,
-// content-editable elements) and fires input and change events. Arguments:
-// the element, the value.
+// Fills a field in one step, as a paste would: sets the value (through the
+// element's own setter, which frameworks watch), fires input and change, and
+// leaves the field. Arguments: the element, the value. Returns "" when done,
+// "not a field", "longer:N" (the field's maxlength is N) or "refused:TYPE"
+// (the browser emptied the value: not in the form a TYPE field takes).
 extern const char kSetValueScript[];
 
 // Chooses the option whose visible text (or value) is the argument in a

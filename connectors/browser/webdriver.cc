@@ -600,6 +600,13 @@ Result<json::value> WebDriver::ExecuteScript(const std::string& script, const js
                  timeouts_.script_seconds + options_.command_timeout_seconds);
 }
 
+Result<json::value> WebDriver::ExecuteAsyncScript(const std::string& script,
+                                                  const json::array& args) {
+  json::value body = json::object{{"script", script}, {"args", args}};
+  return Command("POST", "/execute/async", &body, "running a script",
+                 timeouts_.script_seconds + options_.command_timeout_seconds);
+}
+
 // ---- frames
 
 Status WebDriver::SwitchToFrame(int index) {

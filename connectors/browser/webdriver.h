@@ -248,6 +248,11 @@ class WebDriver {
   // AsElement on the result). Script errors: kJavascriptError.
   Result<boost::json::value> ExecuteScript(const std::string& script,
                                            const boost::json::array& args = {});
+  // The same for a script that answers later: it calls the function passed
+  // as its last argument with the result. Script errors: kJavascriptError;
+  // a page that goes away before the answer: kScriptTimeout at once.
+  Result<boost::json::value> ExecuteAsyncScript(const std::string& script,
+                                                const boost::json::array& args = {});
 
   // ---- frames
   Status SwitchToFrame(int index);

@@ -520,6 +520,27 @@ TEST_F(WebDriverTest, ScriptsTakeAndReturnElements) {
   EXPECT_EQ(err.status().message().find("4444"), std::string::npos) << err.status().message();
 }
 
+TEST_F(WebDriverTest, AsyncScriptsAnswerLaterAndFailWhenThePageGoesAway) {
+  Open("/rebuild");
+  auto later = d_->ExecuteAsyncScript(
+      "const done = arguments[arguments.length - 1];"
+      "setTimeout(() => done({n: arguments[0], el: document.querySelector('li.item')}), 50);",
+      json::array{7});
+  ASSERT_TRUE(later.ok()) << later.status().ToString();
+  ASSERT_TRUE(later->is_object());
+  EXPECT_EQ(later->as_object().at("n").to_number<int>(), 7);
+  auto el = AsElement(later->as_object().at("el"));
+  ASSERT_TRUE(el.has_value());
+  EXPECT_FALSE(d_->Text(*el)->empty());
+  // The page is left while the script waits: chromedriver answers at once
+  // with "script timeout" (long before the script timeout of 30 s).
+  const auto start = std::chrono::steady_clock::now();
+  auto gone = d_->ExecuteAsyncScript("setTimeout(() => { location.href = '/form'; }, 10);");
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(d_->error(), WebDriverError::kScriptTimeout) << gone.status().ToString();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+}
+
 TEST_F(WebDriverTest, PageLoadTimeoutAndUnreachableSiteAreTransient) {
   Timeouts t = d_->timeouts();
   Timeouts quick = t;
