@@ -7,7 +7,7 @@
 
 #include "connectors/common/net/transfer.h"
 #include "connectors/soap/soap_message.h"
-#include "connectors/xml/xml_dom.h"
+#include "connectors/common/xml/xml_dom.h"
 #include "keyonce/connector.h"
 
 namespace keyonce::connectors::soap {

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "connectors/common/net/transfer.h"
-#include "connectors/xml/xml_dom.h"
+#include "connectors/common/xml/xml_dom.h"
 #include "keyonce/status.h"
 #include "keyonce/value.h"
 
@@ -86,7 +86,7 @@ class SoapReply {
   // {"CreateCaseResponse": {"CaseId": "..."}}.
   Result<Value> Body() const;
   // Evaluates `select` with the Body element as the context node, names
-  // normalised to the recipe's `namespaces` (see connectors/xml/xml_dom.h).
+  // normalised to the recipe's `namespaces` (see connectors/common/xml/xml_dom.h).
   // The first call renames the document's elements for good: later calls
   // must pass the same namespaces.
   Result<Value> Select(const xml::XPathMap& select, const xml::Namespaces& namespaces);

@@ -9,7 +9,7 @@
 #include <cstring>
 #include <pugixml.hpp>
 
-#include "connectors/xml/xml_dom.h"
+#include "connectors/common/xml/xml_dom.h"
 #include "connectors/xml/xml_scanner.h"
 #include "keyonce/connector.h"
 

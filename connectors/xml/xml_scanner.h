@@ -27,7 +27,7 @@
 #include <utility>
 #include <vector>
 
-#include "connectors/xml/xml_dom.h"
+#include "connectors/common/xml/xml_dom.h"
 #include "keyonce/status.h"
 
 namespace keyonce::connectors::xml {

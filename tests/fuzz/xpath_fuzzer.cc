@@ -9,7 +9,7 @@
 #include <pugixml.hpp>
 #include <string>
 
-#include "connectors/xml/xml_dom.h"
+#include "connectors/common/xml/xml_dom.h"
 #include "tests/fuzz/fuzz_util.h"
 
 namespace xml = keyonce::connectors::xml;

@@ -1,4 +1,4 @@
-#include "connectors/xml/xml_dom.h"
+#include "connectors/common/xml/xml_dom.h"
 
 #include <cmath>
 #include <cstring>
