@@ -1,4 +1,4 @@
-// How fast Redactor::MaskCpr is: it runs on every log line, error message and
+// How fast MaskCpr is: it runs on every log line, error message and
 // run history entry. Builds 64 MiB of log-like text (timestamps, counts, ids,
 // JSON replies, one line in a hundred with a CPR number in some spelling),
 // masks it five times and prints the best run in MB/s. Asserts nothing.
@@ -38,7 +38,7 @@ int main() {
   size_t masked = 0;
   for (int round = 0; round < 5; ++round) {
     auto start = std::chrono::steady_clock::now();
-    std::string out = keyonce::Redactor::MaskCpr(text);
+    std::string out = keyonce::MaskCpr(text);
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     best = std::max(best, text.size() / s / 1e6);
     masked = static_cast<size_t>(std::count(out.begin(), out.end(), 'x'));

@@ -8,7 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "engine/state/privacy.h"
+#include "keyonce/privacy.h"
 
 namespace keyonce::connectors::postgres {
 namespace {
@@ -277,7 +277,7 @@ Status Connection::StatementError(const PGresult* r, const std::string& what,
       if (v.size() >= 4) ReplaceAll(msg, v, "<value>");
     }
   }
-  msg = Tidy(Redactor::MaskCpr(Scrub(msg)));
+  msg = Tidy(MaskCpr(Scrub(msg)));
   bool lost = LostConnection(r);
   std::string full = what + " on " + where_ + ": " + msg;
   if (!state.empty()) full += " (SQLSTATE " + state + ")";

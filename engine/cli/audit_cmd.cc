@@ -210,7 +210,7 @@ int AuditCommand(int argc, char** argv, int start) {
   }
   auto store = StateStore::Open(state, true);
   if (!store.ok()) {
-    std::cerr << "keyonce audit: " << Redactor::MaskCpr(store.status().message()) << "\n";
+    std::cerr << "keyonce audit: " << MaskCpr(store.status().message()) << "\n";
     return 1;
   }
   if (cpr) {
@@ -218,24 +218,19 @@ int AuditCommand(int argc, char** argv, int start) {
     q.subject = SubjectReference(p, *cpr);
     cpr->assign(cpr->size(), '0');  // not kept around longer than needed
   }
-  auto rows = QueryAudit((*store)->db(), q);
+  auto rows = QueryAudit(**store, q);
   if (!rows.ok()) {
-    std::cerr << "keyonce audit: " << Redactor::MaskCpr(rows.status().message()) << "\n";
+    std::cerr << "keyonce audit: " << MaskCpr(rows.status().message()) << "\n";
     return 1;
   }
 
   if (json) {
     if (!q.subject.empty()) std::cerr << "subject reference: " << q.subject << "\n";
     for (const auto& e : *rows) {
-      boost::json::object o{{"time", e.time},
-                            {"robot", e.robot},
-                            {"actor", e.actor},
-                            {"recipe", e.recipe},
-                            {"run", e.run},
-                            {"system", e.system},
-                            {"operation", e.operation},
-                            {"subject", e.subject},
-                            {"detail", Redactor::MaskCpr(e.detail)}};
+      boost::json::object o{
+          {"time", e.time},           {"robot", e.robot},     {"actor", e.actor},
+          {"recipe", e.recipe},       {"run", e.run},         {"system", e.system},
+          {"operation", e.operation}, {"subject", e.subject}, {"detail", MaskCpr(e.detail)}};
       if (!e.state.empty()) o["state"] = e.state;
       std::cout << ToJson(o) << "\n";
     }
@@ -254,7 +249,7 @@ int AuditCommand(int argc, char** argv, int start) {
   std::vector<std::vector<std::string>> table = {
       {"time", "robot", "actor", "recipe", "run", "system", "operation", "subject", "detail"}};
   for (const auto& e : *rows) {
-    std::string detail = Redactor::MaskCpr(e.detail);
+    std::string detail = MaskCpr(e.detail);
     if (!e.state.empty()) detail += (detail.empty() ? "(" : " (") + e.state + ")";
     table.push_back({e.time, e.robot, e.actor, e.recipe, e.run ? std::to_string(e.run) : "-",
                      e.system, e.operation, e.subject.empty() ? "-" : e.subject, detail});

@@ -107,7 +107,8 @@ and compares that with the case's expected writes. See docs/testing.md.
 Exit codes: 0 all cases pass; 1 a case fails; 2 invalid test file or recipe.
 )";
 
-const char* kHistoryHelp = R"(Usage: keyonce history [RECIPE] [--state FILE] [--limit N] [--log-format json]
+const char* kHistoryHelp =
+    R"(Usage: keyonce history [RECIPE] [--state FILE] [--limit N] [--log-format json]
 
 Lists recent runs, newest first, with their status and counts.
 )";
@@ -144,8 +145,9 @@ struct Args {
 };
 
 // Options that take a value.
-const std::vector<std::string> kValued = {"--param", "--state", "--log-format", "--limit", "--retry",
-                                          "--dismiss", "--status", "--audit-retention-days"};
+const std::vector<std::string> kValued = {
+    "--param", "--state",   "--log-format", "--limit",
+    "--retry", "--dismiss", "--status",     "--audit-retention-days"};
 
 // The exit code of a run that could not start.
 int ExitCodeOf(const Status& st) {
@@ -196,7 +198,10 @@ std::optional<Args> Parse(int argc, char** argv, int start, const std::vector<st
         }
         value = argv[++i];
       }
-      if (valued) a.opts.emplace(name, value); else a.flags.push_back(name);
+      if (valued)
+        a.opts.emplace(name, value);
+      else
+        a.flags.push_back(name);
     } else {
       a.positional.push_back(s);
     }
@@ -218,7 +223,8 @@ bool CollectParams(const Args& a, const std::string& cmd, std::map<std::string, 
 }
 
 LogFormat FormatOf(const Args& a) {
-  return a.Get("--log-format") == std::optional<std::string>("json") ? LogFormat::kJson : LogFormat::kText;
+  return a.Get("--log-format") == std::optional<std::string>("json") ? LogFormat::kJson
+                                                                     : LogFormat::kText;
 }
 
 std::filesystem::path StatePath(const Args& a) {
@@ -247,9 +253,11 @@ void PrintSummary(const RunSummary& s, LogFormat fmt, const std::string& recipe)
                                             : "finished")
             << " in " << std::fixed << std::setprecision(2) << s.seconds << " s: read " << s.read;
   if (s.rejected) std::cout << " (" << s.rejected << " unreadable)";
-  std::cout << ", filtered " << s.filtered << ", quarantined " << s.quarantined << ", in doubt " << s.in_doubt << ".\n";
+  std::cout << ", filtered " << s.filtered << ", quarantined " << s.quarantined << ", in doubt "
+            << s.in_doubt << ".\n";
   for (const auto& [name, c] : s.targets) {
-    std::cout << "  " << name << ": " << c.written << (s.status == "dry_run" ? " to write" : " written");
+    std::cout << "  " << name << ": " << c.written
+              << (s.status == "dry_run" ? " to write" : " written");
     if (c.updated) std::cout << ", " << c.updated << " updated";
     std::cout << ", " << c.unchanged << " unchanged";
     if (c.not_applicable) std::cout << ", " << c.not_applicable << " not for this target";
@@ -291,13 +299,15 @@ int CmdRun(int argc, char** argv) {
   opt.log_format = FormatOf(*a);
   opt.out = &std::cout;
   opt.err = &std::cerr;
-  opt.progress = !a->Has("--no-progress") && isatty(STDERR_FILENO) && opt.log_format == LogFormat::kText;
+  opt.progress =
+      !a->Has("--no-progress") && isatty(STDERR_FILENO) && opt.log_format == LogFormat::kText;
   opt.stop = &g_stop;
   if (auto days = a->Get("--audit-retention-days")) {
     char* end = nullptr;
     long n = std::strtol(days->c_str(), &end, 10);
     if (days->empty() || *end || n < 1 || n > 100000) {
-      std::cerr << "keyonce run: --audit-retention-days must be a whole number of days, at least 1\n";
+      std::cerr
+          << "keyonce run: --audit-retention-days must be a whole number of days, at least 1\n";
       return kExitUsage;
     }
     opt.audit_retention_days = static_cast<int>(n);
@@ -307,7 +317,7 @@ int CmdRun(int argc, char** argv) {
   std::signal(SIGTERM, OnSignal);
   auto s = RunRecipe(*recipe, opt);
   if (!s.ok()) {
-    std::cerr << "keyonce run: " << Redactor::MaskCpr(s.status().message()) << "\n";
+    std::cerr << "keyonce run: " << MaskCpr(s.status().message()) << "\n";
     return ExitCodeOf(s.status());
   }
   PrintSummary(*s, opt.log_format, recipe->name);
@@ -336,15 +346,21 @@ int CmdValidate(int argc, char** argv) {
     auto r = LoadRecipe(f, &diags);
     for (const auto& d : diags.items()) {
       if (json) {
-        boost::json::object o{{"file", d.file}, {"line", d.line}, {"column", d.column}, {"path", d.path},
-                              {"severity", d.warning ? "warning" : "error"}, {"message", Redactor::MaskCpr(d.message)}};
+        boost::json::object o{{"file", d.file},
+                              {"line", d.line},
+                              {"column", d.column},
+                              {"path", d.path},
+                              {"severity", d.warning ? "warning" : "error"},
+                              {"message", MaskCpr(d.message)}};
         std::cout << ToJson(o) << "\n";
       } else {
-        std::cout << Redactor::MaskCpr(d.ToString()) << "\n";
+        std::cout << MaskCpr(d.ToString()) << "\n";
       }
     }
-    if (!r) ++bad;
-    else if (!json) std::cout << f << ": ok (" << r->name << ")\n";
+    if (!r)
+      ++bad;
+    else if (!json)
+      std::cout << f << ": ok (" << r->name << ")\n";
   }
   return bad ? 1 : 0;
 }
@@ -358,7 +374,8 @@ int CmdTest(int argc, char** argv) {
     return a && a->Has("--help") ? 0 : 2;
   }
   int worst = 0;
-  for (const auto& f : a->positional) worst = std::max(worst, RunRecipeTest(f, std::cout, std::cerr));
+  for (const auto& f : a->positional)
+    worst = std::max(worst, RunRecipeTest(f, std::cout, std::cerr));
   return worst;
 }
 
@@ -386,12 +403,19 @@ int CmdHistory(int argc, char** argv) {
     return 1;
   }
   bool json = FormatOf(*a) == LogFormat::kJson;
-  if (!json) std::cout << "run   recipe                    started               status                  counts\n";
+  if (!json)
+    std::cout
+        << "run   recipe                    started               status                  counts\n";
   for (const auto& r : *runs) {
     if (json) {
-      boost::json::object o{{"run", r.id}, {"recipe", r.recipe}, {"started_at", r.started_at},
-                            {"finished_at", r.finished_at}, {"status", r.status}, {"exit_code", r.exit_code},
-                            {"trigger", r.trigger}, {"params", r.params}};
+      boost::json::object o{{"run", r.id},
+                            {"recipe", r.recipe},
+                            {"started_at", r.started_at},
+                            {"finished_at", r.finished_at},
+                            {"status", r.status},
+                            {"exit_code", r.exit_code},
+                            {"trigger", r.trigger},
+                            {"params", r.params}};
       boost::system::error_code ec;
       Value counts = boost::json::parse(r.counts, ec);
       if (!ec) o["counts"] = counts;
@@ -412,12 +436,11 @@ int CmdHistory(int argc, char** argv) {
       }
     }
     char line[256];
-    std::snprintf(line, sizeof line, "%-5lld %-25s %-21s %-23s ", static_cast<long long>(r.id), r.recipe.c_str(),
-                  r.started_at.c_str(), r.status.c_str());
+    std::snprintf(line, sizeof line, "%-5lld %-25s %-21s %-23s ", static_cast<long long>(r.id),
+                  r.recipe.c_str(), r.started_at.c_str(), r.status.c_str());
     // A failed run says why (e.g. it ran out of memory, or its process died).
     if (r.status == "failed" && !ec && c.is_object() && c.as_object().contains("error")) {
-      counts +=
-          (counts.empty() ? "" : " · ") + Redactor::MaskCpr(ToText(c.as_object().at("error")));
+      counts += (counts.empty() ? "" : " · ") + MaskCpr(ToText(c.as_object().at("error")));
     }
     std::cout << line << counts << "\n";
   }
@@ -463,8 +486,9 @@ int CmdQuarantine(int argc, char** argv) {
     e.operation = kAuditQuarantineDismiss;
     Pseudonymizer pseudonymizer((*store)->pseudonym_key());
     e.subject = StoredRecordSubject(pseudonymizer, row->record);
-    e.detail = "quarantined record " + std::to_string(row->id) + (row->ref.empty() ? "" : " (" + row->ref + ")");
-    if (Status st = AppendAudit((*store)->db(), e); !st.ok()) {
+    e.detail = "quarantined record " + std::to_string(row->id) +
+               (row->ref.empty() ? "" : " (" + row->ref + ")");
+    if (Status st = AppendAudit(**store, e); !st.ok()) {
       std::cerr << "keyonce quarantine: writing the audit log: " << st.message() << "\n";
       return 1;
     }
@@ -521,7 +545,7 @@ int CmdQuarantine(int argc, char** argv) {
       opt.retry_quarantine = std::move(ids);
       auto s = RunRecipe(*recipe, opt);
       if (!s.ok()) {
-        std::cerr << "keyonce quarantine: " << Redactor::MaskCpr(s.status().message()) << "\n";
+        std::cerr << "keyonce quarantine: " << MaskCpr(s.status().message()) << "\n";
         return ExitCodeOf(s.status());
       }
       PrintSummary(*s, opt.log_format, recipe->name);
@@ -549,18 +573,28 @@ int CmdQuarantine(int argc, char** argv) {
   bool json = FormatOf(*a) == LogFormat::kJson;
   for (const auto& r : *rows) {
     if (json) {
-      boost::json::object o{{"id", r.id}, {"recipe", r.recipe}, {"run", r.run}, {"ref", r.ref}, {"stage", r.stage},
-                            {"target", r.target}, {"position", r.position}, {"reason", Redactor::MaskCpr(r.reason)},
-                            {"status", r.status}, {"created_at", r.created_at}};
+      boost::json::object o{{"id", r.id},
+                            {"recipe", r.recipe},
+                            {"run", r.run},
+                            {"ref", r.ref},
+                            {"stage", r.stage},
+                            {"target", r.target},
+                            {"position", r.position},
+                            {"reason", MaskCpr(r.reason)},
+                            {"status", r.status},
+                            {"created_at", r.created_at}};
       std::cout << ToJson(o) << "\n";
     } else {
-      std::cout << "#" << r.id << " " << r.recipe << " run " << r.run << " " << r.created_at << " [" << r.status
-                << "] " << (r.ref.empty() ? "" : r.ref + " ") << "(" << r.position << ") " << r.stage
-                << (r.target.empty() ? "" : " " + r.target) << ": " << Redactor::MaskCpr(r.reason) << "\n";
+      std::cout << "#" << r.id << " " << r.recipe << " run " << r.run << " " << r.created_at << " ["
+                << r.status << "] " << (r.ref.empty() ? "" : r.ref + " ") << "(" << r.position
+                << ") " << r.stage << (r.target.empty() ? "" : " " + r.target) << ": "
+                << MaskCpr(r.reason) << "\n";
     }
   }
   if (!json) {
-    std::cout << rows->size() << " record(s)." << (rows->empty() ? "" : " Retry with: keyonce quarantine RECIPE.yaml --retry ID|all") << "\n";
+    std::cout << rows->size() << " record(s)."
+              << (rows->empty() ? "" : " Retry with: keyonce quarantine RECIPE.yaml --retry ID|all")
+              << "\n";
   }
   return 0;
 }
@@ -586,7 +620,8 @@ int main(int argc, char** argv) {
   // alone made runs about 40% faster).
   mallopt(M_MMAP_THRESHOLD, 64 << 20);
   mallopt(M_TRIM_THRESHOLD, 128 << 20);
-  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "help") || !std::strcmp(argv[1], "-h")) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "help") ||
+      !std::strcmp(argv[1], "-h")) {
     std::cout << kMainHelp;
     return argc < 2 ? 2 : 0;
   }
@@ -605,7 +640,8 @@ int main(int argc, char** argv) {
     bool help = argc > 2 && (!std::strcmp(argv[2], "--help") || !std::strcmp(argv[2], "-h"));
     if (cmd == "schema") {
       if (help) {
-        std::cout << "Usage: keyonce schema\n\nPrints the JSON Schema of the recipe format, generated from the\n"
+        std::cout << "Usage: keyonce schema\n\nPrints the JSON Schema of the recipe format, "
+                     "generated from the\n"
                      "declarations the validator uses. Save it and point your editor's YAML\n"
                      "support at it for completion and checks while typing.\n";
         return 0;
@@ -615,7 +651,8 @@ int main(int argc, char** argv) {
     }
     if (cmd == "docs") {
       if (help) {
-        std::cout << "Usage: keyonce docs DIR\n\nWrites the generated reference into DIR: reference.md (every recipe\n"
+        std::cout << "Usage: keyonce docs DIR\n\nWrites the generated reference into DIR: "
+                     "reference.md (every recipe\n"
                      "key and step) and connectors/*.md (every connector's settings).\n";
         return 0;
       }
@@ -632,7 +669,8 @@ int main(int argc, char** argv) {
     }
     if (cmd == "connectors") {
       if (help) {
-        std::cout << "Usage: keyonce connectors\n\nLists the connectors with their roles (source, target, lookup).\n"
+        std::cout << "Usage: keyonce connectors\n\nLists the connectors with their roles (source, "
+                     "target, lookup).\n"
                      "Their settings: docs/connectors/ or `keyonce docs DIR`.\n";
         return 0;
       }
@@ -648,12 +686,13 @@ int main(int argc, char** argv) {
                  "recipe's limits\n";
     return 1;
   } catch (const std::exception& e) {
-    std::cerr << "keyonce " << cmd << ": internal error: " << Redactor::MaskCpr(e.what()) << "\n";
+    std::cerr << "keyonce " << cmd << ": internal error: " << MaskCpr(e.what()) << "\n";
     return 1;
   }
   std::vector<std::string> cmds = {"run",    "validate", "test",       "history", "quarantine",
                                    "audit",  "state",    "serve",      "token",   "schedule",
                                    "schema", "docs",     "connectors", "version"};
-  std::cerr << "keyonce: unknown command '" << cmd << "'" << DidYouMean(cmd, cmds) << " (keyonce --help)\n";
+  std::cerr << "keyonce: unknown command '" << cmd << "'" << DidYouMean(cmd, cmds)
+            << " (keyonce --help)\n";
   return 2;
 }

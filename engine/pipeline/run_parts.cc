@@ -36,7 +36,7 @@ const std::string* RecipeTables::Detail(const std::string& table, const Componen
   if (d.empty()) d = "by key";
   // Recipe text, but keep it short and free of anything CPR-shaped.
   if (d.size() > 300) d = d.substr(0, 297) + "...";
-  it->second = Redactor::MaskCpr(d);
+  it->second = MaskCpr(d);
   return &it->second;
 }
 

@@ -1,10 +1,7 @@
 #include "pipeline/runner.h"
 
-#include <sqlite3.h>
-
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
-
 #include <chrono>
 #include <cmath>
 #include <fstream>
@@ -120,7 +117,7 @@ class QuarantineSource : public Source {
 };
 
 struct Item {
-  Value record;           // after steps
+  Value record;             // after steps
   std::string source_json;  // the record as read, for the quarantine
   std::string position;
   std::string key;
@@ -149,7 +146,7 @@ struct TargetRun {
   const TargetDef* def = nullptr;
   std::unique_ptr<Target> target;
   TargetTraits traits;
-  int64_t id = -1;  // journal target id
+  int64_t id = -1;    // journal target id
   std::string token;  // state before the next batch
   int64_t last_batch = 0;
   std::vector<int64_t> deferred;  // committed but not yet durable
@@ -172,6 +169,9 @@ Value ParseCaptures(const std::string& json) {
   return ec ? Value(boost::json::object()) : v;
 }
 
+// The recipe's `subject` template, if it has one (see RecordSubject).
+const Template* SubjectOf(const Recipe& r) { return r.subject ? &*r.subject : nullptr; }
+
 bool Matches(const std::vector<std::regex>& res, const std::string& msg) {
   for (const auto& re : res) {
     if (std::regex_search(msg, re)) return true;
@@ -192,8 +192,9 @@ std::string RunSummary::ToJson() const {
   o["in_doubt"] = in_doubt;
   boost::json::object t;
   for (const auto& [name, c] : targets) {
-    t[name] = {{"written", c.written}, {"updated", c.updated}, {"unchanged", c.unchanged},
-               {"failed", c.failed}, {"in_doubt", c.in_doubt}, {"not_applicable", c.not_applicable}};
+    t[name] = {{"written", c.written},     {"updated", c.updated},
+               {"unchanged", c.unchanged}, {"failed", c.failed},
+               {"in_doubt", c.in_doubt},   {"not_applicable", c.not_applicable}};
   }
   o["targets"] = std::move(t);
   o["seconds"] = std::round(seconds * 1000) / 1000;
@@ -225,9 +226,12 @@ Result<Value> ResolveParams(const Recipe& recipe, const std::map<std::string, st
   for (const auto& p : recipe.params) {
     auto it = raw.find(p.name);
     std::optional<std::string> text;
-    if (it != raw.end()) text = it->second;
-    else if (p.default_value) text = p.default_value;
-    std::string label = "parameter '" + p.name + "'" + (p.label != p.name ? " (" + p.label + ")" : "");
+    if (it != raw.end())
+      text = it->second;
+    else if (p.default_value)
+      text = p.default_value;
+    std::string label =
+        "parameter '" + p.name + "'" + (p.label != p.name ? " (" + p.label + ")" : "");
     if (!text || (text->empty() && p.type != "string")) {
       if (p.required) return Status::Invalid(label + " is required");
       out[p.name] = nullptr;
@@ -238,7 +242,8 @@ Result<Value> ResolveParams(const Recipe& recipe, const std::map<std::string, st
       return Status::Invalid(label + " does not match the pattern " + p.pattern);
     }
     if (p.type == "int") {
-      if (!std::regex_match(*text, int_re)) return Status::Invalid(label + " must be a whole number");
+      if (!std::regex_match(*text, int_re))
+        return Status::Invalid(label + " must be a whole number");
       try {
         out[p.name] = static_cast<int64_t>(std::stoll(*text));
       } catch (...) {
@@ -247,16 +252,23 @@ Result<Value> ResolveParams(const Recipe& recipe, const std::map<std::string, st
     } else if (p.type == "bool") {
       std::string l = *text;
       for (auto& c : l) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      if (l == "true" || l == "yes" || l == "ja" || l == "1") out[p.name] = true;
-      else if (l == "false" || l == "no" || l == "nej" || l == "0") out[p.name] = false;
-      else return Status::Invalid(label + " must be true or false");
+      if (l == "true" || l == "yes" || l == "ja" || l == "1")
+        out[p.name] = true;
+      else if (l == "false" || l == "no" || l == "nej" || l == "0")
+        out[p.name] = false;
+      else
+        return Status::Invalid(label + " must be true or false");
     } else if (p.type == "date") {
       std::smatch m;
       int y = 0, mo = 0, d = 0;
       if (std::regex_match(*text, m, iso_re)) {
-        y = std::stoi(m[1]); mo = std::stoi(m[2]); d = std::stoi(m[3]);
+        y = std::stoi(m[1]);
+        mo = std::stoi(m[2]);
+        d = std::stoi(m[3]);
       } else if (std::regex_match(*text, m, dk_re)) {
-        d = std::stoi(m[1]); mo = std::stoi(m[2]); y = std::stoi(m[3]);
+        d = std::stoi(m[1]);
+        mo = std::stoi(m[2]);
+        y = std::stoi(m[3]);
       } else {
         return Status::Invalid(label + " must be a date (YYYY-MM-DD or DD-MM-YYYY)");
       }
@@ -358,7 +370,8 @@ Result<Value> ResolveSecrets(const Recipe& recipe, Redactor* redactor) {
     if (!s.env.empty()) {
       const char* v = std::getenv(s.env.c_str());
       if (!v || !*v) {
-        return Status::Invalid("secret '" + s.name + "': environment variable " + s.env + " is not set");
+        return Status::Invalid("secret '" + s.name + "': environment variable " + s.env +
+                               " is not set");
       }
       value = v;
     } else {
@@ -552,14 +565,12 @@ Result<RunSummary> Runner::RunRecords() {
   if (!opt_.dry_run) {
     // Audit rows past their retention go first (at most once a day).
     int64_t pruned = 0;
-    Status ps = store_->Begin();
-    if (ps.ok()) {
-      ps = PruneAuditIfDue(store_->db(), opt_.audit_retention_days, &pruned);
-      if (ps.ok()) {
-        ps = store_->Commit();
-      } else {
-        store_->Rollback();
-      }
+    Status ps;
+    if (auto tx = store_->Transact(); !tx.ok()) {
+      ps = tx.status();
+    } else {
+      ps = PruneAuditIfDue(*store_, opt_.audit_retention_days, &pruned);
+      if (ps.ok()) ps = tx->Commit();
     }
     if (!ps.ok()) log_->Warn("Pruning the audit log failed (the run goes on): " + ps.message());
     if (pruned) {
@@ -573,25 +584,22 @@ Result<RunSummary> Runner::RunRecords() {
                  std::to_string(opt_.audit_retention_days) + " days deleted.");
     }
     // The run and its audit row (who started it, with which parameters) together.
-    KEYONCE_RETURN_IF_ERROR(store_->Begin());
+    auto tx = store_->Transact();
+    if (!tx.ok()) return tx.status();
     auto run = store_->BeginRun(recipe_.name, params_text, opt_.trigger);
-    Status as = run.status();
-    if (as.ok()) {
-      sum_.run = *run;
-      as = StartAudit(params_text);
-    }
-    if (as.ok()) as = lock_->SetRun(sum_.run);
-    if (!as.ok()) {
-      store_->Rollback();
-      return as;
-    }
-    KEYONCE_RETURN_IF_ERROR(store_->Commit());
+    if (!run.ok()) return run.status();
+    sum_.run = *run;
+    KEYONCE_RETURN_IF_ERROR(StartAudit(params_text));
+    KEYONCE_RETURN_IF_ERROR(lock_->SetRun(sum_.run));
+    KEYONCE_RETURN_IF_ERROR(tx->Commit());
     if (opt_.on_start) opt_.on_start(sum_.run);
   }
   log_->set_context(recipe_.name, sum_.run);
   auto wm = store_->Watermark(recipe_.name);
   if (!wm.ok()) return wm.status();
-  run_ = {{"id", sum_.run}, {"recipe", recipe_.name}, {"started_at", UtcTimestamp()},
+  run_ = {{"id", sum_.run},
+          {"recipe", recipe_.name},
+          {"started_at", UtcTimestamp()},
           {"trigger", opt_.trigger}};
   boost::json::object state;
   state["watermark"] = wm->has_value() ? Value(**wm) : Value(nullptr);
@@ -643,7 +651,8 @@ Result<RunSummary> Runner::RunRecords() {
   };
 
   if (opt_.dry_run) {
-    log_->Info("Dry run of " + recipe_.name + ": nothing is written and the journal is not touched.");
+    log_->Info("Dry run of " + recipe_.name +
+               ": nothing is written and the journal is not touched.");
   } else {
     log_->Info("Run " + std::to_string(sum_.run) + " of " + recipe_.name + " started.");
   }
@@ -754,7 +763,7 @@ Result<RunSummary> Runner::RunRecords() {
           if (audit_) {
             Scope ks = RecordScope(item);
             auto key = recipe_.key.Evaluate(ks);
-            AuditRead(RecordSubject(recipe_, ks, key.ok() ? ToText(*key) : "", *pseudo_),
+            AuditRead(RecordSubject(SubjectOf(recipe_), ks, key.ok() ? ToText(*key) : "", *pseudo_),
                       item.position);
           }
         } else if (outcome->kind == StepOutcome::Kind::kQuarantine) {
@@ -767,7 +776,7 @@ Result<RunSummary> Runner::RunRecords() {
           }
           std::string subject;
           if (audit_) {
-            subject = RecordSubject(recipe_, ks, key_text, *pseudo_);
+            subject = RecordSubject(SubjectOf(recipe_), ks, key_text, *pseudo_);
             AuditRead(subject, item.position);
           }
           Quarantine("step", "", item.position, ref, outcome->reason, item.source_json, subject);
@@ -776,7 +785,7 @@ Result<RunSummary> Runner::RunRecords() {
           auto key = recipe_.key.Evaluate(ks);
           std::string key_text = key.ok() ? ToText(*key) : "";
           if (audit_) {
-            item.subject = RecordSubject(recipe_, ks, key_text, *pseudo_);
+            item.subject = RecordSubject(SubjectOf(recipe_), ks, key_text, *pseudo_);
             AuditRead(item.subject, item.position);
           }
           if (!key.ok() || key_text.empty()) {
@@ -798,8 +807,10 @@ Result<RunSummary> Runner::RunRecords() {
                 if (!bigger) {
                   const Value& a = *w;
                   const Value& b = *watermark_;
-                  if ((a.is_number()) && (b.is_number())) bigger = a.to_number<double>() > b.to_number<double>();
-                  else bigger = ToText(a) > ToText(b);
+                  if ((a.is_number()) && (b.is_number()))
+                    bigger = a.to_number<double>() > b.to_number<double>();
+                  else
+                    bigger = ToText(a) > ToText(b);
                 }
                 if (bigger) watermark_ = *w;
               }
@@ -863,14 +874,16 @@ Result<RunSummary> Runner::RunRecords() {
       }
       auto cr = t.target->Commit(t.last_batch, true);
       if (!cr.ok()) return fail(cr.status().Wrap("committing target " + t.def->name));
-      Status s = store_->Begin();
-      if (!s.ok()) return fail(s);
+      auto tx = store_->Transact();
+      if (!tx.ok()) return fail(tx.status());
       if (cr->durable) {
-        for (int64_t b : t.deferred) store_->SetBatchState(b, StateStore::BatchState::kDone, cr->token);
+        for (int64_t b : t.deferred) {
+          Status s = store_->SetBatchState(b, StateStore::BatchState::kDone, cr->token);
+          if (!s.ok()) return fail(s);
+        }
         t.deferred.clear();
       }
-      s = store_->Commit();
-      if (!s.ok()) return fail(s);
+      if (Status s = tx->Commit(); !s.ok()) return fail(s);
       t.target->Close(true);
       t.target.reset();
     }
@@ -962,9 +975,9 @@ void Runner::Notify(const RunSummary& s) {
       std::ofstream out(qfile, std::ios::binary | std::ios::trunc);
       out << "id,reference,stage,target,position,reason,run\r\n";
       for (const auto& q : *rows) {
-        out << q.id << ',' << CsvField(q.ref) << ',' << CsvField(q.stage) << ',' << CsvField(q.target)
-            << ',' << CsvField(q.position) << ',' << CsvField(redactor_.Apply(q.reason)) << ',' << q.run
-            << "\r\n";
+        out << q.id << ',' << CsvField(q.ref) << ',' << CsvField(q.stage) << ','
+            << CsvField(q.target) << ',' << CsvField(q.position) << ','
+            << CsvField(redactor_.Apply(q.reason)) << ',' << q.run << "\r\n";
       }
       if (out.good()) rec["quarantine_file"] = qfile.string();
     }
@@ -994,7 +1007,8 @@ void Runner::Notify(const RunSummary& s) {
         r = t->Write(op);
         if (r.status.ok() || !r.status.IsTransient() || attempt >= p.retry_attempts) break;
         double wait = p.Backoff(attempt);
-        std::this_thread::sleep_for(std::chrono::duration<double>(std::max(wait, std::min(r.retry_after_seconds, 60.0))));
+        std::this_thread::sleep_for(
+            std::chrono::duration<double>(std::max(wait, std::min(r.retry_after_seconds, 60.0))));
       }
       st = r.status;
       if (st.ok()) {
@@ -1024,7 +1038,8 @@ Status Runner::Recover(TargetRun& t) {
   const auto& first = pending->front();
   auto rr = t.target->Recover(tctx, static_cast<uint64_t>(first.id), first.token_before);
   if (!rr.ok()) return rr.status().Wrap("recovering target " + t.def->name);
-  KEYONCE_RETURN_IF_ERROR(store_->Begin());
+  auto tx = store_->Transact();
+  if (!tx.ok()) return tx.status();
   int applied = 0, rolled = 0, doubt = 0;
   for (const auto& b : *pending) {
     StateStore::BatchState s;
@@ -1038,21 +1053,17 @@ Status Runner::Recover(TargetRun& t) {
       s = StateStore::BatchState::kRolledBack;
       ++rolled;
     }
-    Status st = store_->SetBatchState(b.id, s);
+    KEYONCE_RETURN_IF_ERROR(store_->SetBatchState(b.id, s));
     // The batch's writes did not happen: neither do their audit rows.
-    if (st.ok() && audit_ && s == StateStore::BatchState::kRolledBack) {
-      st = audit_->DiscardBatch(b.id);
-    }
-    if (!st.ok()) {
-      store_->Rollback();
-      return st;
+    if (audit_ && s == StateStore::BatchState::kRolledBack) {
+      KEYONCE_RETURN_IF_ERROR(audit_->DiscardBatch(b.id));
     }
   }
-  KEYONCE_RETURN_IF_ERROR(store_->Commit());
+  KEYONCE_RETURN_IF_ERROR(tx->Commit());
   log_->Warn("Target " + t.def->name + " had " + std::to_string(pending->size()) +
              " batch(es) from an interrupted run: " + std::to_string(applied) + " arrived, " +
-             std::to_string(rolled) + " did not and will be written again, " + std::to_string(doubt) +
-             " in doubt.");
+             std::to_string(rolled) + " did not and will be written again, " +
+             std::to_string(doubt) + " in doubt.");
   return Status::OK();
 }
 
@@ -1147,7 +1158,7 @@ Result<Action> Runner::Plan(TargetRun& t, Item& item) {
   if (e->pending) {
     // The same key twice in this run.
     if (e->pending_hash == item.content) return Action::kUnchanged;
-    return t.def->on_change == OnChange::kSkip ? Action::kUnchanged
+    return t.def->on_change == OnChange::kSkip     ? Action::kUnchanged
            : t.def->on_change == OnChange::kUpdate ? Action::kUpdate
                                                    : Action::kInsert;
   }
@@ -1160,9 +1171,12 @@ Result<Action> Runner::Plan(TargetRun& t, Item& item) {
     return Action::kUnchanged;
   }
   switch (t.def->on_change) {
-    case OnChange::kSkip: return Action::kUnchanged;
-    case OnChange::kUpdate: return Action::kUpdate;
-    case OnChange::kInsertNew: return Action::kInsert;
+    case OnChange::kSkip:
+      return Action::kUnchanged;
+    case OnChange::kUpdate:
+      return Action::kUpdate;
+    case OnChange::kInsertNew:
+      return Action::kInsert;
   }
   return Action::kInsert;
 }
@@ -1206,7 +1220,8 @@ std::vector<WriteResult> Runner::WriteAll(TargetRun& t, const std::vector<WriteO
       }
     }
     for (size_t j = got.size(); j < call.size(); ++j) {
-      got.push_back(WriteResult{Status::Internal("the target returned no result for this write"), {}});
+      got.push_back(
+          WriteResult{Status::Internal("the target returned no result for this write"), {}});
     }
     double wait = 0;
     std::string why;
@@ -1215,7 +1230,8 @@ std::vector<WriteResult> Runner::WriteAll(TargetRun& t, const std::vector<WriteO
       size_t k = round[j];
       WriteResult& r = got[j];
       ++attempts[k];
-      bool transient = !r.status.ok() && r.status.IsTransient() && !Matches(p.permanent, r.status.message());
+      bool transient =
+          !r.status.ok() && r.status.IsTransient() && !Matches(p.permanent, r.status.message());
       if (transient && attempts[k] < p.retry_attempts) {
         double w = p.Backoff(attempts[k]);
         w *= std::uniform_real_distribution<double>(0.5, 1.0)(rng_);
@@ -1258,7 +1274,8 @@ Status Runner::ProcessBatch(std::vector<Item>& items) {
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::sort(order.begin(), order.end(),
             [&](size_t a, size_t b) { return items[a].key_hash < items[b].key_hash; });
-  KEYONCE_RETURN_IF_ERROR(store_->Begin());
+  auto intents_tx = store_->Transact();
+  if (!intents_tx.ok()) return intents_tx.status();
   // The audit log: this batch's reads and lookups, then each intended write
   // (removed again below if it does not happen; tied to its batch for a crash).
   const std::string audit_time = audit_ ? AuditTime() : std::string();
@@ -1271,8 +1288,8 @@ Status Runner::ProcessBatch(std::vector<Item>& items) {
     if (!audit_ || items[i].subject.empty()) return Status::OK();
     const TargetRun& t = targets_[ti];
     const char* op = a == Action::kUpdate ? kAuditUpdate : kAuditCreate;
-    auto id = audit_->Append(audit_time, t.def->name, op, items[i].subject, t.def->type,
-                             batch_ids[ti]);
+    auto id =
+        audit_->Append(audit_time, t.def->name, op, items[i].subject, t.def->type, batch_ids[ti]);
     if (!id.ok()) return id.status();
     audit_ids[ti][i] = *id;
     return Status::OK();
@@ -1299,11 +1316,11 @@ Status Runner::ProcessBatch(std::vector<Item>& items) {
       }
     }
   }
-  KEYONCE_RETURN_IF_ERROR(store_->Commit());
+  KEYONCE_RETURN_IF_ERROR(intents_tx->Commit());
 
   // 2. Writes, target by target.
   std::vector<std::pair<size_t, size_t>> capture_saves;  // (target, item)
-  std::vector<std::pair<size_t, size_t>> confirmed;       // found by Check: (target, item)
+  std::vector<std::pair<size_t, size_t>> confirmed;      // found by Check: (target, item)
   for (size_t ti = 0; ti < nt; ++ti) {
     auto& t = targets_[ti];
     std::vector<size_t> clear, doubt;
@@ -1349,14 +1366,15 @@ Status Runner::ProcessBatch(std::vector<Item>& items) {
         // A system that is briefly away is asked again, like a write.
         const ErrorPolicy& p = recipe_.errors;
         auto c = t.target->Check(op);
-        for (int attempt = 1; !c.ok() && c.status().IsTransient() &&
-                              !Matches(p.permanent, c.status().message()) && attempt < p.retry_attempts;
+        for (int attempt = 1;
+             !c.ok() && c.status().IsTransient() && !Matches(p.permanent, c.status().message()) &&
+             attempt < p.retry_attempts;
              ++attempt) {
           double wait = p.Backoff(attempt);
           wait *= std::uniform_real_distribution<double>(0.5, 1.0)(rng_);
           log_->Warn("Checking a write in doubt at " + t.def->name + " failed (attempt " +
-                     std::to_string(attempt) + " of " + std::to_string(p.retry_attempts) + "): " +
-                     c.status().message() + "; retrying in " +
+                     std::to_string(attempt) + " of " + std::to_string(p.retry_attempts) +
+                     "): " + c.status().message() + "; retrying in " +
                      std::to_string(static_cast<int>(wait * 1000)) + " ms.");
           std::this_thread::sleep_for(std::chrono::duration<double>(wait));
           c = t.target->Check(op);
@@ -1394,11 +1412,13 @@ Status Runner::ProcessBatch(std::vector<Item>& items) {
           continue;
         }
         // Rewrite: journal the intent first, in its own transaction.
-        KEYONCE_RETURN_IF_ERROR(store_->Begin());
+        auto tx = store_->Transact();
+        if (!tx.ok()) return tx.status();
         KEYONCE_RETURN_IF_ERROR(ensure_batch(ti));
-        KEYONCE_RETURN_IF_ERROR(store_->AddIntent(t.id, item.key_hash, item.content, batch_ids[ti], sum_.run));
+        KEYONCE_RETURN_IF_ERROR(
+            store_->AddIntent(t.id, item.key_hash, item.content, batch_ids[ti], sum_.run));
         KEYONCE_RETURN_IF_ERROR(audit_write(ti, i, Action::kInsert));
-        KEYONCE_RETURN_IF_ERROR(store_->Commit());
+        KEYONCE_RETURN_IF_ERROR(tx->Commit());
         op.batch = static_cast<uint64_t>(batch_ids[ti]);
         a = Action::kInsert;
         actions[ti][i] = a;
@@ -1436,8 +1456,9 @@ Status Runner::ProcessBatch(std::vector<Item>& items) {
           clear.push_back(i);
         } else if (r.in_doubt) {
           item.quarantined_in_doubt = true;
-          item.fail_reason += "; the write may have arrived, so it is not repeated: check the "
-                              "target, then retry or dismiss this record";
+          item.fail_reason +=
+              "; the write may have arrived, so it is not repeated: check the "
+              "target, then retry or dismiss this record";
           ++t.counts.in_doubt;
           doubt.push_back(i);
         } else {
@@ -1446,7 +1467,10 @@ Status Runner::ProcessBatch(std::vector<Item>& items) {
         }
         continue;
       }
-      if (actions[ti][i] == Action::kUpdate) ++t.counts.updated; else ++t.counts.written;
+      if (actions[ti][i] == Action::kUpdate)
+        ++t.counts.updated;
+      else
+        ++t.counts.written;
       if (!t.def->capture.empty()) {
         item.captures.as_object()[t.def->name] =
             EvaluateCaptures(*t.def, *op_scopes[k], r.reply, log_.get(), item.ref);
@@ -1456,7 +1480,8 @@ Status Runner::ProcessBatch(std::vector<Item>& items) {
     // Writes that did not happen must not be confirmed with the batch; those
     // that may have happened stay in doubt (their audit rows stay too).
     if (!clear.empty() || !doubt.empty()) {
-      KEYONCE_RETURN_IF_ERROR(store_->Begin());
+      auto tx = store_->Transact();
+      if (!tx.ok()) return tx.status();
       for (size_t i : clear) {
         KEYONCE_RETURN_IF_ERROR(store_->ClearIntent(t.id, items[i].key_hash));
         if (audit_ && audit_ids[ti][i]) KEYONCE_RETURN_IF_ERROR(audit_->Remove(audit_ids[ti][i]));
@@ -1464,7 +1489,7 @@ Status Runner::ProcessBatch(std::vector<Item>& items) {
       for (size_t i : doubt) {
         KEYONCE_RETURN_IF_ERROR(store_->SetInDoubt(t.id, items[i].key_hash, sum_.run));
       }
-      KEYONCE_RETURN_IF_ERROR(store_->Commit());
+      KEYONCE_RETURN_IF_ERROR(tx->Commit());
     }
     if (!batch_ids[ti]) continue;
     auto cr = t.target->Commit(static_cast<uint64_t>(batch_ids[ti]), false);
@@ -1479,11 +1504,13 @@ Status Runner::ProcessBatch(std::vector<Item>& items) {
   }
 
   // 3. Confirm. Writes confirmed by Check must be durable; batch marks need not.
-  KEYONCE_RETURN_IF_ERROR(store_->Begin(!confirmed.empty()));
+  auto confirm_tx = store_->Transact(!confirmed.empty());
+  if (!confirm_tx.ok()) return confirm_tx.status();
   if (audit_ && !pending_audit_.empty()) KEYONCE_RETURN_IF_ERROR(FlushAudit(AuditTime()));
   for (size_t ti = 0; ti < nt; ++ti) {
     if (batch_ids[ti] < 0) {
-      KEYONCE_RETURN_IF_ERROR(store_->SetBatchState(-batch_ids[ti], StateStore::BatchState::kDone, targets_[ti].token));
+      KEYONCE_RETURN_IF_ERROR(
+          store_->SetBatchState(-batch_ids[ti], StateStore::BatchState::kDone, targets_[ti].token));
     }
   }
   for (auto [ti, i] : capture_saves) {
@@ -1491,16 +1518,18 @@ Status Runner::ProcessBatch(std::vector<Item>& items) {
     const auto& caps = items[i].captures.as_object();
     auto it = caps.find(targets_[ti].def->name);
     if (it != caps.end()) {
-      KEYONCE_RETURN_IF_ERROR(store_->SetCaptures(targets_[ti].id, items[i].key_hash, ToJson(it->value())));
+      KEYONCE_RETURN_IF_ERROR(
+          store_->SetCaptures(targets_[ti].id, items[i].key_hash, ToJson(it->value())));
     }
   }
   for (auto [ti, i] : confirmed) {
     const auto& caps = items[i].captures.as_object();
     auto it = caps.find(targets_[ti].def->name);
     KEYONCE_RETURN_IF_ERROR(store_->SetWritten(targets_[ti].id, items[i].key_hash, items[i].content,
-                                               it != caps.end() ? ToJson(it->value()) : "", sum_.run));
+                                               it != caps.end() ? ToJson(it->value()) : "",
+                                               sum_.run));
   }
-  KEYONCE_RETURN_IF_ERROR(store_->Commit());
+  KEYONCE_RETURN_IF_ERROR(confirm_tx->Commit());
 
   for (auto& item : items) {
     if (!item.failed || item.stopped) continue;
@@ -1536,22 +1565,30 @@ Status Runner::DryRunBatch(std::vector<Item>& items) {
       op.key = item.key;
       op.ref = item.ref;
       auto rendered = t.target->Render(op);
-      std::string what = *a == Action::kUpdate ? "update" : *a == Action::kCheck ? "check" : "insert";
+      std::string what = *a == Action::kUpdate  ? "update"
+                         : *a == Action::kCheck ? "check"
+                                                : "insert";
       if (!rendered.ok()) {
         item.failed = true;
-        log_->Warn("Record " + item.ref + " (" + item.position + ") would fail at " + t.def->name + ": " +
-                   rendered.status().message());
+        log_->Warn("Record " + item.ref + " (" + item.position + ") would fail at " + t.def->name +
+                   ": " + rendered.status().message());
         ++t.counts.failed;
         break;
       }
-      if (*a == Action::kUpdate) ++t.counts.updated; else ++t.counts.written;
+      if (*a == Action::kUpdate)
+        ++t.counts.updated;
+      else
+        ++t.counts.written;
       if (opt_.log_format == LogFormat::kJson) {
-        boost::json::object o{{"target", t.def->name}, {"op", what}, {"ref", item.ref},
-                              {"position", item.position}, {"write", *rendered}};
+        boost::json::object o{{"target", t.def->name},
+                              {"op", what},
+                              {"ref", item.ref},
+                              {"position", item.position},
+                              {"write", *rendered}};
         out << redactor_.Apply(ToJson(o)) << "\n";
       } else {
-        out << t.def->name << " " << what << " " << item.ref << " (" << item.position << "): "
-            << redactor_.Apply(ToJson(*rendered)) << "\n";
+        out << t.def->name << " " << what << " " << item.ref << " (" << item.position
+            << "): " << redactor_.Apply(ToJson(*rendered)) << "\n";
       }
     }
     if (item.failed) ++sum_.quarantined;
@@ -1565,8 +1602,8 @@ void Runner::Quarantine(const std::string& stage, const std::string& target,
                         const std::string& subject) {
   ++sum_.quarantined;
   std::string where = position.empty() ? "" : " (" + position + ")";
-  log_->Warn("Quarantined " + (ref.empty() ? std::string("a record") : "record " + ref) + where + ": " +
-             reason);
+  log_->Warn("Quarantined " + (ref.empty() ? std::string("a record") : "record " + ref) + where +
+             ": " + reason);
   if (opt_.dry_run) return;
   PendingQuarantine q;
   q.row.recipe = recipe_.name;
@@ -1585,19 +1622,13 @@ void Runner::Quarantine(const std::string& stage, const std::string& target,
 
 Status Runner::FlushQuarantine() {
   if (pending_quarantine_.empty()) return Status::OK();
-  KEYONCE_RETURN_IF_ERROR(store_->Begin());
-  auto rollback = [&](Status st) {
-    store_->Rollback();
-    return st;
-  };
+  auto tx = store_->Transact();
+  if (!tx.ok()) return tx.status();
   const std::string time = audit_ ? AuditTime() : std::string();
-  if (audit_) {
-    Status as = FlushAudit(time);
-    if (!as.ok()) return rollback(as);
-  }
+  if (audit_) KEYONCE_RETURN_IF_ERROR(FlushAudit(time));
   for (const auto& q : pending_quarantine_) {
     auto id = store_->AddQuarantine(q.row);
-    if (!id.ok()) return rollback(id.status());
+    if (!id.ok()) return id.status();
     // The quarantine keeps the person's record: the audit log says so, under
     // the record's subject (else the CPR number it holds, as the inbox's own
     // audit rows find it).
@@ -1608,11 +1639,12 @@ Status Runner::FlushQuarantine() {
                            (q.row.ref.empty() ? "" : " (" + q.row.ref + ")") + " at " +
                            q.row.stage + (q.row.target.empty() ? "" : " " + q.row.target);
       auto a = audit_->Append(time, "keyonce", kAuditQuarantine, subject, detail);
-      if (!a.ok()) return rollback(a.status());
+      if (!a.ok()) return a.status();
     }
   }
+  KEYONCE_RETURN_IF_ERROR(tx->Commit());
   pending_quarantine_.clear();
-  return store_->Commit();
+  return Status::OK();
 }
 
 namespace {
@@ -1628,7 +1660,7 @@ std::string Shorten(std::string text, size_t max) {
 
 Status Runner::StartAudit(const std::string& params_text) {
   std::string actor = opt_.started_by.empty() ? LocalUserName() : opt_.started_by;
-  auto w = AuditWriter::Open(store_->db(), opt_.robot, std::move(actor), recipe_.name, sum_.run);
+  auto w = AuditWriter::Open(*store_, opt_.robot, std::move(actor), recipe_.name, sum_.run);
   if (!w.ok()) return w.status();
   audit_ = std::move(w).value();
   // A run started for one person (a CPR number among its parameters) is about them.
@@ -1641,8 +1673,7 @@ Status Runner::StartAudit(const std::string& params_text) {
   }
   // params_text is already masked (CPR numbers, secrets).
   std::string detail = Shorten("trigger: " + opt_.trigger + "; params: " + params_text, 500);
-  return audit_->Append(AuditTime(), "keyonce", kAuditStartRun, subject, Redactor::MaskCpr(detail))
-      .status();
+  return audit_->Append(AuditTime(), "keyonce", kAuditStartRun, subject, MaskCpr(detail)).status();
 }
 
 void Runner::AuditRead(const std::string& subject, const std::string& position) {
@@ -1651,7 +1682,7 @@ void Runner::AuditRead(const std::string& subject, const std::string& position) 
     if (tables_->has_lookups()) tables_->TakeLookups();
     return;
   }
-  pending_audit_.push_back({&source_system_, kAuditRead, subject, Redactor::MaskCpr(position)});
+  pending_audit_.push_back({&source_system_, kAuditRead, subject, MaskCpr(position)});
   AuditLookups(subject);
 }
 
@@ -1673,13 +1704,10 @@ Status Runner::FlushAudit(const std::string& time) {
 
 Status Runner::FlushAuditNow() {
   if (!audit_ || pending_audit_.empty()) return Status::OK();
-  KEYONCE_RETURN_IF_ERROR(store_->Begin());
-  Status st = FlushAudit(AuditTime());
-  if (!st.ok()) {
-    store_->Rollback();
-    return st;
-  }
-  return store_->Commit();
+  auto tx = store_->Transact();
+  if (!tx.ok()) return tx.status();
+  KEYONCE_RETURN_IF_ERROR(FlushAudit(AuditTime()));
+  return tx->Commit();
 }
 
 void Runner::Progress(bool final) {
@@ -1708,8 +1736,8 @@ void Runner::Progress(bool final) {
 
 // RunRecords threw: the stack it unwound held the batch and the source, so
 // there is memory again to record the failure. Targets are closed as after a
-// crash (the next run recovers their pending batches); a transaction left open
-// is rolled back first, or the run's row could not be finished.
+// crash (the next run recovers their pending batches); a transaction that was
+// open has been rolled back by its guard (StateStore::Transaction) on the way.
 Result<RunSummary> Runner::EndAfterException(const std::string& message) {
   if (!log_ || !store_ || (sum_.run == 0 && !opt_.dry_run)) return Status::Io(message);
   sum_.status = "failed";
@@ -1717,7 +1745,6 @@ Result<RunSummary> Runner::EndAfterException(const std::string& message) {
   sum_.error = redactor_.Apply(message);
   try {
     log_->Error("The run failed: " + message);
-    if (sqlite3_get_autocommit(store_->db()) == 0) store_->Rollback();
     if (audit_) FlushAuditNow();  // what was read
     if (!opt_.dry_run && !pending_quarantine_.empty() && !FlushQuarantine().ok()) {
       sum_.quarantined -= static_cast<int64_t>(pending_quarantine_.size());

@@ -35,10 +35,10 @@
 #include "service/http_server.h"
 #include "service/metrics.h"
 #include "service/request_util.h"
-#include "service/service_db.h"
 #include "service/web_assets.h"
 #include "state/audit.h"
 #include "state/privacy.h"
+#include "state/service_db.h"
 #include "state/sqlite_util.h"
 #include "state/store.h"
 
@@ -192,7 +192,7 @@ class ServiceLog {
 
  private:
   void Line(const char* level, const std::string& msg) {
-    std::string text = Redactor::MaskCpr(msg);
+    std::string text = MaskCpr(msg);
     std::lock_guard<std::mutex> lock(mu_);
     if (json_) {
       std::cerr << json::serialize(
@@ -423,14 +423,14 @@ Status Service::OpenState() {
   auto store = StateStore::Open(cfg_.state_path);
   if (!store.ok()) return store.status();
   store_ = std::move(store).value();
-  db_ = std::make_unique<ServiceDb>(store_->db());
-  if (Status st = EnsureAuditSchema(store_->db()); !st.ok()) return st;
+  db_ = std::make_unique<ServiceDb>(*store_);
+  if (Status st = EnsureAuditSchema(*store_); !st.ok()) return st;
   return db_->Init();
 }
 
 void Service::PruneAudit() {
   int64_t pruned = 0;
-  Status st = PruneAuditIfDue(store_->db(), cfg_.audit_retention_days, &pruned);
+  Status st = PruneAuditIfDue(*store_, cfg_.audit_retention_days, &pruned);
   if (!st.ok())
     log_.Warn("pruning the audit log: " + st.message());
   else if (pruned)
@@ -451,7 +451,7 @@ void Service::AuditQuarantine(const char* operation, const Principal& who,
   e.subject = StoredRecordSubject(pseudonymizer, row.record);
   e.detail = "quarantined record " + std::to_string(row.id) +
              (row.ref.empty() ? "" : " (" + row.ref + ")") + (detail.empty() ? "" : "; " + detail);
-  if (Status st = AppendAudit(store_->db(), e); !st.ok())
+  if (Status st = AppendAudit(*store_, e); !st.ok())
     log_.Error("writing the audit log: " + st.message());
 }
 
@@ -678,7 +678,7 @@ Result<int64_t> Service::Enqueue(const std::string& recipe, const std::string& t
   json::object p, masked;
   for (const auto& [k, v] : params) {
     p[k] = v;
-    masked[k] = Redactor::MaskCpr(v);
+    masked[k] = MaskCpr(v);
   }
   row.params = json::serialize(p);
   row.params_masked = json::serialize(masked);
@@ -808,7 +808,7 @@ void Service::Finished(std::shared_ptr<ActiveRun> run, Result<RunSummary> result
     // Refused: another run of the recipe holds it (e.g. one started from the
     // command line), or the state file does not belong to the targets.
     row.status = result.status().code() == Status::Code::kRefused ? "refused" : "failed";
-    row.error = Redactor::MaskCpr(result.status().message());
+    row.error = MaskCpr(result.status().message());
     row.summary = json::serialize(json::object{{"error", row.error}});
   }
   bool resume = false;
@@ -1147,29 +1147,20 @@ json::object Service::RunJson(const RunRow& row) {
   int64_t engine_run = row.engine_run;
   if (auto a = active_.find(row.id); a != active_.end()) engine_run = a->second->engine_run;
   if (engine_run) {
-    sqlite3_stmt* s = nullptr;
-    sqlite3_prepare_v2(
-        store_->db(),
-        "SELECT id, IFNULL(ref,''), reason, stage, IFNULL(target,''), status, IFNULL(position,'')"
-        " FROM quarantine"
-        " WHERE run=? AND recipe=? ORDER BY id LIMIT 200",
-        -1, &s, nullptr);
-    sqlite3_bind_int64(s, 1, engine_run);
-    sqlite3_bind_text(s, 2, row.recipe.c_str(), -1, SQLITE_TRANSIENT);
-    open = 0;
-    while (sqlite3_step(s) == SQLITE_ROW) {
-      auto col = [&](int i) { return ColText(s, i); };
-      std::string status = col(5);
-      open += status == "open";
-      quarantined.push_back(json::object{{"id", sqlite3_column_int64(s, 0)},
-                                         {"ref", col(1)},
-                                         {"reason", col(2)},
-                                         {"stage", col(3)},
-                                         {"target", col(4)},
-                                         {"status", status},
-                                         {"position", col(6)}});
+    auto rows = store_->ListQuarantine(row.recipe, "", 200, engine_run);
+    if (rows.ok()) {
+      open = 0;
+      for (const auto& q : *rows) {
+        open += q.status == "open";
+        quarantined.push_back(json::object{{"id", q.id},
+                                           {"ref", q.ref},
+                                           {"reason", q.reason},
+                                           {"stage", q.stage},
+                                           {"target", q.target},
+                                           {"status", q.status},
+                                           {"position", q.position}});
+      }
     }
-    sqlite3_finalize(s);
   }
   o["outcome"] = Outcome(row.status, c, row.error, open);
   o["counts"] = std::move(c);

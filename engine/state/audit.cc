@@ -9,9 +9,9 @@
 #include <ctime>
 
 #include "keyonce/template.h"
-#include "recipe/recipe.h"
 #include "state/privacy.h"
 #include "state/sqlite_util.h"
+#include "state/state_sql.h"
 #include "template/cpr.h"
 
 namespace keyonce {
@@ -88,6 +88,20 @@ bool TableExists(sqlite3* db, const char* name) {
   return sqlite3_step(q.s) == SQLITE_ROW;
 }
 
+Status EnsureSchema(sqlite3* db) { return ExecSql(db, kAuditSchema, "creating the audit log"); }
+
+Status Prune(sqlite3* db, int days) {
+  if (days < 1) return Status::Invalid("the audit retention must be at least 1 day");
+  if (!TableExists(db, "audit")) return Status::OK();
+  OwnedStmt s;
+  if (sqlite3_prepare_v2(db, "DELETE FROM audit WHERE time < ?", -1, &s.s, nullptr) != SQLITE_OK) {
+    return DbError(db, "pruning the audit log");
+  }
+  BindText(s.s, 1, FormatTime(std::chrono::system_clock::now() - std::chrono::hours(24) * days));
+  if (sqlite3_step(s.s) != SQLITE_DONE) return DbError(db, "pruning the audit log");
+  return Status::OK();
+}
+
 }  // namespace
 
 std::string StoredRecordSubject(Pseudonymizer& pseudonymizer, std::string_view record_json) {
@@ -103,12 +117,11 @@ std::string StoredRecordSubject(Pseudonymizer& pseudonymizer, std::string_view r
 
 std::string AuditTime() { return FormatTime(std::chrono::system_clock::now()); }
 
-Status EnsureAuditSchema(sqlite3* db) {
-  return ExecSql(db, kAuditSchema, "creating the audit log");
-}
+Status EnsureAuditSchema(StateStore& store) { return EnsureSchema(StateSql::Of(store)); }
 
-Status AppendAudit(sqlite3* db, const AuditEntry& e) {
-  KEYONCE_RETURN_IF_ERROR(EnsureAuditSchema(db));
+Status AppendAudit(StateStore& store, const AuditEntry& e) {
+  sqlite3* db = StateSql::Of(store);
+  KEYONCE_RETURN_IF_ERROR(EnsureSchema(db));
   OwnedStmt s;
   if (sqlite3_prepare_v2(db, kInsert, -1, &s.s, nullptr) != SQLITE_OK) {
     return DbError(db, "appending to the audit log");
@@ -121,13 +134,14 @@ Status AppendAudit(sqlite3* db, const AuditEntry& e) {
   BindText(s.s, 6, e.system);
   BindText(s.s, 7, e.operation);
   BindTextOrNull(s.s, 8, e.subject);
-  BindTextOrNull(s.s, 9, Redactor::MaskCpr(e.detail));
+  BindTextOrNull(s.s, 9, MaskCpr(e.detail));
   BindIntOrNull(s.s, 10, e.batch);
   if (sqlite3_step(s.s) != SQLITE_DONE) return DbError(db, "appending to the audit log");
   return Status::OK();
 }
 
-Result<std::vector<AuditEntry>> QueryAudit(sqlite3* db, const AuditQuery& q) {
+Result<std::vector<AuditEntry>> QueryAudit(StateStore& store, const AuditQuery& q) {
+  sqlite3* db = StateSql::Of(store);
   std::vector<AuditEntry> out;
   if (!TableExists(db, "audit")) return out;
   const bool batches = TableExists(db, "batches");
@@ -206,19 +220,10 @@ Result<std::vector<AuditEntry>> QueryAudit(sqlite3* db, const AuditQuery& q) {
   return out;
 }
 
-Status PruneAudit(sqlite3* db, int days) {
-  if (days < 1) return Status::Invalid("the audit retention must be at least 1 day");
-  if (!TableExists(db, "audit")) return Status::OK();
-  OwnedStmt s;
-  if (sqlite3_prepare_v2(db, "DELETE FROM audit WHERE time < ?", -1, &s.s, nullptr) != SQLITE_OK) {
-    return DbError(db, "pruning the audit log");
-  }
-  BindText(s.s, 1, FormatTime(std::chrono::system_clock::now() - std::chrono::hours(24) * days));
-  if (sqlite3_step(s.s) != SQLITE_DONE) return DbError(db, "pruning the audit log");
-  return Status::OK();
-}
+Status PruneAudit(StateStore& store, int days) { return Prune(StateSql::Of(store), days); }
 
-Status PruneAuditIfDue(sqlite3* db, int days, int64_t* pruned) {
+Status PruneAuditIfDue(StateStore& store, int days, int64_t* pruned) {
+  sqlite3* db = StateSql::Of(store);
   if (pruned) *pruned = 0;
   if (days < 1) return Status::Invalid("the audit retention must be at least 1 day");
   const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
@@ -248,7 +253,7 @@ Status PruneAuditIfDue(sqlite3* db, int days, int64_t* pruned) {
   // Counted as a difference: without an audit table PruneAudit runs no
   // DELETE, and sqlite3_changes() would report the last statement's count.
   const int64_t before = sqlite3_total_changes64(db);
-  KEYONCE_RETURN_IF_ERROR(PruneAudit(db, days));
+  KEYONCE_RETURN_IF_ERROR(Prune(db, days));
   if (pruned) *pruned = sqlite3_total_changes64(db) - before;
   OwnedStmt u;
   if (sqlite3_prepare_v2(db,
@@ -286,11 +291,11 @@ std::string SubjectReference(Pseudonymizer& p, std::string_view cpr10) {
   return Pseudonymizer::Reference(p.KeyHash("subject", cpr10));
 }
 
-std::string RecordSubject(const Recipe& recipe, const Scope& scope, std::string_view key,
+std::string RecordSubject(const Template* subject, const Scope& scope, std::string_view key,
                           Pseudonymizer& p) {
   std::optional<std::string> cpr;
-  if (recipe.subject) {
-    auto v = recipe.subject->Evaluate(scope);
+  if (subject) {
+    auto v = subject->Evaluate(scope);
     if (v.ok() && !v->is_null()) cpr = NormalizeSubjectCpr(ToText(*v));
   } else {
     cpr = FindCpr(key);
@@ -315,10 +320,11 @@ std::string DefaultRobotName() {
   return std::string("keyonce@") + host;
 }
 
-Result<std::unique_ptr<AuditWriter>> AuditWriter::Open(sqlite3* db, std::string robot,
+Result<std::unique_ptr<AuditWriter>> AuditWriter::Open(StateStore& store, std::string robot,
                                                        std::string actor, std::string recipe,
                                                        int64_t run) {
-  KEYONCE_RETURN_IF_ERROR(EnsureAuditSchema(db));
+  sqlite3* db = StateSql::Of(store);
+  KEYONCE_RETURN_IF_ERROR(EnsureSchema(db));
   std::unique_ptr<AuditWriter> w(new AuditWriter());
   w->db_ = db;
   w->robot_ = robot.empty() ? DefaultRobotName() : std::move(robot);

@@ -22,8 +22,6 @@
 // Thread-safety: as the StateStore the sqlite3 handle belongs to.
 #pragma once
 
-#include <sqlite3.h>
-
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -33,11 +31,14 @@
 
 #include "keyonce/status.h"
 
+struct sqlite3;
+struct sqlite3_stmt;
+
 namespace keyonce {
 
 class Pseudonymizer;
+class StateStore;
 class Template;
-struct Recipe;
 struct Scope;
 
 // Operations (AuditEntry::operation).
@@ -82,22 +83,22 @@ struct AuditQuery {
 };
 
 // Creates the audit table and its indexes when missing.
-Status EnsureAuditSchema(sqlite3* db);
+Status EnsureAuditSchema(StateStore& store);
 
 // Appends one row (own statement; for occasional rows such as the service's
 // quarantine actions). Fills entry time when empty.
-Status AppendAudit(sqlite3* db, const AuditEntry& entry);
+Status AppendAudit(StateStore& store, const AuditEntry& entry);
 
 // Rows matching `query`, oldest first. A state file without an audit table
 // yields none.
-Result<std::vector<AuditEntry>> QueryAudit(sqlite3* db, const AuditQuery& query);
+Result<std::vector<AuditEntry>> QueryAudit(StateStore& store, const AuditQuery& query);
 
 // Deletes rows older than `days` days (days >= 1).
-Status PruneAudit(sqlite3* db, int days);
+Status PruneAudit(StateStore& store, int days);
 
 // PruneAudit, unless the state file was pruned with the same retention in
 // the last 24 hours (a meta row remembers). *pruned: rows deleted.
-Status PruneAuditIfDue(sqlite3* db, int days, int64_t* pruned = nullptr);
+Status PruneAuditIfDue(StateStore& store, int days, int64_t* pruned = nullptr);
 
 // The current time as the audit log stores it.
 std::string AuditTime();
@@ -114,10 +115,10 @@ std::optional<std::string> FindCpr(std::string_view text);
 // person and state file, computable from the CPR alone.
 std::string SubjectReference(Pseudonymizer& pseudonymizer, std::string_view cpr10);
 
-// The subject of a record: the recipe's `subject` template evaluated in
-// `scope` (a CPR number), else the first CPR number in `key`. "" when the
-// record has none.
-std::string RecordSubject(const Recipe& recipe, const Scope& scope, std::string_view key,
+// The subject of a record: `subject` (the recipe's template, if it has one)
+// evaluated in `scope` (a CPR number), else the first CPR number in `key`.
+// "" when the record has none.
+std::string RecordSubject(const Template* subject, const Scope& scope, std::string_view key,
                           Pseudonymizer& pseudonymizer);
 
 // The subject of a record kept in the quarantine (a JSON object): the first
@@ -133,7 +134,7 @@ std::string DefaultRobotName();
 // run shares.
 class AuditWriter {
  public:
-  static Result<std::unique_ptr<AuditWriter>> Open(sqlite3* db, std::string robot,
+  static Result<std::unique_ptr<AuditWriter>> Open(StateStore& store, std::string robot,
                                                    std::string actor, std::string recipe,
                                                    int64_t run);
   ~AuditWriter();

@@ -13,6 +13,7 @@
 #include "pipeline/runner.h"
 #include "recipe/loader.h"
 #include "state/privacy.h"
+#include "state/state_sql.h"
 #include "state/store.h"
 
 namespace keyonce {
@@ -101,7 +102,7 @@ class AuditTest : public ::testing::Test {
     return ten ? SubjectReference(p, *ten) : "";
   }
   std::vector<AuditEntry> Query(AuditQuery q) {
-    auto rows = QueryAudit(Store().db(), q);
+    auto rows = QueryAudit(Store(), q);
     EXPECT_TRUE(rows.ok()) << rows.status().message();
     return rows.ok() ? *rows : std::vector<AuditEntry>{};
   }
@@ -115,7 +116,7 @@ class AuditTest : public ::testing::Test {
   std::string Dump() {
     std::string all;
     sqlite3_stmt* s = nullptr;
-    sqlite3_prepare_v2(Store().db(), "SELECT * FROM audit", -1, &s, nullptr);
+    sqlite3_prepare_v2(StateSql::Of(Store()), "SELECT * FROM audit", -1, &s, nullptr);
     while (sqlite3_step(s) == SQLITE_ROW) {
       for (int i = 0; i < sqlite3_column_count(s); ++i) {
         const unsigned char* t = sqlite3_column_text(s, i);
@@ -150,7 +151,7 @@ AuditEntry Entry(const std::string& time, const std::string& recipe, int64_t run
 }
 
 TEST_F(AuditTest, AppendedRowsAreFoundBySubjectRecipeRunAndTime) {
-  sqlite3* db = Store().db();
+  StateStore& db = Store();
   ASSERT_TRUE(AppendAudit(db, Entry("2026-11-02T10:00:00.000Z", "a", 1, "read", "ref-one")).ok());
   ASSERT_TRUE(AppendAudit(db, Entry("2026-11-02T10:00:01.000Z", "a", 1, "create", "ref-one")).ok());
   ASSERT_TRUE(AppendAudit(db, Entry("2026-11-03T09:00:00.000Z", "b", 2, "read", "ref-two")).ok());
@@ -186,7 +187,7 @@ TEST_F(AuditTest, DetailIsMaskedAndAStateFileWithoutAuditTableHasNoRows) {
   EXPECT_TRUE(Query({.subject = "ref-one"}).empty());
   AuditEntry e = Entry("2026-11-02T10:00:00.000Z", "a", 1, "quarantine_edit", "ref-one");
   e.detail = "fields: cpr was 010185-1233";
-  ASSERT_TRUE(AppendAudit(Store().db(), e).ok());
+  ASSERT_TRUE(AppendAudit(Store(), e).ok());
   EXPECT_EQ(Query({.subject = "ref-one"})[0].detail, "fields: cpr was xxxxxx-xxxx");
 }
 
@@ -225,7 +226,7 @@ TEST_F(AuditTest, FindsTheFirstCprStandingAloneInAKey) {
 }
 
 TEST_F(AuditTest, PruneDeletesRowsOlderThanTheRetentionAtMostOncePerDay) {
-  sqlite3* db = Store().db();
+  StateStore& db = Store();
   ASSERT_TRUE(AppendAudit(db, Entry("2020-01-01T00:00:00.000Z", "a", 1, "read", "ref-one")).ok());
   ASSERT_TRUE(AppendAudit(db, Entry(AuditTime(), "a", 2, "read", "ref-one")).ok());
   int64_t pruned = -1;
@@ -259,7 +260,7 @@ TEST_F(AuditTest, PruneDeletesRowsOlderThanTheRetentionAtMostOncePerDay) {
 }
 
 TEST_F(AuditTest, WritesOfRolledBackBatchesAreDiscardedAndInDoubtOnesMarked) {
-  sqlite3* db = Store().db();
+  StateStore& db = Store();
   auto target = Store().TargetId("r", "crm");
   ASSERT_TRUE(target.ok());
   auto b1 = Store().NewBatch(*target, 7, "");

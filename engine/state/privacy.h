@@ -15,6 +15,8 @@
 #include <string_view>
 #include <vector>
 
+#include "keyonce/privacy.h"
+
 namespace keyonce {
 
 class Redactor {
@@ -22,12 +24,8 @@ class Redactor {
   // Secret values shorter than 4 characters are not searched for (too many
   // false hits); they should not exist.
   void AddSecret(std::string value);
+  // MaskCpr (keyonce/privacy.h), then the secrets.
   std::string Apply(std::string_view text) const;
-  // Masks CPR numbers only: their digits become 'x', their separators stay
-  // ("01.01.85-1233" -> "xx.xx.xx-xxxx"). Numbers whose first six digits are
-  // no date are left alone ("1048576000 bytes"). Runs on every log line: one
-  // pass, and a single copy when there is nothing to mask.
-  static std::string MaskCpr(std::string_view text);
 
  private:
   std::vector<std::string> secrets_;

@@ -1,8 +1,13 @@
-#include "service/service_db.h"
+#include "state/service_db.h"
+
+#include <sqlite3.h>
 
 #include "state/sqlite_util.h"
+#include "state/state_sql.h"
 
 namespace keyonce::service {
+
+ServiceDb::ServiceDb(StateStore& store) : db_(StateSql::Of(store)) {}
 
 namespace {
 

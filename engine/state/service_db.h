@@ -14,14 +14,18 @@
 //     UTC seconds; written in the same transaction as the queued run.
 #pragma once
 
-#include <sqlite3.h>
-
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "keyonce/status.h"
+
+struct sqlite3;
+
+namespace keyonce {
+class StateStore;
+}  // namespace keyonce
 
 namespace keyonce::service {
 
@@ -34,7 +38,7 @@ struct RunRow {
 
 class ServiceDb {
  public:
-  explicit ServiceDb(sqlite3* db) : db_(db) {}
+  explicit ServiceDb(StateStore& store);
   Status Init();
 
   // Queues a run; with fire_time, also records the schedule's last fire

@@ -349,9 +349,9 @@ Status StateStore::Verify() {
 }
 
 Status StateStore::Upgrade(int version) {
-  KEYONCE_RETURN_IF_ERROR(Begin());
+  auto tx = Transact();
+  if (!tx.ok()) return tx.status();
   auto fail = [&](Status st) {
-    Rollback();
     return st.Wrap("upgrading the state file " + path_.string() + " from schema version " +
                    std::to_string(version));
   };
@@ -379,7 +379,7 @@ Status StateStore::Upgrade(int version) {
                      "; PRAGMA user_version=" + std::to_string(kStateSchemaVersion) + ";";
   st = Exec(meta.c_str());
   if (!st.ok()) return fail(st);
-  return Commit();
+  return tx->Commit();
 }
 
 Status StateStore::Init(const fs::path& path) {

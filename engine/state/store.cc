@@ -34,9 +34,13 @@ struct Stmt {
       sqlite3_clear_bindings(s);
     }
   }
-  void Text(int i, const std::string& v) { sqlite3_bind_text(s, i, v.data(), int(v.size()), SQLITE_TRANSIENT); }
+  void Text(int i, const std::string& v) {
+    sqlite3_bind_text(s, i, v.data(), int(v.size()), SQLITE_TRANSIENT);
+  }
   void Int(int i, int64_t v) { sqlite3_bind_int64(s, i, v); }
-  void Blob(int i, const Digest& d) { sqlite3_bind_blob(s, i, d.data(), int(d.size()), SQLITE_STATIC); }
+  void Blob(int i, const Digest& d) {
+    sqlite3_bind_blob(s, i, d.data(), int(d.size()), SQLITE_STATIC);
+  }
   void Null(int i) { sqlite3_bind_null(s, i); }
 };
 
@@ -44,10 +48,14 @@ struct Stmt {
 
 const char* BatchStateName(StateStore::BatchState s) {
   switch (s) {
-    case StateStore::BatchState::kPending: return "pending";
-    case StateStore::BatchState::kDone: return "done";
-    case StateStore::BatchState::kRolledBack: return "rolled back";
-    case StateStore::BatchState::kInDoubt: return "in doubt";
+    case StateStore::BatchState::kPending:
+      return "pending";
+    case StateStore::BatchState::kDone:
+      return "done";
+    case StateStore::BatchState::kRolledBack:
+      return "rolled back";
+    case StateStore::BatchState::kInDoubt:
+      return "in doubt";
   }
   return "?";
 }
@@ -86,6 +94,29 @@ StateStore::~StateStore() {
   if (db_) sqlite3_close(db_);
 }
 
+StateStore::Transaction::~Transaction() {
+  // Also while an exception (std::bad_alloc) unwinds: nothing here allocates.
+  if (!store_) return;
+  sqlite3_exec(store_->db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  if (store_->relaxed_) {
+    store_->relaxed_ = false;
+    sqlite3_exec(store_->db_, "PRAGMA synchronous=FULL", nullptr, nullptr, nullptr);
+  }
+}
+
+Status StateStore::Transaction::Commit() {
+  StateStore* s = std::exchange(store_, nullptr);
+  if (!s) return Status::Internal("a state store transaction committed twice");
+  Status st = s->Commit();
+  if (!st.ok()) s->Rollback();
+  return st;
+}
+
+Result<StateStore::Transaction> StateStore::Transact(bool durable) {
+  KEYONCE_RETURN_IF_ERROR(Begin(durable));
+  return Transaction(this);
+}
+
 Status StateStore::Begin(bool durable) {
   if (!durable && !read_only_) {
     KEYONCE_RETURN_IF_ERROR(Exec("PRAGMA synchronous=NORMAL"));
@@ -114,8 +145,9 @@ Status StateStore::Rollback() {
 
 Result<int64_t> StateStore::BeginRun(const std::string& recipe, const std::string& params,
                                      const std::string& trigger) {
-  Stmt s(Prepare("INSERT INTO runs(recipe, started_at, status, trigger, params) "
-                 "VALUES(?, ?, 'running', ?, ?)"));
+  Stmt s(
+      Prepare("INSERT INTO runs(recipe, started_at, status, trigger, params) "
+              "VALUES(?, ?, 'running', ?, ?)"));
   s.Text(1, recipe);
   s.Text(2, UtcTimestamp());
   s.Text(3, trigger);
@@ -162,9 +194,10 @@ Result<std::vector<int64_t>> StateStore::AbandonRunsOf(const std::string& recipe
 }
 
 Result<std::vector<StateStore::RunRow>> StateStore::ListRuns(const std::string& recipe, int limit) {
-  Stmt s(Prepare("SELECT id, recipe, started_at, IFNULL(finished_at,''), status, IFNULL(params,''),"
-                 " IFNULL(counts,''), IFNULL(exit_code,0), IFNULL(trigger,'') FROM runs"
-                 " WHERE (?1 = '' OR recipe = ?1) ORDER BY id DESC LIMIT ?2"));
+  Stmt s(
+      Prepare("SELECT id, recipe, started_at, IFNULL(finished_at,''), status, IFNULL(params,''),"
+              " IFNULL(counts,''), IFNULL(exit_code,0), IFNULL(trigger,'') FROM runs"
+              " WHERE (?1 = '' OR recipe = ?1) ORDER BY id DESC LIMIT ?2"));
   s.Text(1, recipe);
   s.Int(2, limit);
   std::vector<RunRow> out;
@@ -258,8 +291,9 @@ Result<StateStore::Entry> StateStore::Get(int64_t target, const Digest& key) {
 }
 
 Result<int64_t> StateStore::NewBatch(int64_t target, int64_t run, const std::string& token_before) {
-  Stmt s(Prepare("INSERT INTO batches(target, run, state, token_before, created_at) "
-                 "VALUES(?, ?, 0, ?, ?)"));
+  Stmt s(
+      Prepare("INSERT INTO batches(target, run, state, token_before, created_at) "
+              "VALUES(?, ?, 0, ?, ?)"));
   s.Int(1, target);
   s.Int(2, run);
   s.Text(3, token_before);
@@ -310,10 +344,10 @@ Status StateStore::ClearIntent(int64_t target, const Digest& key) {
 
 Status StateStore::SetInDoubt(int64_t target, const Digest& key, int64_t run) {
   KEYONCE_RETURN_IF_ERROR(ClearIntent(target, key));
-  Stmt s(Prepare(
-      "INSERT INTO journal(target, key, doubt, run, updated_at) VALUES(?1,?2,1,?3,?4) "
-      "ON CONFLICT(target, key) DO UPDATE SET doubt=1, run=excluded.run, "
-      "updated_at=excluded.updated_at"));
+  Stmt s(
+      Prepare("INSERT INTO journal(target, key, doubt, run, updated_at) VALUES(?1,?2,1,?3,?4) "
+              "ON CONFLICT(target, key) DO UPDATE SET doubt=1, run=excluded.run, "
+              "updated_at=excluded.updated_at"));
   s.Int(1, target);
   s.Blob(2, key);
   s.Int(3, run);
@@ -325,14 +359,18 @@ Status StateStore::SetInDoubt(int64_t target, const Digest& key, int64_t run) {
 
 Status StateStore::SetWritten(int64_t target, const Digest& key, const Digest& hash,
                               const std::string& captures, int64_t run) {
-  Stmt s(Prepare(
-      "INSERT INTO journal(target, key, written, captures, run, updated_at) VALUES(?1,?2,?3,?4,?5,?6) "
-      "ON CONFLICT(target, key) DO UPDATE SET written=excluded.written, doubt=0, "
-      "captures=excluded.captures, run=excluded.run, updated_at=excluded.updated_at"));
+  Stmt s(
+      Prepare("INSERT INTO journal(target, key, written, captures, run, updated_at) "
+              "VALUES(?1,?2,?3,?4,?5,?6) "
+              "ON CONFLICT(target, key) DO UPDATE SET written=excluded.written, doubt=0, "
+              "captures=excluded.captures, run=excluded.run, updated_at=excluded.updated_at"));
   s.Int(1, target);
   s.Blob(2, key);
   s.Blob(3, hash);
-  if (captures.empty()) s.Null(4); else s.Text(4, captures);
+  if (captures.empty())
+    s.Null(4);
+  else
+    s.Text(4, captures);
   s.Int(5, run);
   s.Int(6, NowUnix());
   if (sqlite3_step(s.s) != SQLITE_DONE) return Error("journaling a confirmed write");
@@ -375,7 +413,8 @@ Status StateStore::SetBatchState(int64_t batch, BatchState state, const std::str
 
 Result<std::vector<StateStore::Batch>> StateStore::PendingBatches(int64_t target) {
   std::vector<Batch> out;
-  Stmt s(Prepare("SELECT id, IFNULL(token_before,'') FROM batches WHERE target=? AND state=0 ORDER BY id"));
+  Stmt s(Prepare(
+      "SELECT id, IFNULL(token_before,'') FROM batches WHERE target=? AND state=0 ORDER BY id"));
   s.Int(1, target);
   while (sqlite3_step(s.s) == SQLITE_ROW) {
     out.push_back({sqlite3_column_int64(s.s, 0), ColText(s.s, 1)});
@@ -384,7 +423,8 @@ Result<std::vector<StateStore::Batch>> StateStore::PendingBatches(int64_t target
 }
 
 Status StateStore::Merge() {
-  KEYONCE_RETURN_IF_ERROR(Begin());
+  auto tx = Transact();
+  if (!tx.ok()) return tx.status();
   // In key order, oldest intent first, so the newest intent for a key wins
   // and each journal page is visited once.
   Stmt m(Prepare(
@@ -397,15 +437,12 @@ Status StateStore::Merge() {
       "doubt = excluded.doubt, captures = COALESCE(excluded.captures, journal.captures), "
       "run = excluded.run, updated_at = excluded.updated_at"));
   m.Int(1, NowUnix());
-  Stmt d(Prepare("DELETE FROM intents WHERE batch IN (SELECT id FROM batches WHERE state IN (1, 2, 3))"));
+  Stmt d(Prepare(
+      "DELETE FROM intents WHERE batch IN (SELECT id FROM batches WHERE state IN (1, 2, 3))"));
   for (sqlite3_stmt* step : {m.s, d.s}) {
-    if (sqlite3_step(step) != SQLITE_DONE) {
-      Status st = Error("merging the journal");
-      Rollback();
-      return st;
-    }
+    if (sqlite3_step(step) != SQLITE_DONE) return Error("merging the journal");
   }
-  KEYONCE_RETURN_IF_ERROR(Commit());
+  KEYONCE_RETURN_IF_ERROR(tx->Commit());
   for (auto it = intents_.begin(); it != intents_.end();) {
     auto st = StateOf(it->second.batch);
     if (!st.ok()) return st.status();
@@ -413,7 +450,8 @@ Status StateStore::Merge() {
       ++it;
       continue;
     }
-    if (auto f = filters_.find(it->first.target); f != filters_.end()) f->second->Add(it->first.key);
+    if (auto f = filters_.find(it->first.target); f != filters_.end())
+      f->second->Add(it->first.key);
     it = intents_.erase(it);
   }
   return Status::OK();
@@ -462,9 +500,10 @@ Status StateStore::LoadFilter(int64_t target) {
 Result<int64_t> StateStore::AddQuarantine(const QuarantineRow& r) {
   {
     // The same record failing the same way again (a rerun) stays one open entry.
-    Stmt q(Prepare("SELECT id FROM quarantine WHERE recipe=? AND status='open' AND stage=? AND "
-                   "IFNULL(ref,'')=? AND IFNULL(target,'')=? AND IFNULL(position,'')=? AND reason=? "
-                   "AND IFNULL(record,'')=? LIMIT 1"));
+    Stmt q(
+        Prepare("SELECT id FROM quarantine WHERE recipe=? AND status='open' AND stage=? AND "
+                "IFNULL(ref,'')=? AND IFNULL(target,'')=? AND IFNULL(position,'')=? AND reason=? "
+                "AND IFNULL(record,'')=? LIMIT 1"));
     q.Text(1, r.recipe);
     q.Text(2, r.stage);
     q.Text(3, r.ref);
@@ -535,14 +574,15 @@ std::string StateStore::QuarantineColumns() const {
 
 Result<std::vector<StateStore::QuarantineRow>> StateStore::ListQuarantine(const std::string& recipe,
                                                                           const std::string& status,
-                                                                          int limit) {
+                                                                          int limit, int64_t run) {
   const std::string sql = "SELECT " + QuarantineColumns() +
                           " FROM quarantine WHERE (?1='' OR recipe=?1) AND (?2='' OR status=?2)"
-                          " ORDER BY id LIMIT ?3";
+                          " AND (?4=0 OR run=?4) ORDER BY id LIMIT ?3";
   Stmt s(Prepare(sql.c_str()));
   s.Text(1, recipe);
   s.Text(2, status);
   s.Int(3, limit);
+  s.Int(4, run);
   std::vector<QuarantineRow> out;
   while (sqlite3_step(s.s) == SQLITE_ROW) out.push_back(ReadQuarantine(s.s));
   return out;
@@ -584,8 +624,9 @@ Result<std::optional<std::string>> StateStore::Watermark(const std::string& reci
 }
 
 Status StateStore::SetWatermark(const std::string& recipe, const std::string& value, int64_t run) {
-  Stmt s(Prepare("INSERT INTO watermarks(recipe, value, run) VALUES(?,?,?) "
-                 "ON CONFLICT(recipe) DO UPDATE SET value=excluded.value, run=excluded.run"));
+  Stmt s(
+      Prepare("INSERT INTO watermarks(recipe, value, run) VALUES(?,?,?) "
+              "ON CONFLICT(recipe) DO UPDATE SET value=excluded.value, run=excluded.run"));
   s.Text(1, recipe);
   s.Text(2, value);
   s.Int(3, run);

@@ -20,8 +20,6 @@
 // processes (busy timeout 30 s).
 #pragma once
 
-#include <sqlite3.h>
-
 #include <atomic>
 #include <cstdint>
 #include <cstring>
@@ -32,10 +30,14 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "keyonce/status.h"
 #include "state/privacy.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
 
 namespace keyonce {
 
@@ -46,6 +48,7 @@ inline constexpr int32_t kStateApplicationId = 0x4B594F31;
 inline constexpr int kStateSchemaVersion = 2;
 
 class RecipeLock;
+class StateSql;
 
 class StateStore {
  public:
@@ -98,12 +101,27 @@ class StateStore {
   const std::string& pseudonym_key() const { return pseudonym_key_; }
   bool read_only() const { return read_only_; }
 
+  // A transaction (BEGIN IMMEDIATE) that rolls back when it goes out of scope
+  // without Commit: an early return can never leave one open. One at a time.
+  class Transaction {
+   public:
+    Transaction(Transaction&& o) noexcept : store_(std::exchange(o.store_, nullptr)) {}
+    Transaction(const Transaction&) = delete;
+    Transaction& operator=(const Transaction&) = delete;
+    Transaction& operator=(Transaction&&) = delete;
+    ~Transaction();
+    // Ends it; on failure it is rolled back.
+    Status Commit();
+
+   private:
+    friend class StateStore;
+    explicit Transaction(StateStore* store) : store_(store) {}
+    StateStore* store_;
+  };
   // durable=false: the commit does not wait for the disk. For transactions
   // whose loss in a power cut recovery repairs anyway (a batch's "done"
   // mark: the target is asked again).
-  Status Begin(bool durable = true);
-  Status Commit();
-  Status Rollback();
+  Result<Transaction> Transact(bool durable = true);
 
   // --- runs ---
   struct RunRow {
@@ -141,11 +159,11 @@ class StateStore {
   enum class BatchState { kPending, kDone, kRolledBack, kInDoubt };
   struct Entry {
     bool found = false;
-    std::optional<Digest> written;  // content hash last confirmed written
-    bool in_doubt = false;          // a write may or may not have happened
-    bool pending = false;           // intent in a batch of this run, not yet confirmed
+    std::optional<Digest> written;       // content hash last confirmed written
+    bool in_doubt = false;               // a write may or may not have happened
+    bool pending = false;                // intent in a batch of this run, not yet confirmed
     std::optional<Digest> pending_hash;  // its content hash
-    std::string captures;           // JSON object, "" if none
+    std::string captures;                // JSON object, "" if none
   };
   Result<Entry> Get(int64_t target, const Digest& key);
   Result<int64_t> NewBatch(int64_t target, int64_t run, const std::string& token_before);
@@ -188,8 +206,10 @@ class StateStore {
     std::string params, secrets;
   };
   Result<int64_t> AddQuarantine(const QuarantineRow& row);
+  // recipe "" = all, status "" = any, run 0 = any run's.
   Result<std::vector<QuarantineRow>> ListQuarantine(const std::string& recipe,
-                                                    const std::string& status, int limit);
+                                                    const std::string& status, int limit,
+                                                    int64_t run = 0);
   Result<QuarantineRow> GetQuarantine(int64_t id);
   Status SetQuarantineStatus(int64_t id, const std::string& status);
   // Replaces the stored record (a JSON object) after a person fixed its fields.
@@ -216,11 +236,17 @@ class StateStore {
   Result<std::optional<std::string>> Watermark(const std::string& recipe);
   Status SetWatermark(const std::string& recipe, const std::string& value, int64_t run);
 
-  sqlite3* db() { return db_; }
-
  private:
   friend class RecipeLock;
+  // The state layer's own modules (audit, the service's tables) reach the
+  // SQLite handle through StateSql (state/state_sql.h); nothing above
+  // engine/state/ gets it.
+  friend class StateSql;
+  class StateSql;
   StateStore() = default;
+  Status Begin(bool durable);
+  Status Commit();
+  Status Rollback();
   Status WriteHolder(const std::string& recipe, const std::string& token,
                      const std::string& started_by);
   Status SetHolderRun(const std::string& recipe, const std::string& token, int64_t run);

@@ -7,7 +7,7 @@
 #include <cmath>
 #include <ctime>
 
-#include "engine/state/privacy.h"
+#include "keyonce/privacy.h"
 
 namespace keyonce::connectors::net {
 namespace {
@@ -293,7 +293,7 @@ std::string Excerpt(std::string_view text, size_t max_chars) {
   // spelling) and before the cut (half a number no longer looks like one, and
   // its birth date would show). Masking keeps the length; the longest
   // spelling is under the 64 bytes of slack.
-  out = Redactor::MaskCpr(out);
+  out = MaskCpr(out);
   bool cut = false;
   if (text.size() > max_chars) {
     size_t n = max_chars;
