@@ -316,6 +316,56 @@ TEST(StateFile, FileThatIsNotADatabaseOrCutShortIsRefused) {
   ExpectEachOnce(other, 3000);
 }
 
+// kill -9 during a checkpoint: SQLite copies the WAL's pages into the main
+// file from page 1 on, so the header may already promise pages the file does
+// not have yet. The WAL still holds them and SQLite finishes on the next
+// open: that is a whole state file, not a copy cut short.
+TEST(StateFile, AKillDuringACheckpointIsNotTakenForAFileCutShort) {
+  fs::path dir = MakeCase("state_checkpoint", 300);
+  ASSERT_EQ(Keyonce(kRun, dir).exit_code, 0);
+  Sql(dir / "state.db", "PRAGMA wal_checkpoint(TRUNCATE)");
+  fs::path other = FreshDir("state_checkpoint_crash");
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir / "state.db").c_str(), &db), SQLITE_OK);
+  // The state grows in the WAL only (no checkpoint) ...
+  ASSERT_EQ(sqlite3_exec(db,
+                         "PRAGMA wal_autocheckpoint=0; BEGIN; "
+                         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+                         "WHERE i < 400) INSERT INTO runs(recipe, started_at, status, trigger, "
+                         "params) SELECT 'other', '2026-12-06T00:00:00Z', 'completed', 'cli', "
+                         "hex(randomblob(1000)) FROM n; COMMIT;",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK)
+      << sqlite3_errmsg(db);
+  sqlite3_stmt* st = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA page_count", -1, &st, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  const uint32_t pages = static_cast<uint32_t>(sqlite3_column_int64(st, 0));
+  sqlite3_finalize(st);
+  // ... and the process dies while page 1 (and so the header's new page
+  // count) is in the main file, the pages after it not yet.
+  WriteFile(other / "guarded.yaml", kRecipe);
+  WriteFile(other / "in.csv", Csv(300));
+  fs::copy(dir / "out", other / "out", fs::copy_options::recursive);
+  fs::copy_file(dir / "state.db-wal", other / "state.db-wal");
+  std::string main = ReadFile(dir / "state.db");
+  sqlite3_close(db);
+  const size_t page_size =
+      (static_cast<unsigned char>(main[16]) << 8) | static_cast<unsigned char>(main[17]);
+  ASSERT_LT(main.size(), pages * page_size) << "the WAL holds the growth";
+  for (int i = 0; i < 4; ++i) main[28 + i] = static_cast<char>((pages >> (24 - 8 * i)) & 0xff);
+  for (int i = 0; i < 4; ++i) main[92 + i] = main[24 + i];  // the page count is valid
+  WriteFile(other / "state.db", main);
+
+  Output run = Keyonce(kRun, other);
+  EXPECT_EQ(run.exit_code, 0) << run.all();
+  EXPECT_NE(run.out.find("0 written"), std::string::npos) << run.out;
+  ExpectEachOnce(other, 300);
+  Output check = Keyonce({"state", "check", "state.db"}, other);
+  EXPECT_EQ(check.exit_code, 0) << check.all();
+  EXPECT_NE(check.out.find("runs: 400"), std::string::npos) << check.out;
+}
+
 TEST(StateFile, InitStartsAJournalOnPurposeAndCheckReportsIt) {
   fs::path dir = MakeCase("state_init", 50);
   Output init = Keyonce({"state", "init", "state.db"}, dir);

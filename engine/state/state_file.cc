@@ -108,7 +108,15 @@ Status CheckHeader(const fs::path& path) {
   // The page count in the header is valid when written by SQLite >= 3.7.0
   // (its "version valid for" equals the change counter).
   uint64_t pages = BigEndian(h + 28, 4);
-  if (BigEndian(h + 92, 4) == BigEndian(h + 24, 4) && pages > 0 && size < pages * page_size) {
+  // A WAL with frames beside it: the file may be shorter than its header says
+  // after a kill during a checkpoint (SQLite copies page 1 first); the WAL
+  // still holds the rest, and SQLite finishes the checkpoint on open.
+  fs::path wal = path;
+  wal += "-wal";
+  const auto wal_size = fs::file_size(wal, ec);
+  const bool wal_has_frames = !ec && wal_size > 32;  // 32: the WAL's own header
+  if (!wal_has_frames && BigEndian(h + 92, 4) == BigEndian(h + 24, 4) && pages > 0 &&
+      size < pages * page_size) {
     return Status::Refused("the state file " + path.string() +
                            " is cut short: " + std::to_string(size) + " bytes of the " +
                            std::to_string(pages * page_size) +
