@@ -115,7 +115,7 @@ class Session {
     }
     boost::json::object ignored;
     Outcome o = Run(*login_, &ignored, /*in_login=*/true);
-    if (o.status.ok() && c_.logged_out && Shown(*c_.logged_out)) {
+    if (o.status.ok() && c_.logged_out && !LoginPageLeft()) {
       o.status = Status::Permanent("the login page still shows after the login actions");
       o.stop = Stop::kFailed;
     }
@@ -246,6 +246,19 @@ class Session {
           out->status = Status::Permanent("the site says: " + std::string(text->get_string()));
         }
       }
+    }
+  }
+
+  // After the login actions: whether the login page went away. The click
+  // that logs in may start its page late (a busy machine, a slow site), so
+  // this looks until it has gone, the site shows its message (`errors`: a
+  // refused password, at once), or the action timeout ends.
+  bool LoginPageLeft() {
+    const auto deadline = Clock::now() + Seconds(c_.timeout);
+    for (;;) {
+      if (!Shown(*c_.logged_out)) return true;
+      if ((c_.errors && Shown(*c_.errors)) || Clock::now() >= deadline) return false;
+      std::this_thread::sleep_for(kPoll);
     }
   }
 
