@@ -8,7 +8,9 @@
 namespace keyonce::testing_util {
 namespace {
 
-int CountLines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
+int CountLines(const std::string& s) {
+  return static_cast<int>(std::count(s.begin(), s.end(), '\n'));
+}
 
 const char* kPeopleCsv =
     "id;cpr;email;amount\n"
@@ -42,7 +44,9 @@ TEST(Cli, PartialFailureThenRetryWritesOnlyWhatIsMissing) {
   WriteFile(dir / "setup.sql", "");
   ASSERT_EQ(std::system(("sqlite3 " + (dir / "crm.db").string() +
                          " \"CREATE TABLE people(id TEXT, email TEXT UNIQUE);"
-                         " INSERT INTO people VALUES('x','c@example.dk');\"").c_str()), 0);
+                         " INSERT INTO people VALUES('x','c@example.dk');\"")
+                            .c_str()),
+            0);
   auto r1 = Keyonce({"run", "r.yaml", "--state", "s.db"}, dir);
   EXPECT_EQ(r1.exit_code, 3) << r1.all();
   EXPECT_EQ(QueryInt(dir / "crm.db", "SELECT count(*) FROM people"), 5);  // x + 4
@@ -55,7 +59,10 @@ TEST(Cli, PartialFailureThenRetryWritesOnlyWhatIsMissing) {
   EXPECT_EQ(q.out.find("c@example.dk"), std::string::npos) << "no values in the reason";
 
   // A person fixes the CRM, then retries the quarantined record.
-  ASSERT_EQ(std::system(("sqlite3 " + (dir / "crm.db").string() + " \"DELETE FROM people WHERE id='x'\"").c_str()), 0);
+  ASSERT_EQ(
+      std::system(("sqlite3 " + (dir / "crm.db").string() + " \"DELETE FROM people WHERE id='x'\"")
+                      .c_str()),
+      0);
   auto retry = Keyonce({"quarantine", "r.yaml", "--retry", "all", "--state", "s.db"}, dir);
   EXPECT_EQ(retry.exit_code, 0) << retry.all();
   EXPECT_EQ(QueryInt(dir / "crm.db", "SELECT count(*) FROM people"), 5);
@@ -75,13 +82,16 @@ TEST(Cli, DryRunRendersWritesAndTouchesNothing) {
   WriteFile(dir / "r.yaml", kPartialRecipe);
   auto d = Keyonce({"run", "r.yaml", "--dry-run", "--state", "s.db"}, dir);
   EXPECT_EQ(d.exit_code, 0) << d.all();
-  EXPECT_EQ(CountLines(d.out.substr(0, d.out.find("Dry run of"))), 10) << d.out;  // 5 records x 2 targets
+  EXPECT_EQ(CountLines(d.out.substr(0, d.out.find("Dry run of"))), 10)
+      << d.out;  // 5 records x 2 targets
   EXPECT_NE(d.out.find("crm insert"), std::string::npos);
   EXPECT_FALSE(std::filesystem::exists(dir / "s.db"));
   EXPECT_FALSE(std::filesystem::exists(dir / "crm.db"));
   EXPECT_FALSE(std::filesystem::exists(dir / "log.jsonl"));
   ASSERT_EQ(std::system(("sqlite3 " + (dir / "crm.db").string() +
-                         " \"CREATE TABLE people(id TEXT, email TEXT)\"").c_str()), 0);
+                         " \"CREATE TABLE people(id TEXT, email TEXT)\"")
+                            .c_str()),
+            0);
   ASSERT_EQ(Keyonce({"run", "r.yaml", "--state", "s.db"}, dir).exit_code, 0);
   auto after = Keyonce({"run", "r.yaml", "--dry-run", "--state", "s.db"}, dir);
   EXPECT_NE(after.out.find("log: 0 to write, 5 unchanged"), std::string::npos) << after.out;
@@ -91,8 +101,8 @@ TEST(Cli, NoCprOrSecretInAnyOutput) {
   auto dir = FreshDir("privacy");
   const std::string secret = "s3cr3t-Tok3n-value";
   WriteFile(dir / "people.csv", std::string(kPeopleCsv) +
-                                    "6;060708-1239;bad-email;60\n"   // fails validation
-                                    "7;\"070809-1230;x@y.dk;70\n"    // malformed row
+                                    "6;060708-1239;bad-email;60\n"  // fails validation
+                                    "7;\"070809-1230;x@y.dk;70\n"   // malformed row
                                     "8;080910-1231;h@example.dk;80\n");
   WriteFile(dir / "r.yaml", R"(recipe: privacy
 params:
@@ -113,15 +123,20 @@ targets:
 )");
   std::map<std::string, std::string> env = {{"KEYONCE_TEST_TOKEN", secret}};
   std::vector<Output> outputs;
-  outputs.push_back(Keyonce({"run", "r.yaml", "--state", "s.db", "--param", "who=111111-1118"}, dir, env));
+  outputs.push_back(
+      Keyonce({"run", "r.yaml", "--state", "s.db", "--param", "who=111111-1118"}, dir, env));
   EXPECT_EQ(outputs.back().exit_code, 3) << outputs.back().all();
-  outputs.push_back(Keyonce({"run", "r.yaml", "--state", "s.db", "--dry-run", "--param", "who=111111-1118"}, dir, env));
-  outputs.push_back(Keyonce({"run", "r.yaml", "--state", "s.db", "--log-format", "json", "--param", "who=1111111118"}, dir, env));
+  outputs.push_back(Keyonce(
+      {"run", "r.yaml", "--state", "s.db", "--dry-run", "--param", "who=111111-1118"}, dir, env));
+  outputs.push_back(Keyonce(
+      {"run", "r.yaml", "--state", "s.db", "--log-format", "json", "--param", "who=1111111118"},
+      dir, env));
   outputs.push_back(Keyonce({"history", "--state", "s.db"}, dir));
   outputs.push_back(Keyonce({"history", "--state", "s.db", "--log-format", "json"}, dir));
   outputs.push_back(Keyonce({"quarantine", "--state", "s.db", "--all"}, dir));
   outputs.push_back(Keyonce({"quarantine", "--state", "s.db", "--log-format", "json"}, dir));
-  outputs.push_back(Keyonce({"run", "r.yaml", "--state", "s.db", "--param", "who=12"}, dir, {}));  // secret missing
+  outputs.push_back(Keyonce({"run", "r.yaml", "--state", "s.db", "--param", "who=12"}, dir,
+                            {}));  // secret missing
   // The records did reach the target (that is its job) ...
   EXPECT_NE(ReadFile(dir / "out.jsonl").find("010203-1234"), std::string::npos);
   // ... but no output a person or a log collector sees holds a CPR or the secret.
@@ -130,19 +145,31 @@ targets:
     EXPECT_FALSE(std::regex_search(o.all(), cpr)) << o.all();
     EXPECT_EQ(o.all().find(secret), std::string::npos) << o.all();
   }
-  EXPECT_NE(outputs[0].all().find("ref-"), std::string::npos) << "records are referred to pseudonymously";
+  EXPECT_NE(outputs[0].all().find("ref-"), std::string::npos)
+      << "records are referred to pseudonymously";
 }
 
 TEST(Cli, ValidateReportsEveryProblemAndExitCodes) {
   auto dir = FreshDir("validate");
-  WriteFile(dir / "bad.yaml", "recipe: x\nsource: {type: csvv, path: a}\nkey: \"{{ record.id | trimm }}\"\ntargets: []\n");
+  WriteFile(
+      dir / "bad.yaml",
+      "recipe: x\nsource: {type: csvv, path: a}\nkey: \"{{ record.id | trimm }}\"\ntargets: []\n");
   WriteFile(dir / "good.yaml", kPartialRecipe);
   auto v = Keyonce({"validate", "good.yaml", "bad.yaml"}, dir);
   EXPECT_EQ(v.exit_code, 1);
   EXPECT_NE(v.out.find("good.yaml: ok"), std::string::npos);
-  EXPECT_NE(v.out.find("bad.yaml:2:16: error: source.type: unknown connector 'csvv'; did you mean 'csv'?"), std::string::npos) << v.out;
-  EXPECT_NE(v.out.find("bad.yaml:3:22: error: key: template: unknown filter 'trimm'; did you mean 'trim'?"), std::string::npos) << v.out;
-  EXPECT_NE(v.out.find("bad.yaml:4:10: error: targets: expected a list of one or more targets"), std::string::npos) << v.out;
+  EXPECT_NE(v.out.find(
+                "bad.yaml:2:16: error: source.type: unknown connector 'csvv'; did you mean 'csv'?"),
+            std::string::npos)
+      << v.out;
+  EXPECT_NE(
+      v.out.find(
+          "bad.yaml:3:22: error: key: template: unknown filter 'trimm'; did you mean 'trim'?"),
+      std::string::npos)
+      << v.out;
+  EXPECT_NE(v.out.find("bad.yaml:4:10: error: targets: expected a list of one or more targets"),
+            std::string::npos)
+      << v.out;
   EXPECT_EQ(Keyonce({"validate", "good.yaml"}, dir).exit_code, 0);
   EXPECT_EQ(Keyonce({"validate"}, dir).exit_code, 2);
   EXPECT_EQ(Keyonce({"run", "bad.yaml"}, dir).exit_code, 2);
@@ -152,7 +179,8 @@ TEST(Cli, ValidateReportsEveryProblemAndExitCodes) {
   auto typo = Keyonce({"run", "good.yaml", "--dry-rn"}, dir);
   EXPECT_EQ(typo.exit_code, 2);
   EXPECT_NE(typo.err.find("did you mean --dry-run?"), std::string::npos) << typo.err;
-  for (const char* cmd : {"run", "validate", "test", "history", "quarantine", "schema", "docs", "connectors"}) {
+  for (const char* cmd :
+       {"run", "validate", "test", "history", "quarantine", "schema", "docs", "connectors"}) {
     auto h = Keyonce({cmd, "--help"}, dir);
     EXPECT_EQ(h.exit_code, 0) << cmd;
     EXPECT_NE(h.out.find("Usage: keyonce"), std::string::npos) << cmd;
@@ -163,9 +191,10 @@ TEST(Cli, ValidateReportsEveryProblemAndExitCodes) {
 // it is dangerous.
 TEST(Cli, ValidateWarnsWhenTlsVerificationIsOff) {
   auto dir = FreshDir("validate_tls");
-  WriteFile(dir / "r.yaml",
-            "recipe: x\nsource: {type: jsonl, path: in.jsonl}\nkey: \"{{ record.id }}\"\ntargets:\n"
-            "  - name: api\n    type: http\n    url: https://api.example/cases\n    tls_verify: false\n");
+  WriteFile(
+      dir / "r.yaml",
+      "recipe: x\nsource: {type: jsonl, path: in.jsonl}\nkey: \"{{ record.id }}\"\ntargets:\n"
+      "  - name: api\n    type: http\n    url: https://api.example/cases\n    tls_verify: false\n");
   auto v = Keyonce({"validate", "r.yaml"}, dir);
   EXPECT_EQ(v.exit_code, 0) << v.all();
   EXPECT_NE(v.all().find("r.yaml:8:17: warning: targets[api].tls_verify: tls_verify is false"),
@@ -177,7 +206,8 @@ TEST(Cli, SchemaIsJsonAndNamesEveryConnector) {
   auto dir = FreshDir("schema");
   auto s = Keyonce({"schema"}, dir);
   EXPECT_EQ(s.exit_code, 0);
-  for (const char* c : {"\"csv\"", "\"jsonl\"", "\"json\"", "\"sqlite\"", "\"on_change\"", "\"delimiter\""}) {
+  for (const char* c :
+       {"\"csv\"", "\"jsonl\"", "\"json\"", "\"sqlite\"", "\"on_change\"", "\"delimiter\""}) {
     EXPECT_NE(s.out.find(c), std::string::npos) << c;
   }
 }
@@ -202,6 +232,55 @@ cases:
   EXPECT_NE(t.out.find("FAIL wrong"), std::string::npos) << t.out;
   EXPECT_NE(t.out.find("expected {\"id\":\"3\"}"), std::string::npos) << t.out;
   EXPECT_NE(t.out.find("1 passed, 1 failed"), std::string::npos) << t.out;
+}
+
+// The run, the dry run and `keyonce test` plan a record with the same code
+// (pipeline/planner.h): a target's `when` that cannot be evaluated (an
+// amount that is no number) quarantines the record in all three with one
+// reason, and the other records go on.
+TEST(Cli, RunDryRunAndTestAgreeOnAWhenThatCannotBeEvaluated) {
+  auto dir = FreshDir("planner");
+  WriteFile(dir / "people.csv", kPeopleCsv + std::string("6;060708-1239;f@example.dk;tolv\n"));
+  WriteFile(dir / "r.yaml", R"(recipe: planned
+source: {type: csv, path: people.csv, delimiter: ";"}
+steps:
+  - filter: {when: "{{ record.id != '5' }}", reason: not this one}
+key: "{{ record.id }}"
+targets:
+  - name: big
+    type: jsonl
+    path: big.jsonl
+    when: "{{ record.amount | number(',') > 15 }}"
+    body: {id: "{{ record.id }}"}
+)");
+  const std::string reason = "evaluating `when` of big: ";
+  auto dry = Keyonce({"run", "r.yaml", "--state", "state.db", "--dry-run", "--no-progress"}, dir);
+  EXPECT_NE(dry.all().find("would fail at big: " + reason), std::string::npos) << dry.all();
+  EXPECT_EQ(CountLines(dry.out.substr(0, dry.out.find("Dry run of"))), 3)
+      << "ids 2, 3, 4 would be written:\n"
+      << dry.out;
+
+  auto run = Keyonce({"run", "r.yaml", "--state", "state.db", "--no-progress"}, dir);
+  EXPECT_EQ(run.exit_code, 3) << run.all();
+  EXPECT_EQ(ReadFile(dir / "big.jsonl"), "{\"id\":\"2\"}\n{\"id\":\"3\"}\n{\"id\":\"4\"}\n");
+  auto q = Keyonce({"quarantine", "planned", "--state", "state.db"}, dir);
+  EXPECT_NE(q.out.find(reason), std::string::npos) << q.out;
+
+  WriteFile(dir / "r_test.yaml", R"(recipe: r.yaml
+cases:
+  - name: an amount that is no number
+    input:
+      - {id: "6", cpr: "060708-1239", email: f@example.dk, amount: tolv}
+      - {id: "5", cpr: "050607-1238", email: e@example.dk, amount: "50"}
+      - {id: "1", cpr: "010203-1234", email: a@example.dk, amount: "10,5"}
+    expect:
+      big: []
+    expect_filtered: 1
+    expect_quarantined:
+      - reason: "evaluating `when` of big: "
+)");
+  auto t = Keyonce({"test", "r_test.yaml"}, dir);
+  EXPECT_EQ(t.exit_code, 0) << t.all();
 }
 
 }  // namespace

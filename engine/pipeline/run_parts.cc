@@ -67,20 +67,16 @@ Result<std::optional<Record>> RecipeTables::Find(std::string_view table, const V
   // A system that is briefly away (timeouts, 503) is asked again with the
   // recipe's retry policy; after that the run stops rather than quarantine
   // every record.
-  const ErrorPolicy& p = recipe_.errors;
-  Result<std::optional<Record>> r = it->second.lookup->Find(key);
-  for (int attempt = 1; !r.ok() && r.status().IsTransient() && attempt < p.retry_attempts;
-       ++attempt) {
-    double wait = p.Backoff(attempt);
-    if (ctx_.log) {
-      ctx_.log->Warn("Looking up in table '" + std::string(table) + "' failed (attempt " +
-                     std::to_string(attempt) + " of " + std::to_string(p.retry_attempts) +
-                     "): " + r.status().message() + "; retrying in " +
-                     std::to_string(static_cast<int>(wait * 1000)) + " ms.");
-    }
-    std::this_thread::sleep_for(std::chrono::duration<double>(wait));
-    r = it->second.lookup->Find(key);
-  }
+  Lookup& lookup = *it->second.lookup;
+  auto r = retry_.Run<Result<std::optional<Record>>>(
+      [&] { return lookup.Find(key); },
+      [](const Result<std::optional<Record>>& f) { return f.status(); },
+      [&](const Status& failed, int attempts, double wait) {
+        if (!ctx_.log) return;
+        ctx_.log->Warn("Looking up in table '" + std::string(table) + "' failed " +
+                       retry_.AttemptText(attempts) + ": " + failed.message() + "; retrying in " +
+                       std::to_string(static_cast<int>(wait * 1000)) + " ms.");
+      });
   if (!r.ok()) return r.status();
   if (cache.size() < 100000) cache.emplace(k, *r);
   return r;

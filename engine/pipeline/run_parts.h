@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "keyonce/connector.h"
+#include "pipeline/retry.h"
 #include "recipe/recipe.h"
 #include "state/audit.h"
 
@@ -23,7 +24,8 @@ namespace keyonce {
 // logs them with the record's subject.
 class RecipeTables : public TableResolver, public LookupAuditSink {
  public:
-  RecipeTables(const Recipe& recipe, RunContext ctx) : recipe_(recipe), ctx_(std::move(ctx)) {}
+  RecipeTables(const Recipe& recipe, RunContext ctx)
+      : recipe_(recipe), ctx_(std::move(ctx)), retry_(recipe.errors) {}
   Result<std::optional<Record>> Find(std::string_view table, const Value& key) override;
   void NextCriterion(const Template* key) override { next_key_ = audit_ ? key : nullptr; }
 
@@ -46,6 +48,7 @@ class RecipeTables : public TableResolver, public LookupAuditSink {
 
   const Recipe& recipe_;
   RunContext ctx_;
+  RetryPolicy retry_;  // a system briefly away is asked again
   std::map<std::string, Entry> open_;
   bool audit_ = false;
   const Template* next_key_ = nullptr;

@@ -15,6 +15,8 @@
 #include <unordered_set>
 
 #include "core/clock.h"
+#include "pipeline/planner.h"
+#include "pipeline/retry.h"
 #include "pipeline/run_log.h"
 #include "pipeline/run_parts.h"
 #include "recipe/spec_walk.h"
@@ -171,13 +173,6 @@ Value ParseCaptures(const std::string& json) {
 
 // The recipe's `subject` template, if it has one (see RecordSubject).
 const Template* SubjectOf(const Recipe& r) { return r.subject ? &*r.subject : nullptr; }
-
-bool Matches(const std::vector<std::regex>& res, const std::string& msg) {
-  for (const auto& re : res) {
-    if (std::regex_search(msg, re)) return true;
-  }
-  return false;
-}
 
 }  // namespace
 
@@ -392,7 +387,8 @@ namespace {
 
 class Runner {
  public:
-  Runner(const Recipe& recipe, const RunOptions& opt) : recipe_(recipe), opt_(opt) {}
+  Runner(const Recipe& recipe, const RunOptions& opt)
+      : recipe_(recipe), opt_(opt), retry_(std::make_unique<RetryPolicy>(recipe.errors)) {}
 
   // The run, then its notifications (recipe `notify`). A run that throws
   // (out of memory above all) still ends as failed in the history.
@@ -487,7 +483,7 @@ class Runner {
   RunSummary sum_;
   std::optional<Value> watermark_;
   Clock::time_point start_, last_progress_;
-  std::mt19937 rng_{std::random_device{}()};
+  std::unique_ptr<RetryPolicy> retry_;
 };
 
 Result<RunSummary> Runner::RunRecords() {
@@ -716,7 +712,7 @@ Result<RunSummary> Runner::RunRecords() {
   Status st = source->Open(ctx_);
   if (!st.ok()) return fail(st.Wrap("opening the source"));
 
-  StepRunner steps(recipe_);
+  const RecordPlanner planner(recipe_);
   const bool has_steps = !recipe_.steps.empty();
   std::vector<Item> batch;
   batch.reserve(static_cast<size_t>(recipe_.batch_records));
@@ -754,45 +750,39 @@ Result<RunSummary> Runner::RunRecords() {
         // record written, whose JSON the content hash makes anyway: no second copy.
         if (has_steps) item.source_json = ToJson(si.record);
         item.record = std::move(si.record);
-        Scope scope = base_scope_;
         if (audit_ && tables_->has_lookups()) tables_->TakeLookups();  // not this record's
-        auto outcome = steps.Apply(&item.record, scope);
-        if (!outcome.ok()) return fail(outcome.status());
-        if (outcome->kind == StepOutcome::Kind::kFilter) {
+        auto plan = planner.Plan(&item.record, RecordScope(item));
+        if (!plan.ok()) return fail(plan.status());
+        Scope ks = RecordScope(item);
+        if (plan->kind == RecordPlan::Kind::kFiltered) {
           ++sum_.filtered;
           if (audit_) {
-            Scope ks = RecordScope(item);
             auto key = recipe_.key.Evaluate(ks);
             AuditRead(RecordSubject(SubjectOf(recipe_), ks, key.ok() ? ToText(*key) : "", *pseudo_),
                       item.position);
           }
-        } else if (outcome->kind == StepOutcome::Kind::kQuarantine) {
+        } else if (plan->kind == RecordPlan::Kind::kQuarantined &&
+                   std::string_view(plan->stage) == "step") {
           // A reference helps a person find the record again, if the key can be had.
-          std::string ref, key_text;
-          Scope ks = RecordScope(item);
-          if (auto key = recipe_.key.Evaluate(ks); key.ok() && !ToText(*key).empty()) {
-            key_text = ToText(*key);
-            ref = Pseudonymizer::Reference(pseudo_->KeyHash(recipe_.name, key_text));
-          }
+          std::string ref =
+              plan->key.empty()
+                  ? std::string()
+                  : Pseudonymizer::Reference(pseudo_->KeyHash(recipe_.name, plan->key));
           std::string subject;
           if (audit_) {
-            subject = RecordSubject(SubjectOf(recipe_), ks, key_text, *pseudo_);
+            subject = RecordSubject(SubjectOf(recipe_), ks, plan->key, *pseudo_);
             AuditRead(subject, item.position);
           }
-          Quarantine("step", "", item.position, ref, outcome->reason, item.source_json, subject);
+          Quarantine("step", "", item.position, ref, plan->reason, item.source_json, subject);
         } else {
-          Scope ks = RecordScope(item);
-          auto key = recipe_.key.Evaluate(ks);
-          std::string key_text = key.ok() ? ToText(*key) : "";
+          std::string key_text = std::move(plan->key);
           if (audit_) {
             item.subject = RecordSubject(SubjectOf(recipe_), ks, key_text, *pseudo_);
             AuditRead(item.subject, item.position);
           }
-          if (!key.ok() || key_text.empty()) {
-            Quarantine(
-                "key", "", item.position, "",
-                key.ok() ? "the key is empty" : "evaluating the key: " + key.status().message(),
-                has_steps ? item.source_json : ToJson(item.record), item.subject);
+          if (plan->kind == RecordPlan::Kind::kQuarantined) {
+            Quarantine("key", "", item.position, "", plan->reason,
+                       has_steps ? item.source_json : ToJson(item.record), item.subject);
           } else {
             item.key = std::move(key_text);
             item.key_hash = pseudo_->KeyHash(recipe_.name, item.key);
@@ -1002,14 +992,14 @@ void Runner::Notify(const RunSummary& s) {
       op.scope = &scope;
       op.key = "run-" + std::to_string(s.run);
       op.batch = 1;
-      const ErrorPolicy& p = recipe_.errors;
-      for (int attempt = 1;; ++attempt) {
-        r = t->Write(op);
-        if (r.status.ok() || !r.status.IsTransient() || attempt >= p.retry_attempts) break;
-        double wait = p.Backoff(attempt);
-        std::this_thread::sleep_for(
-            std::chrono::duration<double>(std::max(wait, std::min(r.retry_after_seconds, 60.0))));
-      }
+      r = retry_->Run<WriteResult>(
+          [&] { return t->Write(op); }, [](const WriteResult& w) { return w.status; },
+          [&](const Status& failed, int attempts, double wait) {
+            log_->Warn("Sending the notification '" + n->name + "' failed " +
+                       retry_->AttemptText(attempts) + ": " + failed.message() + "; retrying in " +
+                       std::to_string(static_cast<int>(wait * 1000)) + " ms.");
+          },
+          [](const WriteResult& w) { return w.retry_after_seconds; });
       st = r.status;
       if (st.ok()) {
         auto c = t->Commit(1, true);
@@ -1121,10 +1111,7 @@ Status Runner::Probe(TargetRun& t, std::vector<Item>& items) {
     if (!e.ok()) return e.status();
     if (e->found) continue;
     Scope scope = RecordScope(item);
-    if (t.def->when) {
-      auto w = t.def->when->Evaluate(scope);
-      if (!w.ok() || !IsTruthy(*w)) continue;
-    }
+    if (RecordPlanner::ForTarget(*t.def, scope).kind != TargetPlan::Kind::kTakes) continue;
     WriteOp op;
     op.record = &item.record.as_object();
     op.scope = &scope;
@@ -1183,7 +1170,6 @@ Result<Action> Runner::Plan(TargetRun& t, Item& item) {
 
 std::vector<WriteResult> Runner::WriteAll(TargetRun& t, const std::vector<WriteOp>& ops,
                                           const std::vector<const std::string*>& subjects) {
-  const ErrorPolicy& p = recipe_.errors;
   std::vector<WriteResult> results(ops.size());
   std::vector<int> attempts(ops.size(), 0);
   std::vector<size_t> todo(ops.size());
@@ -1230,18 +1216,9 @@ std::vector<WriteResult> Runner::WriteAll(TargetRun& t, const std::vector<WriteO
       size_t k = round[j];
       WriteResult& r = got[j];
       ++attempts[k];
-      bool transient =
-          !r.status.ok() && r.status.IsTransient() && !Matches(p.permanent, r.status.message());
-      if (transient && attempts[k] < p.retry_attempts) {
-        double w = p.Backoff(attempts[k]);
-        w *= std::uniform_real_distribution<double>(0.5, 1.0)(rng_);
-        // The system's own Retry-After is honoured (up to 10 minutes).
-        w = std::max(w, std::min(r.retry_after_seconds, 600.0));
-        if (w > wait) wait = w;
-        if (why.empty()) {
-          why = r.status.message() + " (attempt " + std::to_string(attempts[k]) + " of " +
-                std::to_string(p.retry_attempts) + ")";
-        }
+      if (retry_->Retries(r.status, attempts[k])) {
+        wait = std::max(wait, retry_->Wait(attempts[k], r.retry_after_seconds));
+        if (why.empty()) why = r.status.message() + " " + retry_->AttemptText(attempts[k]);
         later.push_back(k);
         continue;
       }
@@ -1341,13 +1318,13 @@ Status Runner::ProcessBatch(std::vector<Item>& items) {
       }
       Scope scope = RecordScope(item);
       if (t.def->when) {
-        auto w = t.def->when->Evaluate(scope);
+        TargetPlan tp = RecordPlanner::ForTarget(*t.def, scope);
         if (audit_) AuditLookups(item.subject);
-        if (!w.ok() || !IsTruthy(*w)) {
-          if (!w.ok()) {
+        if (tp.kind != TargetPlan::Kind::kTakes) {
+          if (tp.kind == TargetPlan::Kind::kQuarantined) {
             item.failed = true;
             item.fail_target = t.def->name;
-            item.fail_reason = "evaluating `when`: " + w.status().message();
+            item.fail_reason = std::move(tp.reason);
           } else {
             ++t.counts.not_applicable;
           }
@@ -1364,21 +1341,14 @@ Status Runner::ProcessBatch(std::vector<Item>& items) {
       op.batch = static_cast<uint64_t>(batch_ids[ti]);
       if (a == Action::kCheck || a == Action::kAdopt) {
         // A system that is briefly away is asked again, like a write.
-        const ErrorPolicy& p = recipe_.errors;
-        auto c = t.target->Check(op);
-        for (int attempt = 1;
-             !c.ok() && c.status().IsTransient() && !Matches(p.permanent, c.status().message()) &&
-             attempt < p.retry_attempts;
-             ++attempt) {
-          double wait = p.Backoff(attempt);
-          wait *= std::uniform_real_distribution<double>(0.5, 1.0)(rng_);
-          log_->Warn("Checking a write in doubt at " + t.def->name + " failed (attempt " +
-                     std::to_string(attempt) + " of " + std::to_string(p.retry_attempts) +
-                     "): " + c.status().message() + "; retrying in " +
-                     std::to_string(static_cast<int>(wait * 1000)) + " ms.");
-          std::this_thread::sleep_for(std::chrono::duration<double>(wait));
-          c = t.target->Check(op);
-        }
+        auto c = retry_->Run<Result<CheckResult>>(
+            [&] { return t.target->Check(op); },
+            [](const Result<CheckResult>& r) { return r.status(); },
+            [&](const Status& failed, int attempts, double wait) {
+              log_->Warn("Checking a write in doubt at " + t.def->name + " failed " +
+                         retry_->AttemptText(attempts) + ": " + failed.message() +
+                         "; retrying in " + std::to_string(static_cast<int>(wait * 1000)) + " ms.");
+            });
         if (audit_) AuditLookups(item.subject);
         if (!c.ok()) {
           item.failed = true;
@@ -1551,12 +1521,17 @@ Status Runner::DryRunBatch(std::vector<Item>& items) {
         continue;
       }
       Scope scope = RecordScope(item);
-      if (t.def->when) {
-        auto w = t.def->when->Evaluate(scope);
-        if (w.ok() && !IsTruthy(*w)) {
-          ++t.counts.not_applicable;
-          continue;
-        }
+      TargetPlan tp = RecordPlanner::ForTarget(*t.def, scope);
+      if (tp.kind == TargetPlan::Kind::kNotApplicable) {
+        ++t.counts.not_applicable;
+        continue;
+      }
+      if (tp.kind == TargetPlan::Kind::kQuarantined) {
+        item.failed = true;
+        log_->Warn("Record " + item.ref + " (" + item.position + ") would fail at " + t.def->name +
+                   ": " + tp.reason);
+        ++t.counts.failed;
+        break;
       }
       WriteOp op;
       op.kind = *a == Action::kUpdate ? WriteOp::Kind::kUpdate : WriteOp::Kind::kInsert;

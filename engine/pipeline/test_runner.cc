@@ -1,13 +1,14 @@
 #include "pipeline/test_runner.h"
 
-#include <boost/json/serialize.hpp>
 #include <yaml-cpp/yaml.h>
 
+#include <boost/json/serialize.hpp>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <sstream>
 
+#include "pipeline/planner.h"
 #include "pipeline/run_log.h"
 #include "pipeline/run_parts.h"
 #include "pipeline/runner.h"
@@ -26,11 +27,13 @@ int RunRecipeTest(const std::filesystem::path& test_file, std::ostream& out, std
   try {
     root = YAML::LoadFile(test_file.string());
   } catch (const YAML::Exception& e) {
-    err << test_file.string() << ":" << e.mark.line + 1 << ":" << e.mark.column + 1 << ": error: " << e.msg << "\n";
+    err << test_file.string() << ":" << e.mark.line + 1 << ":" << e.mark.column + 1
+        << ": error: " << e.msg << "\n";
     return 2;
   }
   auto fail_usage = [&](const YAML::Node& n, const std::string& msg) {
-    err << test_file.string() << ":" << n.Mark().line + 1 << ":" << n.Mark().column + 1 << ": error: " << msg << "\n";
+    err << test_file.string() << ":" << n.Mark().line + 1 << ":" << n.Mark().column + 1
+        << ": error: " << msg << "\n";
     return 2;
   };
   if (!root.IsMap() || !root["recipe"] || !root["cases"] || !root["cases"].IsSequence()) {
@@ -38,7 +41,8 @@ int RunRecipeTest(const std::filesystem::path& test_file, std::ostream& out, std
   }
   static const std::set<std::string> kTop = {"recipe", "params", "secrets", "state", "cases"};
   for (const auto& kv : root) {
-    if (!kTop.count(kv.first.Scalar())) return fail_usage(kv.first, "unknown key '" + kv.first.Scalar() + "'");
+    if (!kTop.count(kv.first.Scalar()))
+      return fail_usage(kv.first, "unknown key '" + kv.first.Scalar() + "'");
   }
   std::filesystem::path base = test_file.parent_path();
   std::filesystem::path recipe_path = base / root["recipe"].Scalar();
@@ -53,7 +57,8 @@ int RunRecipeTest(const std::filesystem::path& test_file, std::ostream& out, std
     for (const auto& kv : root["params"]) raw_params[kv.first.Scalar()] = kv.second.Scalar();
   }
   auto params = ResolveParams(*recipe, raw_params);
-  if (!params.ok()) return fail_usage(root["params"] ? root["params"] : root, params.status().message());
+  if (!params.ok())
+    return fail_usage(root["params"] ? root["params"] : root, params.status().message());
   boost::json::object secrets;
   for (const auto& s : recipe->secrets) {
     if (!root["secrets"] || !root["secrets"][s.name]) {
@@ -64,9 +69,13 @@ int RunRecipeTest(const std::filesystem::path& test_file, std::ostream& out, std
     secrets[s.name] = v;
   }
   Value secrets_v(std::move(secrets));
-  Value run = {{"id", 0}, {"recipe", recipe->name}, {"started_at", "2026-01-01T00:00:00Z"}, {"trigger", "test"}};
+  Value run = {{"id", 0},
+               {"recipe", recipe->name},
+               {"started_at", "2026-01-01T00:00:00Z"},
+               {"trigger", "test"}};
   Value state = boost::json::object{{"watermark", nullptr}};
-  if (root["state"] && root["state"]["watermark"]) state.as_object()["watermark"] = root["state"]["watermark"].Scalar();
+  if (root["state"] && root["state"]["watermark"])
+    state.as_object()["watermark"] = root["state"]["watermark"].Scalar();
 
   std::ostringstream logbuf;
   RunLog log(&logbuf, LogFormat::kText, &redactor);
@@ -93,7 +102,7 @@ int RunRecipeTest(const std::filesystem::path& test_file, std::ostream& out, std
     }
     targets.push_back(std::move(made).value());
   }
-  StepRunner steps(*recipe);
+  const RecordPlanner planner(*recipe);
   int failed_cases = 0, passed_cases = 0;
   size_t ci = 0;
   for (const auto& c : root["cases"]) {
@@ -112,46 +121,41 @@ int RunRecipeTest(const std::filesystem::path& test_file, std::ostream& out, std
         continue;
       }
       for (auto& kv : record.as_object()) {
-        if (!kv.value().is_string() && !kv.value().is_null() && !kv.value().is_object() && !kv.value().is_array()) {
+        if (!kv.value().is_string() && !kv.value().is_null() && !kv.value().is_object() &&
+            !kv.value().is_array()) {
           kv.value() = ToText(kv.value());
         }
       }
-      auto outcome = steps.Apply(&record, base_scope);
-      if (!outcome.ok()) {
-        problems.push_back("step failed: " + outcome.status().message());
-        continue;
-      }
-      if (outcome->kind == StepOutcome::Kind::kFilter) {
-        ++filtered;
-        continue;
-      }
-      if (outcome->kind == StepOutcome::Kind::kQuarantine) {
-        quarantined.push_back(outcome->reason);
-        continue;
-      }
+      // The same planner as a run: steps, key, each target's `when`.
       Value captures = boost::json::object();
       Scope scope = base_scope;
       scope.record = &record;
       scope.captures = &captures;
-      auto key = recipe->key.Evaluate(scope);
-      if (!key.ok() || ToText(*key).empty()) {
-        quarantined.push_back(key.ok() ? "the key is empty" : "evaluating the key: " + key.status().message());
+      auto plan = planner.Plan(&record, scope);
+      if (!plan.ok()) {
+        problems.push_back("step failed: " + plan.status().message());
+        continue;
+      }
+      if (plan->kind == RecordPlan::Kind::kFiltered) {
+        ++filtered;
+        continue;
+      }
+      if (plan->kind == RecordPlan::Kind::kQuarantined) {
+        quarantined.push_back(plan->reason);
         continue;
       }
       for (size_t ti = 0; ti < recipe->targets.size(); ++ti) {
         const auto& td = recipe->targets[ti];
-        if (td.when) {
-          auto w = td.when->Evaluate(scope);
-          if (!w.ok()) {
-            quarantined.push_back("evaluating `when` of " + td.name + ": " + w.status().message());
-            break;
-          }
-          if (!IsTruthy(*w)) continue;
+        TargetPlan tp = RecordPlanner::ForTarget(td, scope);
+        if (tp.kind == TargetPlan::Kind::kNotApplicable) continue;
+        if (tp.kind == TargetPlan::Kind::kQuarantined) {
+          quarantined.push_back(tp.reason);
+          break;
         }
         WriteOp op;
         op.record = &record.as_object();
         op.scope = &scope;
-        op.key = ToText(*key);
+        op.key = plan->key;
         auto r = targets[ti]->Render(op);
         if (!r.ok()) {
           quarantined.push_back("writing to " + td.name + ": " + r.status().message());
@@ -183,13 +187,14 @@ int RunRecipeTest(const std::filesystem::path& test_file, std::ostream& out, std
         for (const auto& w : kv.second) want.push_back(SpecWalker::ToValue(w));
         const auto& got = actual[tname];
         if (got.size() != want.size()) {
-          problems.push_back(tname + ": expected " + std::to_string(want.size()) + " write(s), got " +
-                             std::to_string(got.size()));
+          problems.push_back(tname + ": expected " + std::to_string(want.size()) +
+                             " write(s), got " + std::to_string(got.size()));
         }
         for (size_t i = 0; i < std::min(got.size(), want.size()); ++i) {
           if (got[i] != want[i]) {
             problems.push_back(tname + " write " + std::to_string(i + 1) + ":\n      expected " +
-                               Show(want[i], redactor) + "\n      got      " + Show(got[i], redactor));
+                               Show(want[i], redactor) + "\n      got      " +
+                               Show(got[i], redactor));
           }
         }
       }
@@ -201,8 +206,9 @@ int RunRecipeTest(const std::filesystem::path& test_file, std::ostream& out, std
       for (const auto& q : c["expect_quarantined"]) {
         std::string sub = q["reason"] ? q["reason"].Scalar() : "";
         if (i < quarantined.size() && quarantined[i].find(sub) == std::string::npos) {
-          problems.push_back("quarantine reason " + std::to_string(i + 1) + ": expected it to contain '" + sub +
-                             "', got '" + redactor.Apply(quarantined[i]) + "'");
+          problems.push_back("quarantine reason " + std::to_string(i + 1) +
+                             ": expected it to contain '" + sub + "', got '" +
+                             redactor.Apply(quarantined[i]) + "'");
         }
         ++i;
       }
@@ -226,7 +232,8 @@ int RunRecipeTest(const std::filesystem::path& test_file, std::ostream& out, std
       for (const auto& p : problems) out << "    " << p << "\n";
     }
   }
-  out << test_file.filename().string() << ": " << passed_cases << " passed, " << failed_cases << " failed\n";
+  out << test_file.filename().string() << ": " << passed_cases << " passed, " << failed_cases
+      << " failed\n";
   return failed_cases ? 1 : 0;
 }
 

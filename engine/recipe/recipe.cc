@@ -80,7 +80,8 @@ const std::vector<FieldSpec>& RecipeFields() {
 
 const std::vector<FieldSpec>& ScheduleFields() {
   static const std::vector<FieldSpec> f = {
-      FieldSpec::String("cron").Required()
+      FieldSpec::String("cron")
+          .Required()
           .Describe("Five cron fields (minute hour day-of-month month day-of-week; ranges, steps, "
                     "lists, JAN-DEC, SUN-SAT) or @hourly/@daily/@weekly/@monthly/@yearly, in "
                     "`timezone`. Daylight-saving rules: docs/operations.md.")
@@ -89,7 +90,8 @@ const std::vector<FieldSpec>& ScheduleFields() {
           .Describe("IANA time zone the cron fields are read in (default: the service's "
                     "`--timezone`, Europe/Copenhagen unless set).")
           .Example("Europe/Copenhagen"),
-      FieldSpec::Enum("missed", {"skip", "run_once"}).Default("skip")
+      FieldSpec::Enum("missed", {"skip", "run_once"})
+          .Default("skip")
           .Describe("Runs missed while the service was down: skip them, or run once at start-up "
                     "(never a burst of catch-up runs)."),
   };
@@ -98,14 +100,17 @@ const std::vector<FieldSpec>& ScheduleFields() {
 
 const std::vector<FieldSpec>& ParamFields() {
   static const std::vector<FieldSpec> f = {
-      FieldSpec::Enum("type", {"string", "int", "date", "enum", "bool"}).Default("string")
+      FieldSpec::Enum("type", {"string", "int", "date", "enum", "bool"})
+          .Default("string")
           .Describe("The value's type; a date is YYYY-MM-DD (or DD-MM-YYYY, converted)."),
-      FieldSpec::String("label").Describe("Label shown to the person starting the run.")
+      FieldSpec::String("label")
+          .Describe("Label shown to the person starting the run.")
           .Example("Cpr-nummer"),
       FieldSpec::String("help").Describe("Help text shown below the field."),
       FieldSpec::Bool("required").Default("false").Describe("Whether a value must be given."),
       FieldSpec::Any("default").Describe("Value used when none is given."),
-      FieldSpec::String("pattern").Describe("Regular expression the whole value must match.")
+      FieldSpec::String("pattern")
+          .Describe("Regular expression the whole value must match.")
           .Example("'^\\d{6}-?\\d{4}$'"),
       FieldSpec::StringList("values").Describe("The allowed values of an enum parameter."),
   };
@@ -114,10 +119,12 @@ const std::vector<FieldSpec>& ParamFields() {
 
 const std::vector<FieldSpec>& SecretFields() {
   static const std::vector<FieldSpec> f = {
-      FieldSpec::String("env").Describe("Environment variable holding the secret.")
+      FieldSpec::String("env")
+          .Describe("Environment variable holding the secret.")
           .Example("PAYROLL_TOKEN"),
-      FieldSpec::String("file").Describe("File holding the secret (trailing newline removed), e.g. "
-                                         "a systemd credential.")
+      FieldSpec::String("file")
+          .Describe("File holding the secret (trailing newline removed), e.g. "
+                    "a systemd credential.")
           .Example("/run/credentials/keyonce/payroll_token"),
       FieldSpec::String("description").Describe("What the secret is for."),
   };
@@ -127,7 +134,8 @@ const std::vector<FieldSpec>& SecretFields() {
 const std::vector<FieldSpec>& SourceCommonFields() {
   static const std::vector<FieldSpec> f = {
       FieldSpec::String("type").Required().Describe("The connector, e.g. csv, jsonl, sqlite."),
-      FieldSpec::Tmpl("watermark").Roots(kRootRecord)
+      FieldSpec::Tmpl("watermark")
+          .Roots(kRootRecord)
           .Describe("Incremental reads: evaluated per record; the largest value of a successful "
                     "run is stored and offered to the next run as {{ state.watermark }}.")
           .Example("\"{{ record.updated_at }}\""),
@@ -137,22 +145,26 @@ const std::vector<FieldSpec>& SourceCommonFields() {
 
 const std::vector<FieldSpec>& TargetCommonFields() {
   static const std::vector<FieldSpec> f = {
-      FieldSpec::String("name").Required()
+      FieldSpec::String("name")
+          .Required()
           .Describe("The target's name in the journal, history and captures. Keep it stable.")
           .Example("payroll"),
       FieldSpec::String("type").Required().Describe("The connector, e.g. csv, jsonl, sqlite."),
-      FieldSpec::Tmpl("when").Describe("Write to this target only when the condition is true.")
+      FieldSpec::Tmpl("when")
+          .Describe("Write to this target only when the condition is true.")
           .Example("\"{{ record.hours > 0 }}\""),
       FieldSpec::Enum("on_change", {"update", "skip", "insert_new"})
           .Describe("What to do with a record written before whose content has changed: update "
                     "it in place (targets that can), skip it, or write it again as new. Default: "
                     "update where the target can, else insert_new."),
-      FieldSpec::Enum("in_doubt", {"check", "rewrite", "quarantine"}).Default("check")
+      FieldSpec::Enum("in_doubt", {"check", "rewrite", "quarantine"})
+          .Default("check")
           .Describe("A write interrupted by a crash whose outcome the target cannot tell: check "
                     "asks the target (if it can; else rewrite for idempotent targets and "
                     "quarantine for others), rewrite writes again, quarantine hands it to a "
                     "person."),
-      FieldSpec::TmplMap("capture").Roots(kRootsRecord | kRootReply)
+      FieldSpec::TmplMap("capture")
+          .Roots(kRootsRecord | kRootReply)
           .Describe("Values to keep from the target's reply, readable by later targets as "
                     "{{ captures.<name>.<capture> }}.")
           .Example("{case_id: \"{{ reply.id }}\"}"),
@@ -162,7 +174,9 @@ const std::vector<FieldSpec>& TargetCommonFields() {
 
 const std::vector<FieldSpec>& NotifyCommonFields() {
   static const std::vector<FieldSpec> f = {
-      FieldSpec::String("name").Required().Describe("The notification's name in the run log.")
+      FieldSpec::String("name")
+          .Required()
+          .Describe("The notification's name in the run log.")
           .Example("it-mail"),
       FieldSpec::String("type").Required().Describe("The connector, e.g. smtp."),
       FieldSpec::StringList("on")
@@ -226,11 +240,16 @@ const std::vector<FieldSpec>& LimitFields() {
 
 const std::vector<FieldSpec>& ErrorFields() {
   static const std::vector<FieldSpec> f = {
-      FieldSpec::Int("retry_attempts").Default("3")
-          .Describe("Attempts for a write that fails with a transient error (timeout, busy)."),
-      FieldSpec::Number("backoff_seconds").Default("1")
+      FieldSpec::Int("retry_attempts")
+          .Default("3")
+          .Describe("Attempts in all for a write, a check of a write in doubt, a lookup or a "
+                    "notification that fails with a transient error (timeout, busy, 503)."),
+      FieldSpec::Number("backoff_seconds")
+          .Default("1")
           .Describe("Wait before the first retry; doubles each attempt, with jitter."),
-      FieldSpec::Number("backoff_max_seconds").Default("60").Describe("Longest wait between tries."),
+      FieldSpec::Number("backoff_max_seconds")
+          .Default("60")
+          .Describe("Longest wait between tries."),
       FieldSpec::StringList("permanent")
           .Describe("Regular expressions: an error message matching one is never retried and "
                     "quarantines the record at once.")
@@ -250,15 +269,19 @@ const std::vector<StepSpec>& StepSpecs() {
                  FieldSpec::TmplMap("map").Roots(kRootsRecord),
                  "- map:\n    cpr: \"{{ record.CPR | cpr }}\"\n    hours: \"{{ record.Timer | "
                  "number(',') }}\""});
-    s.push_back({"drop", "Removes fields.", FieldSpec::StringList("drop"), "- drop: [Navn, Adresse]"});
-    s.push_back({"filter", "Keeps only records for which `when` is true; the others are counted as "
-                           "filtered, not quarantined.",
-                 FieldSpec::Object("filter",
-                                   {FieldSpec::Tmpl("when").Required().Roots(kRootsRecord)
-                                        .Describe("Condition; the record is kept when true."),
-                                    FieldSpec::String("reason")
-                                        .Describe("Why records are left out, for the run log.")}),
-                 "- filter:\n    when: \"{{ record.hours > 0 }}\"\n    reason: no hours"});
+    s.push_back(
+        {"drop", "Removes fields.", FieldSpec::StringList("drop"), "- drop: [Navn, Adresse]"});
+    s.push_back(
+        {"filter",
+         "Keeps only records for which `when` is true; the others are counted as "
+         "filtered, not quarantined.",
+         FieldSpec::Object("filter", {FieldSpec::Tmpl("when")
+                                          .Required()
+                                          .Roots(kRootsRecord)
+                                          .Describe("Condition; the record is kept when true."),
+                                      FieldSpec::String("reason").Describe(
+                                          "Why records are left out, for the run log.")}),
+         "- filter:\n    when: \"{{ record.hours > 0 }}\"\n    reason: no hours"});
     s.push_back(
         {"validate",
          "Checks fields; a record that breaks a rule is quarantined with the field and the rule "
@@ -269,7 +292,8 @@ const std::vector<StepSpec>& StepSpecs() {
               FieldSpec::Enum("type", {"string", "int", "number", "date", "cpr", "email"})
                   .Describe("The text must be of this kind (cpr: DDMMYY-SSSS or 10 digits with a "
                             "valid birth date; a failed modulus-11 check only warns)."),
-              FieldSpec::String("pattern").Describe("Regular expression the whole value must match."),
+              FieldSpec::String("pattern").Describe(
+                  "Regular expression the whole value must match."),
               FieldSpec::Number("min").Describe("Smallest allowed number."),
               FieldSpec::Number("max").Describe("Largest allowed number."),
               FieldSpec::Int("max_length").Describe("Longest allowed text, in characters."),
@@ -283,20 +307,24 @@ const std::vector<StepSpec>& StepSpecs() {
              "lookup",
              {FieldSpec::String("table").Required().Describe("A table declared under `tables`."),
               FieldSpec::Tmpl("key").Required().Roots(kRootsRecord).Describe("The value to find."),
-              FieldSpec::TmplMap("set").Roots(kRootsRecord | kRootLookup)
+              FieldSpec::TmplMap("set")
+                  .Roots(kRootsRecord | kRootLookup)
                   .Describe("Fields to set; {{ lookup.<column> }} is the row found."),
-              FieldSpec::Enum("on_missing", {"quarantine", "skip", "keep"}).Default("quarantine")
+              FieldSpec::Enum("on_missing", {"quarantine", "skip", "keep"})
+                  .Default("quarantine")
                   .Describe("No row found: quarantine the record, skip it (filtered), or keep it "
                             "unchanged."),
-              FieldSpec::Tmpl("require").Roots(kRootsRecord | kRootLookup)
+              FieldSpec::Tmpl("require")
+                  .Roots(kRootsRecord | kRootLookup)
                   .Describe("A condition on the row found (e.g. \"{{ lookup.resident }}\"); when "
                             "false, the record is routed by `otherwise`."),
-              FieldSpec::Enum("otherwise", {"quarantine", "skip"}).Default("quarantine")
+              FieldSpec::Enum("otherwise", {"quarantine", "skip"})
+                  .Default("quarantine")
                   .Describe("When `require` is false: quarantine the record for a person, or skip "
                             "it (filtered) with `reason`."),
-              FieldSpec::String("reason")
-                  .Describe("Why a record failing `require` is skipped or quarantined; shown in "
-                            "the run log and the quarantine (no field values).")}),
+              FieldSpec::String("reason").Describe(
+                  "Why a record failing `require` is skipped or quarantined; shown in "
+                  "the run log and the quarantine (no field values).")}),
          "- lookup:\n    table: residents\n    key: \"{{ record.cpr }}\"\n    require: \"{{ "
          "lookup.municipality == '0101' }}\"\n    otherwise: skip\n    reason: not resident in "
          "the municipality\n    set: {address: \"{{ lookup.address }}\"}"});

@@ -48,7 +48,7 @@ struct ComponentRef {
 };
 
 struct StepDef {
-  std::string kind;  // set, map, drop, filter, validate, lookup
+  std::string kind;   // set, map, drop, filter, validate, lookup
   std::string where;  // "file.yaml:12" for messages
   Settings settings;
   std::vector<std::pair<std::string, Settings>> rules;  // validate: field -> rules
@@ -78,10 +78,7 @@ struct ErrorPolicy {
   double backoff_seconds = 1.0;
   double backoff_max_seconds = 60.0;
   std::vector<std::regex> permanent;  // error messages matching any are never retried
-  // Wait before retry number `attempt` (1-based): doubling, at most backoff_max_seconds.
-  double Backoff(int attempt) const {
-    return std::min(backoff_max_seconds, backoff_seconds * std::pow(2.0, attempt - 1));
-  }
+  // How they are applied: RetryPolicy (pipeline/retry.h).
 };
 
 struct ScheduleDef {
