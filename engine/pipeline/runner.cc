@@ -8,7 +8,6 @@
 #include <iomanip>
 #include <iostream>
 #include <new>
-#include <random>
 #include <regex>
 #include <sstream>
 #include <thread>
