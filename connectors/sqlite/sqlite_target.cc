@@ -102,9 +102,9 @@ class SqliteTarget : public Target {
     sqlite3* db_raw = db_.get();
 
     KEYONCE_RETURN_IF_ERROR(Exec(db_raw, "PRAGMA journal_mode=WAL", "setting journal_mode"));
-    KEYONCE_RETURN_IF_ERROR(Exec(db_raw, c_.sync_full ? "PRAGMA synchronous=FULL"
-                                                      : "PRAGMA synchronous=NORMAL",
-                                 "setting synchronous"));
+    KEYONCE_RETURN_IF_ERROR(
+        Exec(db_raw, c_.sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
+             "setting synchronous"));
     // A batch touches index pages all over the table; SQLite's 2 MiB default
     // cache spills them mid-transaction.
     KEYONCE_RETURN_IF_ERROR(Exec(db_raw, "PRAGMA cache_size=-8192", "setting cache_size"));
@@ -127,10 +127,10 @@ class SqliteTarget : public Target {
       }
     }
     if (c_.create_table) {
-      KEYONCE_RETURN_IF_ERROR(Exec(db_raw,
-                                   "CREATE TABLE IF NOT EXISTS " + c_.table_q + " (" +
-                                       Join(c_.columns_q, ", ") + ")",
-                                   "creating table " + c_.table));
+      KEYONCE_RETURN_IF_ERROR(
+          Exec(db_raw,
+               "CREATE TABLE IF NOT EXISTS " + c_.table_q + " (" + Join(c_.columns_q, ", ") + ")",
+               "creating table " + c_.table));
       if (!c_.keys.empty()) {
         std::vector<std::string> keys;
         for (size_t k : c_.keys) keys.push_back(c_.columns_q[k]);
@@ -144,9 +144,9 @@ class SqliteTarget : public Target {
     }
 
     const std::string where = " of table " + c_.table;
-    auto write = Prepare(db_raw, WriteSql(c_), std::string("preparing the ") +
-                                                   (c_.upsert ? "upsert" : "insert") + " into " +
-                                                   c_.table);
+    auto write = Prepare(
+        db_raw, WriteSql(c_),
+        std::string("preparing the ") + (c_.upsert ? "upsert" : "insert") + " into " + c_.table);
     if (!write.ok()) {
       Status s = write.status();
       if (c_.upsert && s.message().find("ON CONFLICT") != std::string::npos) {
@@ -175,13 +175,12 @@ class SqliteTarget : public Target {
       if (!s.ok()) return s.status();
       *stmt = std::move(s).value();
     }
-    values_.resize(c_.columns.size());
     return Status::OK();
   }
 
   Result<Value> Render(const WriteOp& op) override {
-    KEYONCE_RETURN_IF_ERROR(RenderValues(op, &values_));
-    return RenderSqlWrite(c_.table, c_, values_);
+    KEYONCE_RETURN_IF_ERROR(RenderValues(op));
+    return RenderSqlWrite(c_.table, c_, Bound());
   }
 
   WriteResult Write(const WriteOp& op) override {
@@ -194,7 +193,7 @@ class SqliteTarget : public Target {
       res.status = broken_;
       return res;
     }
-    res.status = RenderValues(op, &values_);
+    res.status = RenderValues(op);
     if (!res.status.ok()) return res;
     res.status = BeginIfNeeded();
     if (!res.status.ok()) return res;
@@ -202,10 +201,11 @@ class SqliteTarget : public Target {
     sqlite3_stmt* s = write_.get();
     const bool returning = !c_.returning.empty();
     if (!returning) sqlite3_set_last_insert_rowid(db_.get(), 0);
-    for (size_t i = 0; i < values_.size(); ++i) {
-      int rc = BindValue(s, static_cast<int>(i + 1), values_[i]);
+    for (size_t i = 0; i < bound_.size(); ++i) {
+      int rc = BindValue(s, static_cast<int>(i + 1), *bound_[i]);
       if (rc != SQLITE_OK) {
-        res.status = ErrorStatus(db_.get(), rc, "binding column " + c_.columns[i], &values_);
+        const auto values = Bound();
+        res.status = ErrorStatus(db_.get(), rc, "binding column " + c_.columns[i], &values);
         sqlite3_reset(s);
         return res;
       }
@@ -217,7 +217,8 @@ class SqliteTarget : public Target {
       }
     }
     if (rc != SQLITE_DONE) {
-      res.status = ErrorStatus(db_.get(), rc, "writing to table " + c_.table, &values_);
+      const auto values = Bound();
+      res.status = ErrorStatus(db_.get(), rc, "writing to table " + c_.table, &values);
       sqlite3_reset(s);
       NoteLostTransaction();
       return res;
@@ -336,7 +337,7 @@ class SqliteTarget : public Target {
     CheckResult out;
     if (c_.keys.empty()) return out;  // unsupported without key_columns
     if (!check_) return Status::Internal("sqlite target checked before Open");
-    KEYONCE_RETURN_IF_ERROR(RenderValues(op, &values_));
+    KEYONCE_RETURN_IF_ERROR(RenderValues(op));
     auto found = FindByKey();
     if (!found.ok()) return found.status();
     if (found->is_null()) {
@@ -366,27 +367,38 @@ class SqliteTarget : public Target {
   }
 
  private:
-  Status RenderValues(const WriteOp& op, std::vector<Value>* out) {
+  // Each column's value, in bound_: pointing into the record where the
+  // template names a field, else at what the template made (values_).
+  Status RenderValues(const WriteOp& op) {
     if (!op.scope) return Status::Internal("write without a scope");
     const auto& tmpls = settings_.TmplMap("columns");
-    out->resize(tmpls.size());
+    values_.resize(tmpls.size());
+    bound_.resize(tmpls.size());
     for (size_t i = 0; i < tmpls.size(); ++i) {
-      auto v = tmpls[i].second.Evaluate(*op.scope);
-      if (!v.ok()) return v.status().Wrap("rendering column " + tmpls[i].first);
-      (*out)[i] = std::move(v).value();
+      Status st = tmpls[i].second.EvaluateInto(*op.scope, &values_[i], &bound_[i]);
+      if (!st.ok()) return st.Wrap("rendering column " + tmpls[i].first);
     }
     return Status::OK();
   }
+  // A copy of the bound values (for a dry run's rendering, and for error
+  // messages, which must not repeat them).
+  std::vector<Value> Bound() const {
+    std::vector<Value> out;
+    out.reserve(bound_.size());
+    for (const Value* v : bound_) out.push_back(*v);
+    return out;
+  }
 
   // The reply (rowid and returning columns) of the row whose key columns
-  // hold values_'s keys; null when there is none.
+  // hold the bound keys; null when there is none.
   Result<Value> FindByKey() {
     sqlite3_stmt* s = check_.get();
     for (size_t i = 0; i < c_.keys.size(); ++i) {
-      int rc = BindValue(s, static_cast<int>(i + 1), values_[c_.keys[i]]);
+      int rc = BindValue(s, static_cast<int>(i + 1), *bound_[c_.keys[i]]);
       if (rc != SQLITE_OK) {
         sqlite3_reset(s);
-        return ErrorStatus(db_.get(), rc, "binding key column", &values_);
+        const auto values = Bound();
+        return ErrorStatus(db_.get(), rc, "binding key column", &values);
       }
     }
     int rc = sqlite3_step(s);
@@ -394,7 +406,8 @@ class SqliteTarget : public Target {
     if (rc == SQLITE_ROW) {
       out = Reply(s, c_);
     } else if (rc != SQLITE_DONE) {
-      Status st = ErrorStatus(db_.get(), rc, "reading table " + c_.table + " by key", &values_);
+      const auto values = Bound();
+      Status st = ErrorStatus(db_.get(), rc, "reading table " + c_.table + " by key", &values);
       sqlite3_reset(s);
       return st;
     }
@@ -426,8 +439,9 @@ class SqliteTarget : public Target {
   DbPtr db_;
   StmtPtr write_, check_, checkpoint_, begin_, commit_, rollback_;
   std::string checkpoint_key_;
-  std::string state_id_;       // the journal's, kept in the checkpoint row
-  std::vector<Value> values_;  // bound without copies while a statement runs
+  std::string state_id_;             // the journal's, kept in the checkpoint row
+  std::vector<Value> values_;        // values the column templates made
+  std::vector<const Value*> bound_;  // each column's value (RenderValues)
   bool in_txn_ = false;
   Status broken_;
 };
@@ -441,7 +455,8 @@ Result<std::unique_ptr<Target>> MakeTarget(const Settings& settings) {
   auto tq = QuoteIdent(c.table, "table");
   if (!tq.ok()) return fail(tq.status().message());
   c.table_q = *tq;
-  if (c.table.rfind("sqlite_", 0) == 0) return fail("table names starting with sqlite_ are SQLite's own");
+  if (c.table.rfind("sqlite_", 0) == 0)
+    return fail("table names starting with sqlite_ are SQLite's own");
   if (c.table == kCheckpointTable) return fail("table keyonce_checkpoint is keyonce's own");
   if (Status st = ReadSqlTableShape(settings, QuoteIdent, &c); !st.ok()) return fail(st.message());
   c.busy_seconds = settings.Number("busy_timeout_seconds").value_or(10.0);

@@ -17,22 +17,41 @@ namespace {
 
 // ------------------------------------------------------------------ roots
 
-enum class Root : uint8_t { kRecord, kParams, kSecrets, kCaptures, kRun, kState, kReply, kLookup, kKey };
+enum class Root : uint8_t {
+  kRecord,
+  kParams,
+  kSecrets,
+  kCaptures,
+  kRun,
+  kState,
+  kReply,
+  kLookup,
+  kKey
+};
 
 constexpr std::array<std::string_view, 9> kRootNames = {
     "record", "params", "secrets", "captures", "run", "state", "reply", "lookup", "key"};
 
 const Value* RootValue(Root r, const Scope& s) {
   switch (r) {
-    case Root::kRecord: return s.record;
-    case Root::kParams: return s.params;
-    case Root::kSecrets: return s.secrets;
-    case Root::kCaptures: return s.captures;
-    case Root::kRun: return s.run;
-    case Root::kState: return s.state;
-    case Root::kReply: return s.reply;
-    case Root::kLookup: return s.lookup;
-    case Root::kKey: return s.key;
+    case Root::kRecord:
+      return s.record;
+    case Root::kParams:
+      return s.params;
+    case Root::kSecrets:
+      return s.secrets;
+    case Root::kCaptures:
+      return s.captures;
+    case Root::kRun:
+      return s.run;
+    case Root::kState:
+      return s.state;
+    case Root::kReply:
+      return s.reply;
+    case Root::kLookup:
+      return s.lookup;
+    case Root::kKey:
+      return s.key;
   }
   return nullptr;
 }
@@ -65,7 +84,7 @@ struct Token {
   Tok kind = Tok::kEnd;
   size_t offset = 0;  // in the template text
   size_t length = 0;
-  std::string text;   // identifier name or decoded string literal
+  std::string text;  // identifier name or decoded string literal
   int64_t i = 0;
   double d = 0;
 };
@@ -77,36 +96,51 @@ struct CompileFailure {
 
 const char* TokName(Tok t) {
   switch (t) {
-    case Tok::kEnd: return "'}}'";
-    case Tok::kIdent: return "a name";
-    case Tok::kString: return "a string";
+    case Tok::kEnd:
+      return "'}}'";
+    case Tok::kIdent:
+      return "a name";
+    case Tok::kString:
+      return "a string";
     case Tok::kInt:
-    case Tok::kDecimal: return "a number";
-    case Tok::kLParen: return "'('";
-    case Tok::kRParen: return "')'";
-    case Tok::kLBracket: return "'['";
-    case Tok::kRBracket: return "']'";
-    case Tok::kDot: return "'.'";
-    case Tok::kComma: return "','";
-    case Tok::kPipe: return "'|'";
-    case Tok::kTilde: return "'~'";
-    case Tok::kEq: return "'=='";
-    case Tok::kNe: return "'!='";
-    case Tok::kLt: return "'<'";
-    case Tok::kLe: return "'<='";
-    case Tok::kGt: return "'>'";
-    case Tok::kGe: return "'>='";
+    case Tok::kDecimal:
+      return "a number";
+    case Tok::kLParen:
+      return "'('";
+    case Tok::kRParen:
+      return "')'";
+    case Tok::kLBracket:
+      return "'['";
+    case Tok::kRBracket:
+      return "']'";
+    case Tok::kDot:
+      return "'.'";
+    case Tok::kComma:
+      return "','";
+    case Tok::kPipe:
+      return "'|'";
+    case Tok::kTilde:
+      return "'~'";
+    case Tok::kEq:
+      return "'=='";
+    case Tok::kNe:
+      return "'!='";
+    case Tok::kLt:
+      return "'<'";
+    case Tok::kLe:
+      return "'<='";
+    case Tok::kGt:
+      return "'>'";
+    case Tok::kGe:
+      return "'>='";
   }
   return "?";
 }
 
-bool IsIdentStart(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-}
+bool IsIdentStart(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
 bool IsIdentChar(char c) { return IsIdentStart(c) || (c >= '0' && c <= '9'); }
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
-
 
 // Tokenises one `{{ ... }}` expression starting after the `{{`.
 class Lexer {
@@ -154,19 +188,34 @@ class Lexer {
           pos_ += 1;
         };
         switch (c) {
-          case '(': one(Tok::kLParen); break;
-          case ')': one(Tok::kRParen); break;
-          case '[': one(Tok::kLBracket); break;
-          case ']': one(Tok::kRBracket); break;
-          case '.': one(Tok::kDot); break;
-          case ',': one(Tok::kComma); break;
-          case '~': one(Tok::kTilde); break;
+          case '(':
+            one(Tok::kLParen);
+            break;
+          case ')':
+            one(Tok::kRParen);
+            break;
+          case '[':
+            one(Tok::kLBracket);
+            break;
+          case ']':
+            one(Tok::kRBracket);
+            break;
+          case '.':
+            one(Tok::kDot);
+            break;
+          case ',':
+            one(Tok::kComma);
+            break;
+          case '~':
+            one(Tok::kTilde);
+            break;
           case '|':
             if (n == '|') return CompileFailure{pos_, "use 'or' instead of '||'"};
             one(Tok::kPipe);
             break;
           case '=':
-            if (n != '=') return CompileFailure{pos_, "use '==' to compare ('=' alone is not an operator)"};
+            if (n != '=')
+              return CompileFailure{pos_, "use '==' to compare ('=' alone is not an operator)"};
             two(Tok::kEq);
             break;
           case '!':
@@ -174,12 +223,16 @@ class Lexer {
             two(Tok::kNe);
             break;
           case '<':
-            if (n == '=') two(Tok::kLe);
-            else one(Tok::kLt);
+            if (n == '=')
+              two(Tok::kLe);
+            else
+              one(Tok::kLt);
             break;
           case '>':
-            if (n == '=') two(Tok::kGe);
-            else one(Tok::kGt);
+            if (n == '=')
+              two(Tok::kGe);
+            else
+              one(Tok::kGt);
             break;
           case '&':
             return CompileFailure{pos_, "use 'and' instead of '&'"};
@@ -188,8 +241,9 @@ class Lexer {
           default: {
             unsigned char u = static_cast<unsigned char>(c);
             if (u >= 0x80) {
-              return CompileFailure{pos_, "unexpected non-ASCII character in expression; write "
-                                          "such field names in brackets: record[\"navn\"]"};
+              return CompileFailure{pos_,
+                                    "unexpected non-ASCII character in expression; write "
+                                    "such field names in brackets: record[\"navn\"]"};
             }
             std::string shown;
             if (u >= 0x20 && u < 0x7F) {
@@ -258,24 +312,44 @@ class Lexer {
       char e = text_[pos_ + 1];
       pos_ += 2;
       switch (e) {
-        case '\\': out.push_back('\\'); break;
-        case '\'': out.push_back('\''); break;
-        case '"': out.push_back('"'); break;
-        case '/': out.push_back('/'); break;
-        case 'n': out.push_back('\n'); break;
-        case 't': out.push_back('\t'); break;
-        case 'r': out.push_back('\r'); break;
-        case '0': out.push_back('\0'); break;
+        case '\\':
+          out.push_back('\\');
+          break;
+        case '\'':
+          out.push_back('\'');
+          break;
+        case '"':
+          out.push_back('"');
+          break;
+        case '/':
+          out.push_back('/');
+          break;
+        case 'n':
+          out.push_back('\n');
+          break;
+        case 't':
+          out.push_back('\t');
+          break;
+        case 'r':
+          out.push_back('\r');
+          break;
+        case '0':
+          out.push_back('\0');
+          break;
         case 'u': {
           if (pos_ + 4 > text_.size()) return CompileFailure{esc, "'\\u' needs four hex digits"};
           uint32_t cp = 0;
           for (int k = 0; k < 4; ++k) {
             char h = text_[pos_ + k];
             cp <<= 4;
-            if (h >= '0' && h <= '9') cp |= static_cast<uint32_t>(h - '0');
-            else if (h >= 'a' && h <= 'f') cp |= static_cast<uint32_t>(h - 'a' + 10);
-            else if (h >= 'A' && h <= 'F') cp |= static_cast<uint32_t>(h - 'A' + 10);
-            else return CompileFailure{esc, "'\\u' needs four hex digits"};
+            if (h >= '0' && h <= '9')
+              cp |= static_cast<uint32_t>(h - '0');
+            else if (h >= 'a' && h <= 'f')
+              cp |= static_cast<uint32_t>(h - 'a' + 10);
+            else if (h >= 'A' && h <= 'F')
+              cp |= static_cast<uint32_t>(h - 'A' + 10);
+            else
+              return CompileFailure{esc, "'\\u' needs four hex digits"};
           }
           pos_ += 4;
           if (cp >= 0xD800 && cp <= 0xDFFF) {
@@ -285,10 +359,11 @@ class Lexer {
           break;
         }
         default:
-          return CompileFailure{esc, std::string("unknown escape '\\") +
-                                         (static_cast<unsigned char>(e) < 0x80 ? std::string(1, e)
-                                                                               : std::string("?")) +
-                                         "' in string (known: \\\\ \\' \\\" \\n \\t \\r \\0 \\uXXXX)"};
+          return CompileFailure{
+              esc,
+              std::string("unknown escape '\\") +
+                  (static_cast<unsigned char>(e) < 0x80 ? std::string(1, e) : std::string("?")) +
+                  "' in string (known: \\\\ \\' \\\" \\n \\t \\r \\0 \\uXXXX)"};
       }
     }
   }
@@ -316,14 +391,14 @@ struct Node {
   enum class Kind : uint8_t { kLiteral, kRoot, kPath, kFilter, kNot, kAnd, kOr, kCompare, kConcat };
   Kind kind = Kind::kLiteral;
   size_t offset = 0;
-  Value literal;                     // kLiteral
-  Root root = Root::kRecord;         // kRoot
-  NodePtr a, b;                      // kPath base; operands; kFilter input
-  std::vector<Segment> segments;     // kPath
+  Value literal;                       // kLiteral
+  Root root = Root::kRecord;           // kRoot
+  NodePtr a, b;                        // kPath base; operands; kFilter input
+  std::vector<Segment> segments;       // kPath
   const FilterSpec* filter = nullptr;  // kFilter
-  std::vector<NodePtr> args;         // kFilter
+  std::vector<NodePtr> args;           // kFilter
   std::shared_ptr<const void> prepared;
-  CmpOp op = CmpOp::kEq;             // kCompare
+  CmpOp op = CmpOp::kEq;  // kCompare
 };
 
 NodePtr MakeNode(Node::Kind kind, size_t offset) {
@@ -351,7 +426,8 @@ class Parser {
 
   std::optional<CompileFailure> ParseAll(NodePtr* out) {
     if (Peek().kind == Tok::kEnd) {
-      return CompileFailure{Peek().offset, "empty expression: expected a value between '{{' and '}}'"};
+      return CompileFailure{Peek().offset,
+                            "empty expression: expected a value between '{{' and '}}'"};
     }
     auto n = ParseOr();
     if (!n) return failure_;
@@ -366,7 +442,8 @@ class Parser {
           t.kind == Tok::kEq || t.kind == Tok::kNe) {
         return CompileFailure{t.offset, "comparisons cannot be chained; combine them with 'and'"};
       }
-      return CompileFailure{t.offset, std::string("expected '}}' or an operator, found ") + Describe(t)};
+      return CompileFailure{t.offset,
+                            std::string("expected '}}' or an operator, found ") + Describe(t)};
     }
     *out = std::move(n);
     return std::nullopt;
@@ -453,13 +530,26 @@ class Parser {
     if (!left) return nullptr;
     CmpOp op;
     switch (Peek().kind) {
-      case Tok::kEq: op = CmpOp::kEq; break;
-      case Tok::kNe: op = CmpOp::kNe; break;
-      case Tok::kLt: op = CmpOp::kLt; break;
-      case Tok::kLe: op = CmpOp::kLe; break;
-      case Tok::kGt: op = CmpOp::kGt; break;
-      case Tok::kGe: op = CmpOp::kGe; break;
-      default: return left;
+      case Tok::kEq:
+        op = CmpOp::kEq;
+        break;
+      case Tok::kNe:
+        op = CmpOp::kNe;
+        break;
+      case Tok::kLt:
+        op = CmpOp::kLt;
+        break;
+      case Tok::kLe:
+        op = CmpOp::kLe;
+        break;
+      case Tok::kGt:
+        op = CmpOp::kGt;
+        break;
+      case Tok::kGe:
+        op = CmpOp::kGe;
+        break;
+      default:
+        return left;
     }
     size_t off = Next().offset;
     auto right = ParseConcat();
@@ -593,8 +683,8 @@ class Parser {
         auto index = ParseOr();
         if (!index) return nullptr;
         if (Peek().kind != Tok::kRBracket) {
-          return Fail(Peek().offset, "expected ']' to close the '[' at offset " + std::to_string(open) +
-                                         ", found " + Describe(Peek()));
+          return Fail(Peek().offset, "expected ']' to close the '[' at offset " +
+                                         std::to_string(open) + ", found " + Describe(Peek()));
         }
         Next();
         Segment seg;
@@ -646,8 +736,8 @@ class Parser {
         auto inner = ParseOr();
         if (!inner) return nullptr;
         if (Peek().kind != Tok::kRParen) {
-          return Fail(Peek().offset, "expected ')' to close the '(' at offset " + std::to_string(open) +
-                                         ", found " + Describe(Peek()));
+          return Fail(Peek().offset, "expected ')' to close the '(' at offset " +
+                                         std::to_string(open) + ", found " + Describe(Peek()));
         }
         Next();
         return inner;
@@ -681,8 +771,9 @@ class Parser {
         if (!hint.empty()) {
           msg += "; did you mean '" + std::string(hint) + "'?";
         } else {
-          msg += "; a value starts with record, params, secrets, captures, run, state, reply, "
-                 "lookup or key, or is a literal ('text', 12, true, null)";
+          msg +=
+              "; a value starts with record, params, secrets, captures, run, state, reply, "
+              "lookup or key, or is a literal ('text', 12, true, null)";
         }
         return Fail(t.offset, msg);
       }
@@ -785,8 +876,12 @@ Status Eval(const Node& n, const Scope& scope, Slot& out) {
         const Value& cur = out.get();
         const Value* next = &NullValue();
         switch (seg.kind) {
-          case Segment::Kind::kKey: next = Step(cur, seg.key); break;
-          case Segment::Kind::kIndex: next = Step(cur, seg.index); break;
+          case Segment::Kind::kKey:
+            next = Step(cur, seg.key);
+            break;
+          case Segment::Kind::kIndex:
+            next = Step(cur, seg.index);
+            break;
           case Segment::Kind::kExpr: {
             Slot idx;
             KEYONCE_RETURN_IF_ERROR(Eval(*seg.expr, scope, idx));
@@ -859,12 +954,24 @@ Status Eval(const Node& n, const Scope& scope, Slot& out) {
       int c = CompareValues(l.get(), r.get());
       bool result = false;
       switch (n.op) {
-        case CmpOp::kEq: result = c == 0; break;
-        case CmpOp::kNe: result = c != 0; break;
-        case CmpOp::kLt: result = c < 0; break;
-        case CmpOp::kLe: result = c <= 0; break;
-        case CmpOp::kGt: result = c > 0; break;
-        case CmpOp::kGe: result = c >= 0; break;
+        case CmpOp::kEq:
+          result = c == 0;
+          break;
+        case CmpOp::kNe:
+          result = c != 0;
+          break;
+        case CmpOp::kLt:
+          result = c < 0;
+          break;
+        case CmpOp::kLe:
+          result = c <= 0;
+          break;
+        case CmpOp::kGt:
+          result = c > 0;
+          break;
+        case CmpOp::kGe:
+          result = c >= 0;
+          break;
       }
       out.Set(Value(result));
       return Status::OK();
@@ -937,13 +1044,27 @@ void AppendJsonEscaped(std::string& out, std::string_view s) {
     const char* rep = nullptr;
     char buf[7];
     switch (c) {
-      case '"': rep = "\\\""; break;
-      case '\\': rep = "\\\\"; break;
-      case '\n': rep = "\\n"; break;
-      case '\r': rep = "\\r"; break;
-      case '\t': rep = "\\t"; break;
-      case '\b': rep = "\\b"; break;
-      case '\f': rep = "\\f"; break;
+      case '"':
+        rep = "\\\"";
+        break;
+      case '\\':
+        rep = "\\\\";
+        break;
+      case '\n':
+        rep = "\\n";
+        break;
+      case '\r':
+        rep = "\\r";
+        break;
+      case '\t':
+        rep = "\\t";
+        break;
+      case '\b':
+        rep = "\\b";
+        break;
+      case '\f':
+        rep = "\\f";
+        break;
       default:
         if (c < 0x20 || c == 0x7F) {
           buf[0] = '\\';
@@ -967,10 +1088,18 @@ void AppendJsonEscaped(std::string& out, std::string_view s) {
 
 void AppendJson(std::string& out, const Value& v) {
   switch (v.kind()) {
-    case boost::json::kind::null: out += "null"; break;
-    case boost::json::kind::bool_: out += v.get_bool() ? "true" : "false"; break;
-    case boost::json::kind::int64: out += std::to_string(v.get_int64()); break;
-    case boost::json::kind::uint64: out += std::to_string(v.get_uint64()); break;
+    case boost::json::kind::null:
+      out += "null";
+      break;
+    case boost::json::kind::bool_:
+      out += v.get_bool() ? "true" : "false";
+      break;
+    case boost::json::kind::int64:
+      out += std::to_string(v.get_int64());
+      break;
+    case boost::json::kind::uint64:
+      out += std::to_string(v.get_uint64());
+      break;
     case boost::json::kind::double_: {
       double d = v.get_double();
       if (!std::isfinite(d)) {  // JSON has no NaN or infinity
@@ -1029,11 +1158,21 @@ void AppendXmlEscaped(std::string& out, std::string_view s) {
     const char* rep = nullptr;
     unsigned char c = static_cast<unsigned char>(s[i]);
     switch (c) {
-      case '&': rep = "&amp;"; break;
-      case '<': rep = "&lt;"; break;
-      case '>': rep = "&gt;"; break;
-      case '"': rep = "&quot;"; break;
-      case '\'': rep = "&apos;"; break;
+      case '&':
+        rep = "&amp;";
+        break;
+      case '<':
+        rep = "&lt;";
+        break;
+      case '>':
+        rep = "&gt;";
+        break;
+      case '"':
+        rep = "&quot;";
+        break;
+      case '\'':
+        rep = "&apos;";
+        break;
       default:
         // XML 1.0 cannot hold these control characters, not even as
         // character references: they become U+FFFD.
@@ -1193,9 +1332,12 @@ struct JsonScan {
   void Feed(std::string_view s) {
     for (char c : s) {
       if (in_string) {
-        if (escape) escape = false;
-        else if (c == '\\') escape = true;
-        else if (c == '"') in_string = false;
+        if (escape)
+          escape = false;
+        else if (c == '\\')
+          escape = true;
+        else if (c == '"')
+          in_string = false;
       } else if (c == '"') {
         in_string = true;
       }
@@ -1283,8 +1425,8 @@ std::optional<Template> Template::Compile(std::string_view text, TemplateContext
   size_t pos = 0;
   while (pos < text.size()) {
     size_t open = text.find("{{", pos);
-    std::string_view literal = text.substr(pos, open == std::string_view::npos ? std::string_view::npos
-                                                                               : open - pos);
+    std::string_view literal =
+        text.substr(pos, open == std::string_view::npos ? std::string_view::npos : open - pos);
     if (!literal.empty()) {
       tmpl::Compiled::Part part;
       part.text = std::string(literal);
@@ -1426,6 +1568,26 @@ Result<Value> Template::Evaluate(const Scope& scope) const {
   std::string out;
   KEYONCE_RETURN_IF_ERROR(RenderInto(impl, scope, ctx, out, nullptr));
   return Value(boost::json::string(out));
+}
+
+Status Template::EvaluateInto(const Scope& scope, Value* storage, const Value** out) const {
+  const Impl& impl = *impl_;
+  if (impl.single) {
+    tmpl::Slot slot;
+    KEYONCE_RETURN_IF_ERROR(tmpl::Eval(*impl.single, scope, slot));
+    if (slot.is_ref()) {
+      *out = &slot.get();
+    } else {
+      *storage = slot.Take();
+      *out = storage;
+    }
+    return Status::OK();
+  }
+  auto v = Evaluate(scope);
+  if (!v.ok()) return v.status();
+  *storage = std::move(v).value();
+  *out = storage;
+  return Status::OK();
 }
 
 Result<std::string> Template::Render(const Scope& scope, std::vector<Value>* binds) const {

@@ -106,6 +106,12 @@ class Template {
   // kInvalid statuses whose message names the filter but never the value.
   Result<Value> Evaluate(const Scope& scope) const;
 
+  // Evaluate without copying what the template only reads: *out points at
+  // the value itself when the template names one (`{{ record.name }}`, a
+  // literal), else at *storage, which receives the value made. *out stays
+  // valid as long as the scope's values, the template and *storage do.
+  Status EvaluateInto(const Scope& scope, Value* storage, const Value** out) const;
+
   // Renders to text, escaping each interpolated value for the context. In
   // kSql context interpolations become `?` and `binds` receives the values in
   // order (binds must be non-null then).
