@@ -83,8 +83,9 @@ echo "python:  $py ($("$py" -c 'import platform; print(platform.python_version()
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at start; work dir $work" >&2
 
 # The recipe: the steps a real one has (CPR normalised, Danish dates to ISO,
-# decimal-comma hours to numbers), then an upsert into SQLite and the whole
-# record into a JSONL audit trail. $1: targets to include (payroll audit).
+# decimal-comma hours to numbers), the person as the audit log's subject,
+# then an upsert into SQLite and the whole record into a JSONL audit trail.
+# $1: targets to include (payroll audit).
 write_recipe() {
   local file="$1"; shift
   cat >"$file" <<'EOF'
@@ -98,6 +99,7 @@ steps:
       to_date: "{{ record.to_date | date('dk') }}"
       hours: "{{ record.hours | number(',') }}"
 key: "{{ record.cpr }}/{{ record.from_date }}"
+subject: "{{ record.cpr }}"
 batch_records: 10000
 targets:
 EOF

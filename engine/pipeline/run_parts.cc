@@ -102,4 +102,40 @@ Value EvaluateCaptures(const TargetDef& target, const Scope& scope, const Value&
   return caps;
 }
 
+Status WriteAudit::Add(AuditWriter& w, std::string_view time, const TargetDef& target,
+                       int64_t batch, size_t ti, size_t item, bool update,
+                       const std::string& subject, bool own_row) {
+  Place& p = places_[ti][item];
+  const char* op = update ? kAuditUpdate : kAuditCreate;
+  if (!own_row) {
+    const int c = static_cast<int>(2 * ti + (update ? 1 : 0));
+    auto& chunk = chunks_[c];
+    if (!chunk) chunk = std::make_unique<AuditChunk>(target.name, op, batch);
+    p.index = chunk->Add(subject, target.type);
+    if (p.index >= 0) {
+      p.chunk = c;
+      return Status::OK();
+    }
+  }
+  auto id = w.Append(time, target.name, op, subject, target.type, batch);
+  if (!id.ok()) return id.status();
+  p.row = *id;
+  return Status::OK();
+}
+
+Status WriteAudit::Remove(AuditWriter& w, size_t ti, size_t item) {
+  Place& p = places_[ti][item];
+  if (p.row) KEYONCE_RETURN_IF_ERROR(w.Remove(p.row));
+  if (p.chunk >= 0) chunks_[p.chunk]->Remove(p.index);
+  p = Place{};
+  return Status::OK();
+}
+
+Status WriteAudit::Save(AuditWriter& w, std::string_view time) {
+  for (auto& c : chunks_) {
+    if (c) KEYONCE_RETURN_IF_ERROR(w.Save(time, *c));
+  }
+  return Status::OK();
+}
+
 }  // namespace keyonce

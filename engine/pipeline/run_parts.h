@@ -56,6 +56,33 @@ class RecipeTables : public TableResolver, public LookupAuditSink {
   std::map<std::pair<std::string, const Template*>, std::string> details_;
 };
 
+// The audit rows of one batch's writes: per target a chunk of creates and
+// one of updates, stored in the transaction of the batch's intents; a write
+// that then does not happen is taken back before the batch is confirmed.
+class WriteAudit {
+ public:
+  WriteAudit(size_t targets, size_t items) : chunks_(2 * targets), places_(targets) {
+    for (auto& p : places_) p.resize(items);
+  }
+  // Logs the write of item `item` to target `ti` (in `batch`); own_row: as
+  // a row of its own, stored now (a write decided after the intents).
+  Status Add(AuditWriter& w, std::string_view time, const TargetDef& target, int64_t batch,
+             size_t ti, size_t item, bool update, const std::string& subject, bool own_row);
+  // The write did not happen (call Save after).
+  Status Remove(AuditWriter& w, size_t ti, size_t item);
+  // Stores the chunks added to or changed since the last Save.
+  Status Save(AuditWriter& w, std::string_view time);
+
+ private:
+  struct Place {
+    int64_t row = 0;  // its own row
+    int chunk = -1;   // else its chunk (2 * target + update) and index there
+    int index = -1;
+  };
+  std::vector<std::unique_ptr<AuditChunk>> chunks_;
+  std::vector<std::vector<Place>> places_;  // [target][item]
+};
+
 // A target's `capture` templates evaluated against its reply, as an object.
 // A capture that fails to evaluate is null; with a log, it is also reported
 // as a warning naming the record's reference `ref`.

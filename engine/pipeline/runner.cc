@@ -21,6 +21,7 @@
 #include "recipe/spec_walk.h"
 #include "recipe/steps.h"
 #include "state/audit.h"
+#include "state/journal.h"
 #include "state/store.h"
 #include "template/internal.h"
 
@@ -197,6 +198,57 @@ std::string RunSummary::ToJson() const {
   return ::keyonce::ToJson(o);
 }
 
+namespace {
+
+// One parameter's text as its declared type; messages name it by `label`.
+Result<Value> TypedParam(const ParamDecl& p, const std::string& text, const std::string& label) {
+  static const std::regex int_re("^-?[0-9]+$");
+  static const std::regex iso_re("^([0-9]{4})-([0-9]{2})-([0-9]{2})$");
+  static const std::regex dk_re("^([0-9]{2})[-.]([0-9]{2})[-.]([0-9]{4})$");
+  if (p.type == "int") {
+    if (!std::regex_match(text, int_re)) return Status::Invalid(label + " must be a whole number");
+    try {
+      return Value(static_cast<int64_t>(std::stoll(text)));
+    } catch (...) {
+      return Status::Invalid(label + " is out of range");
+    }
+  }
+  if (p.type == "bool") {
+    std::string l = text;
+    for (auto& c : l) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (l == "true" || l == "yes" || l == "ja" || l == "1") return Value(true);
+    if (l == "false" || l == "no" || l == "nej" || l == "0") return Value(false);
+    return Status::Invalid(label + " must be true or false");
+  }
+  if (p.type == "date") {
+    std::smatch m;
+    int y = 0, mo = 0, d = 0;
+    if (std::regex_match(text, m, iso_re)) {
+      y = std::stoi(m[1]);
+      mo = std::stoi(m[2]);
+      d = std::stoi(m[3]);
+    } else if (std::regex_match(text, m, dk_re)) {
+      d = std::stoi(m[1]);
+      mo = std::stoi(m[2]);
+      y = std::stoi(m[3]);
+    } else {
+      return Status::Invalid(label + " must be a date (YYYY-MM-DD or DD-MM-YYYY)");
+    }
+    if (!tmpl::IsValidDate(y, mo, d)) return Status::Invalid(label + " is not a valid date");
+    char buf[48];
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", y, mo, d);
+    return Value(std::string(buf));
+  }
+  if (p.type == "enum" && std::find(p.values.begin(), p.values.end(), text) == p.values.end()) {
+    std::string list;
+    for (const auto& v : p.values) list += (list.empty() ? "" : ", ") + v;
+    return Status::Invalid(label + " must be one of: " + list);
+  }
+  return Value(text);
+}
+
+}  // namespace
+
 Result<Value> ResolveParams(const Recipe& recipe, const std::map<std::string, std::string>& raw) {
   boost::json::object out;
   std::vector<std::string> names;
@@ -214,16 +266,14 @@ Result<Value> ResolveParams(const Recipe& recipe, const std::map<std::string, st
       return Status::Invalid("unknown parameter" + hint);
     }
   }
-  static const std::regex int_re("^-?[0-9]+$");
-  static const std::regex iso_re("^([0-9]{4})-([0-9]{2})-([0-9]{2})$");
-  static const std::regex dk_re("^([0-9]{2})[-.]([0-9]{2})[-.]([0-9]{4})$");
   for (const auto& p : recipe.params) {
     auto it = raw.find(p.name);
     std::optional<std::string> text;
-    if (it != raw.end())
+    if (it != raw.end()) {
       text = it->second;
-    else if (p.default_value)
+    } else if (p.default_value) {
       text = p.default_value;
+    }
     std::string label =
         "parameter '" + p.name + "'" + (p.label != p.name ? " (" + p.label + ")" : "");
     if (!text || (text->empty() && p.type != "string")) {
@@ -235,53 +285,9 @@ Result<Value> ResolveParams(const Recipe& recipe, const std::map<std::string, st
     if (p.pattern_re && !std::regex_match(*text, *p.pattern_re)) {
       return Status::Invalid(label + " does not match the pattern " + p.pattern);
     }
-    if (p.type == "int") {
-      if (!std::regex_match(*text, int_re))
-        return Status::Invalid(label + " must be a whole number");
-      try {
-        out[p.name] = static_cast<int64_t>(std::stoll(*text));
-      } catch (...) {
-        return Status::Invalid(label + " is out of range");
-      }
-    } else if (p.type == "bool") {
-      std::string l = *text;
-      for (auto& c : l) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      if (l == "true" || l == "yes" || l == "ja" || l == "1")
-        out[p.name] = true;
-      else if (l == "false" || l == "no" || l == "nej" || l == "0")
-        out[p.name] = false;
-      else
-        return Status::Invalid(label + " must be true or false");
-    } else if (p.type == "date") {
-      std::smatch m;
-      int y = 0, mo = 0, d = 0;
-      if (std::regex_match(*text, m, iso_re)) {
-        y = std::stoi(m[1]);
-        mo = std::stoi(m[2]);
-        d = std::stoi(m[3]);
-      } else if (std::regex_match(*text, m, dk_re)) {
-        d = std::stoi(m[1]);
-        mo = std::stoi(m[2]);
-        y = std::stoi(m[3]);
-      } else {
-        return Status::Invalid(label + " must be a date (YYYY-MM-DD or DD-MM-YYYY)");
-      }
-      if (!tmpl::IsValidDate(y, mo, d)) {
-        return Status::Invalid(label + " is not a valid date");
-      }
-      char buf[48];
-      std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", y, mo, d);
-      out[p.name] = std::string(buf);
-    } else if (p.type == "enum") {
-      if (std::find(p.values.begin(), p.values.end(), *text) == p.values.end()) {
-        std::string list;
-        for (const auto& v : p.values) list += (list.empty() ? "" : ", ") + v;
-        return Status::Invalid(label + " must be one of: " + list);
-      }
-      out[p.name] = *text;
-    } else {
-      out[p.name] = *text;
-    }
+    auto v = TypedParam(p, *text, label);
+    if (!v.ok()) return v.status();
+    out[p.name] = std::move(v).value();
   }
   return Value(std::move(out));
 }
@@ -384,6 +390,30 @@ Result<Value> ResolveSecrets(const Recipe& recipe, Redactor* redactor) {
 
 namespace {
 
+// One batch on its way through the journal's protocol (Runner::ProcessBatch).
+struct BatchRun {
+  BatchRun(size_t targets, size_t items)
+      : actions(targets, std::vector<Action>(items, Action::kNone)),
+        batch_ids(targets, 0),
+        audit(targets, items) {}
+  std::vector<std::vector<Action>> actions;  // [target][item]
+  // Per target: 0 = nothing written in this batch, < 0 = committed, to be confirmed.
+  std::vector<int64_t> batch_ids;
+  std::string audit_time;  // of the intents' transaction
+  WriteAudit audit;
+  std::vector<std::pair<size_t, size_t>> capture_saves;  // (target, item)
+  std::vector<std::pair<size_t, size_t>> confirmed;      // found by Check: (target, item)
+  Status stop;  // a target that cannot go on (WriteResult::stop_run): the run ends after it
+};
+
+// What one target writes of a batch.
+struct TargetWrites {
+  std::vector<WriteOp> ops;
+  std::vector<size_t> items;                   // the item of each op
+  std::vector<std::unique_ptr<Scope>> scopes;  // each op's scope (ops point at them)
+  std::vector<size_t> forget, doubt;           // items whose write did not / may have happened
+};
+
 class Runner {
  public:
   Runner(const Recipe& recipe, const RunOptions& opt)
@@ -411,6 +441,32 @@ class Runner {
   void Notify(const RunSummary& s);
 
  private:
+  // The record notifications render: the run's summary, and *qfile (a CSV
+  // of the open quarantine, removed after sending) when there is one.
+  Value NotificationRecord(const RunSummary& s, std::filesystem::path* qfile);
+  Status SendNotification(const NotifyDef& n, const Value& record, int64_t run);
+  // The run's stages (RunRecords), in order.
+  // Parameters (a retry's: those of the run that read its records) and secrets.
+  Status ResolveInputs(std::vector<StateStore::QuarantineRow>* retry_rows);
+  Status TakeRecipe();   // the recipe's lock; runs it left marked running are abandoned
+  void PruneRetained();  // audit rows and evidence past their retention
+  Status StartRun(const std::string& params_text);  // the run's row and its audit row
+  Status SetUpScope();                              // what templates and connectors see of the run
+  Status PrepareTargets();  // made, checked, recovered, opened; the journal merged
+  Result<std::unique_ptr<Source>> OpenSource(std::vector<StateStore::QuarantineRow> retry_rows);
+  // Reads the source to its end (or a stop), a batch at a time.
+  Status ReadAll(Source& source, bool* interrupted);
+  // A record read: planned into an item for the batch, or quarantined,
+  // rejected or filtered (nullopt).
+  Result<std::optional<Item>> Admit(SourceItem& si, const RecordPlanner& planner);
+  std::optional<std::string> RejectReason(const SourceItem& si) const;
+  void NoteWatermark(const Scope& scope);
+  Status Housekeep();  // between batches: merge, keep quarantined records, flush audit rows
+  Status FinishTargets(bool interrupted);  // final commits, merge, watermark
+  Result<RunSummary> Summarize(bool interrupted);
+  // Ends a run that cannot go on: what was found is kept, the history says why.
+  Result<RunSummary> Fail(const Status& st);
+
   Status Recover(TargetRun& t);
   // Compares the target's mark (Target::Mark) with this journal: refuses a
   // target another state file wrote, or one that holds batches this journal
@@ -419,7 +475,22 @@ class Runner {
   // Checks the first records the journal would insert into a target it
   // never wrote (TargetRun::probe): refuses when one is already there.
   Status Probe(TargetRun& t, std::vector<Item>& items);
+  // One batch through the journal's protocol: intents, writes, confirmation.
   Status ProcessBatch(std::vector<Item>& items);
+  Status JournalIntents(std::vector<Item>& items, BatchRun& b);
+  Status EnsureBatch(BatchRun& b, size_t ti);
+  // Journals the intent to write item i to target ti, with its audit row
+  // (own_row: stored now, not with the batch's chunk).
+  Status IntendWrite(BatchRun& b, size_t ti, Item& item, size_t i, Action a, bool own_row);
+  Status WriteTarget(size_t ti, std::vector<Item>& items, BatchRun& b);
+  // Adds item i's write to `w`, or says why not; true: its intent must be forgotten.
+  Result<bool> PrepareWrite(size_t ti, Item& item, size_t i, BatchRun& b, TargetWrites& w);
+  // Asks the target about a write in doubt (or one to adopt); true: write it (again).
+  Result<bool> CheckInDoubt(size_t ti, Item& item, size_t i, BatchRun& b, WriteOp& op);
+  void ApplyResult(size_t ti, Item& item, size_t i, WriteResult& r, const Scope& scope, BatchRun& b,
+                   TargetWrites& w);
+  Status ConfirmBatch(std::vector<Item>& items, BatchRun& b);
+  static void FailItem(Item& item, const TargetRun& t, std::string reason);
   Status DryRunBatch(std::vector<Item>& items);
   Result<Action> Plan(TargetRun& t, Item& item);
   // Writes `ops` (through Target::WriteMany), retrying transient failures
@@ -427,6 +498,15 @@ class Runner {
   // ops) names whom lookups made while writing are logged for.
   std::vector<WriteResult> WriteAll(TargetRun& t, const std::vector<WriteOp>& ops,
                                     const std::vector<const std::string*>& subjects);
+  std::vector<WriteResult> WriteInOrder(TargetRun& t, const std::vector<WriteOp>& ops,
+                                        const std::vector<const std::string*>& subjects);
+  std::vector<WriteResult> WriteRounds(TargetRun& t, const std::vector<WriteOp>& ops,
+                                       const std::vector<const std::string*>& subjects);
+  // Logs that writes will be retried, then waits.
+  void WarnRetry(const TargetRun& t, size_t records, const std::string& why, double wait);
+  static WriteResult NoResult() {
+    return WriteResult{Status::Internal("the target returned no result for this write"), {}};
+  }
   // Keeps a record for a person (with this run's parameters for its retry);
   // `subject` (the person's reference, "" = none) gets an audit row.
   void Quarantine(const std::string& stage, const std::string& target, const std::string& position,
@@ -460,6 +540,7 @@ class Runner {
   Redactor redactor_;
   std::unique_ptr<RunLog> log_;
   std::unique_ptr<StateStore> store_;
+  std::unique_ptr<Journal> journal_;  // of store_
   std::unique_ptr<RecipeLock> lock_;  // released before the store closes
   std::unique_ptr<Pseudonymizer> pseudo_;
   ContentHasher hasher_;
@@ -495,10 +576,34 @@ Result<RunSummary> Runner::RunRecords() {
   auto store = StateStore::Open(opt_.state_path, opt_.dry_run);
   if (!store.ok()) return store.status();
   store_ = std::move(store).value();
+  journal_ = std::make_unique<Journal>(*store_);
+  std::vector<StateStore::QuarantineRow> retry_rows;
+  KEYONCE_RETURN_IF_ERROR(ResolveInputs(&retry_rows));
+  if (!opt_.dry_run) KEYONCE_RETURN_IF_ERROR(TakeRecipe());
+  pseudo_ = std::make_unique<Pseudonymizer>(store_->pseudonym_key());
+  if (!opt_.dry_run) KEYONCE_RETURN_IF_ERROR(StartRun(redactor_.Apply(ToJson(params_))));
+  KEYONCE_RETURN_IF_ERROR(SetUpScope());
+  if (opt_.dry_run) {
+    log_->Info("Dry run of " + recipe_.name +
+               ": nothing is written and the journal is not touched.");
+  } else {
+    log_->Info("Run " + std::to_string(sum_.run) + " of " + recipe_.name + " started.");
+  }
+  if (Status st = PrepareTargets(); !st.ok()) return Fail(st);
+  auto source = OpenSource(std::move(retry_rows));
+  if (!source.ok()) return Fail(source.status());
+  bool interrupted = false;
+  if (Status st = ReadAll(**source, &interrupted); !st.ok()) return Fail(st);
+  (*source)->Close();
+  if (!opt_.dry_run) {
+    if (Status st = FinishTargets(interrupted); !st.ok()) return Fail(st);
+  }
+  return Summarize(interrupted);
+}
 
+Status Runner::ResolveInputs(std::vector<StateStore::QuarantineRow>* retry_rows) {
   // A retry runs with the parameters of the run that read its records.
   std::map<std::string, std::string> raw_params = opt_.params;
-  std::vector<StateStore::QuarantineRow> retry_rows;
   for (int64_t id : opt_.retry_quarantine) {
     auto row = store_->GetQuarantine(id);
     if (!row.ok()) return row.status();
@@ -506,10 +611,10 @@ Result<RunSummary> Runner::RunRecords() {
       return Status::Invalid("quarantined record " + std::to_string(id) + " belongs to recipe " +
                              row->recipe);
     }
-    retry_rows.push_back(std::move(row).value());
+    retry_rows->push_back(std::move(row).value());
   }
-  if (!retry_rows.empty()) {
-    auto p = RetryParams(retry_rows, opt_.params);
+  if (!retry_rows->empty()) {
+    auto p = RetryParams(*retry_rows, opt_.params);
     if (!p.ok()) return p.status();
     raw_params = std::move(p).value();
   }
@@ -519,76 +624,82 @@ Result<RunSummary> Runner::RunRecords() {
   auto secrets = ResolveSecrets(recipe_, &redactor_);
   if (!secrets.ok()) return secrets.status();
   secrets_ = std::move(secrets).value();
-  {
-    // What a quarantined record keeps of this run, for its retry.
-    boost::json::object given;
-    for (const auto& [k, v] : raw_params) given[k] = v;
-    run_params_json_ = ToJson(given);
-    boost::json::array names;
-    for (const auto& sdef : recipe_.secrets) names.push_back(boost::json::string(sdef.name));
-    run_secrets_json_ = names.empty() ? "" : ToJson(Value(std::move(names)));
-  }
+  // What a quarantined record keeps of this run, for its retry.
+  boost::json::object given;
+  for (const auto& [k, v] : raw_params) given[k] = v;
+  run_params_json_ = ToJson(given);
+  boost::json::array names;
+  for (const auto& sdef : recipe_.secrets) names.push_back(boost::json::string(sdef.name));
+  run_secrets_json_ = names.empty() ? "" : ToJson(Value(std::move(names)));
+  return Status::OK();
+}
 
-  if (!opt_.dry_run) {
-    // One run per recipe and state file, across processes.
-    StateStore::LockOptions lo;
-    lo.wait = opt_.wait;
-    lo.stop = opt_.stop;
-    lo.started_by = opt_.started_by.empty() ? LocalUserName() : opt_.started_by;
-    lo.tell = [this](const std::string& m) { log_->Warn(m); };
-    auto lock = store_->LockRecipe(recipe_.name, lo);
-    if (!lock.ok()) return lock.status();
-    lock_ = std::move(lock).value();
-    // Holding the recipe, no other run of it can be going on: a run still
-    // marked running was cut off (kill -9, the out-of-memory killer, a crash).
-    auto cut = store_->AbandonRunsOf(
-        recipe_.name,
-        "this run ended without finishing (its process was killed, e.g. by kill -9 or the "
-        "out-of-memory killer, or the machine stopped); the next run of the recipe completed "
-        "its work");
-    if (cut.ok()) {
-      for (int64_t id : *cut) {
-        log_->Warn("Run " + std::to_string(id) +
-                   " ended without finishing; it is marked failed, and this run completes its "
-                   "work.");
-      }
+Status Runner::TakeRecipe() {
+  // One run per recipe and state file, across processes.
+  StateStore::LockOptions lo;
+  lo.wait = opt_.wait;
+  lo.stop = opt_.stop;
+  lo.started_by = opt_.started_by.empty() ? LocalUserName() : opt_.started_by;
+  lo.tell = [this](const std::string& m) { log_->Warn(m); };
+  auto lock = store_->LockRecipe(recipe_.name, lo);
+  if (!lock.ok()) return lock.status();
+  lock_ = std::move(lock).value();
+  // Holding the recipe, no other run of it can be going on: a run still
+  // marked running was cut off (kill -9, the out-of-memory killer, a crash).
+  auto cut = store_->AbandonRunsOf(
+      recipe_.name,
+      "this run ended without finishing (its process was killed, e.g. by kill -9 or the "
+      "out-of-memory killer, or the machine stopped); the next run of the recipe completed "
+      "its work");
+  if (cut.ok()) {
+    for (int64_t id : *cut) {
+      log_->Warn("Run " + std::to_string(id) +
+                 " ended without finishing; it is marked failed, and this run completes its "
+                 "work.");
     }
   }
-  pseudo_ = std::make_unique<Pseudonymizer>(store_->pseudonym_key());
+  return Status::OK();
+}
 
-  std::string params_text = redactor_.Apply(ToJson(params_));
-  if (!opt_.dry_run) {
-    // Audit rows past their retention go first (at most once a day).
-    int64_t pruned = 0;
-    Status ps;
-    if (auto tx = store_->Transact(); !tx.ok()) {
-      ps = tx.status();
-    } else {
-      ps = PruneAuditIfDue(*store_, opt_.audit_retention_days, &pruned);
-      if (ps.ok()) ps = tx->Commit();
-    }
-    if (!ps.ok()) log_->Warn("Pruning the audit log failed (the run goes on): " + ps.message());
-    if (pruned) {
-      log_->Info("Audit log: " + std::to_string(pruned) + " row(s) older than " +
-                 std::to_string(opt_.audit_retention_days) + " days deleted.");
-    }
-    // Evidence (screenshots, pages) holds personal data: kept as long as the audit log.
-    int removed = PruneEvidence(EvidenceRoot(opt_.state_path), opt_.audit_retention_days);
-    if (removed) {
-      log_->Info("Evidence of " + std::to_string(removed) + " run(s) older than " +
-                 std::to_string(opt_.audit_retention_days) + " days deleted.");
-    }
-    // The run and its audit row (who started it, with which parameters) together.
-    auto tx = store_->Transact();
-    if (!tx.ok()) return tx.status();
-    auto run = store_->BeginRun(recipe_.name, params_text, opt_.trigger);
-    if (!run.ok()) return run.status();
-    sum_.run = *run;
-    KEYONCE_RETURN_IF_ERROR(StartAudit(params_text));
-    KEYONCE_RETURN_IF_ERROR(lock_->SetRun(sum_.run));
-    KEYONCE_RETURN_IF_ERROR(tx->Commit());
-    if (opt_.on_start) opt_.on_start(sum_.run);
+void Runner::PruneRetained() {
+  // Audit rows past their retention go first (at most once a day).
+  int64_t pruned = 0;
+  Status ps;
+  if (auto tx = store_->Transact(); !tx.ok()) {
+    ps = tx.status();
+  } else {
+    ps = PruneAuditIfDue(*store_, opt_.audit_retention_days, &pruned);
+    if (ps.ok()) ps = tx->Commit();
   }
+  if (!ps.ok()) log_->Warn("Pruning the audit log failed (the run goes on): " + ps.message());
+  if (pruned) {
+    log_->Info("Audit log: " + std::to_string(pruned) + " row(s) older than " +
+               std::to_string(opt_.audit_retention_days) + " days deleted.");
+  }
+  // Evidence (screenshots, pages) holds personal data: kept as long as the audit log.
+  int removed = PruneEvidence(EvidenceRoot(opt_.state_path), opt_.audit_retention_days);
+  if (removed) {
+    log_->Info("Evidence of " + std::to_string(removed) + " run(s) older than " +
+               std::to_string(opt_.audit_retention_days) + " days deleted.");
+  }
+}
+
+Status Runner::StartRun(const std::string& params_text) {
+  PruneRetained();
+  // The run and its audit row (who started it, with which parameters) together.
+  auto tx = store_->Transact();
+  if (!tx.ok()) return tx.status();
+  auto run = store_->BeginRun(recipe_.name, params_text, opt_.trigger);
+  if (!run.ok()) return run.status();
+  sum_.run = *run;
+  KEYONCE_RETURN_IF_ERROR(StartAudit(params_text));
+  KEYONCE_RETURN_IF_ERROR(lock_->SetRun(sum_.run));
+  KEYONCE_RETURN_IF_ERROR(tx->Commit());
+  if (opt_.on_start) opt_.on_start(sum_.run);
+  return Status::OK();
+}
+
+Status Runner::SetUpScope() {
   log_->set_context(recipe_.name, sum_.run);
   auto wm = store_->Watermark(recipe_.name);
   if (!wm.ok()) return wm.status();
@@ -617,86 +728,72 @@ Result<RunSummary> Runner::RunRecords() {
   base_scope_.tables = tables_.get();
   if (audit_) tables_->EnableAudit();
   source_system_ = opt_.retry_quarantine.empty() ? "source:" + recipe_.source.type : "quarantine";
+  return Status::OK();
+}
 
-  auto fail = [&](const Status& st) -> Result<RunSummary> {
-    const bool refused = st.code() == Status::Code::kRefused;
-    sum_.status = refused ? "refused" : "failed";
-    sum_.exit_code = refused ? kExitRefused : kExitFailed;
-    sum_.error = redactor_.Apply(st.message());
-    log_->Error((refused ? "The run was refused: " : "The run failed: ") + st.message());
-    if (audit_) FlushAuditNow();  // what was read before the failure
-    if (!opt_.dry_run && !pending_quarantine_.empty()) {
-      // Records already found bad are kept for a person even though the run
-      // failed (a rerun that meets them again moves them to its own run). If
-      // the state file cannot take them, they are not counted as kept.
-      if (Status qs = FlushQuarantine(); !qs.ok()) {
-        log_->Error(std::to_string(pending_quarantine_.size()) +
-                    " quarantined record(s) could not be kept (" + qs.message() +
-                    "); the next run meets them again");
-        sum_.quarantined -= static_cast<int64_t>(pending_quarantine_.size());
-        pending_quarantine_.clear();
-      }
+Result<RunSummary> Runner::Fail(const Status& st) {
+  const bool refused = st.code() == Status::Code::kRefused;
+  sum_.status = refused ? "refused" : "failed";
+  sum_.exit_code = refused ? kExitRefused : kExitFailed;
+  sum_.error = redactor_.Apply(st.message());
+  log_->Error((refused ? "The run was refused: " : "The run failed: ") + st.message());
+  if (audit_) FlushAuditNow();  // what was read before the failure
+  if (!opt_.dry_run && !pending_quarantine_.empty()) {
+    // Records already found bad are kept for a person even though the run
+    // failed (a rerun that meets them again moves them to its own run). If
+    // the state file cannot take them, they are not counted as kept.
+    if (Status qs = FlushQuarantine(); !qs.ok()) {
+      log_->Error(std::to_string(pending_quarantine_.size()) +
+                  " quarantined record(s) could not be kept (" + qs.message() +
+                  "); the next run meets them again");
+      sum_.quarantined -= static_cast<int64_t>(pending_quarantine_.size());
+      pending_quarantine_.clear();
     }
-    for (auto& t : targets_) {
-      if (t.target) t.target->Close(false);
-    }
-    sum_.seconds = std::chrono::duration<double>(Clock::now() - start_).count();
-    if (!opt_.dry_run) store_->FinishRun(sum_.run, sum_.status, sum_.ToJson(), sum_.exit_code);
-    return sum_;
-  };
-
-  if (opt_.dry_run) {
-    log_->Info("Dry run of " + recipe_.name +
-               ": nothing is written and the journal is not touched.");
-  } else {
-    log_->Info("Run " + std::to_string(sum_.run) + " of " + recipe_.name + " started.");
   }
+  for (auto& t : targets_) {
+    if (t.target) t.target->Close(false);
+  }
+  sum_.seconds = std::chrono::duration<double>(Clock::now() - start_).count();
+  if (!opt_.dry_run) store_->FinishRun(sum_.run, sum_.status, sum_.ToJson(), sum_.exit_code);
+  return sum_;
+}
 
-  // Targets: recover what a crash left pending, then open.
+Status Runner::PrepareTargets() {
+  // Recover what a crash left pending, then open.
   for (const auto& def : recipe_.targets) {
     TargetRun t;
     t.def = &def;
     auto made = def.def->make_target(def.settings);
-    if (!made.ok()) return fail(made.status().Wrap("preparing target " + def.name));
+    if (!made.ok()) return made.status().Wrap("preparing target " + def.name);
     t.target = std::move(made).value();
     t.traits = t.target->Traits();
-    auto id = store_->TargetId(recipe_.name, def.name);
-    if (!id.ok()) return fail(id.status());
+    auto id = journal_->TargetId(recipe_.name, def.name);
+    if (!id.ok()) return id.status();
     t.id = *id;
     targets_.push_back(std::move(t));
   }
   if (!opt_.dry_run) {
     // Before anything is recovered or written: do the targets know this journal?
+    for (auto& t : targets_) KEYONCE_RETURN_IF_ERROR(CheckOwnership(t));
     for (auto& t : targets_) {
-      Status st = CheckOwnership(t);
-      if (!st.ok()) return fail(st);
-    }
-  }
-  for (auto& t : targets_) {
-    RunContext tctx = ctx_;
-    tctx.target_name = t.def->name;
-    if (!opt_.dry_run) {
-      Status st = Recover(t);
-      if (!st.ok()) return fail(st);
-      st = t.target->Open(tctx);
-      if (!st.ok()) return fail(st.Wrap("opening target " + t.def->name));
+      RunContext tctx = ctx_;
+      tctx.target_name = t.def->name;
+      KEYONCE_RETURN_IF_ERROR(Recover(t));
+      Status st = t.target->Open(tctx);
+      if (!st.ok()) return st.Wrap("opening target " + t.def->name);
       auto tok = t.target->Checkpoint();
-      if (!tok.ok()) return fail(tok.status().Wrap("reading the state of target " + t.def->name));
+      if (!tok.ok()) return tok.status().Wrap("reading the state of target " + t.def->name);
       t.token = *tok;
     }
-  }
-
-  if (!opt_.dry_run) {
     // Fold what interrupted runs left into the journal, then load the key filters.
-    Status ms = store_->Merge();
-    if (!ms.ok()) return fail(ms);
+    KEYONCE_RETURN_IF_ERROR(journal_->Merge());
   }
-  for (auto& t : targets_) {
-    Status fs = store_->LoadFilter(t.id);
-    if (!fs.ok()) return fail(fs);
-  }
+  for (auto& t : targets_) KEYONCE_RETURN_IF_ERROR(journal_->LoadFilter(t.id));
+  return Status::OK();
+}
 
-  // Source.
+Result<std::unique_ptr<Source>> Runner::OpenSource(
+    std::vector<StateStore::QuarantineRow> retry_rows) {
   std::unique_ptr<Source> source;
   if (!opt_.retry_quarantine.empty()) {
     if (!opt_.dry_run) {
@@ -705,138 +802,48 @@ Result<RunSummary> Runner::RunRecords() {
     source = std::make_unique<QuarantineSource>(std::move(retry_rows));
   } else {
     auto made = recipe_.source.def->make_source(recipe_.source.settings);
-    if (!made.ok()) return fail(made.status().Wrap("preparing the source"));
+    if (!made.ok()) return made.status().Wrap("preparing the source");
     source = std::move(made).value();
   }
   Status st = source->Open(ctx_);
-  if (!st.ok()) return fail(st.Wrap("opening the source"));
+  if (!st.ok()) return st.Wrap("opening the source");
+  return source;
+}
 
+Status Runner::ReadAll(Source& source, bool* interrupted) {
   const RecordPlanner planner(recipe_);
-  const bool has_steps = !recipe_.steps.empty();
   std::vector<Item> batch;
   batch.reserve(static_cast<size_t>(recipe_.batch_records));
   size_t batch_bytes = 0;  // the items' ItemMemory: a batch is also written when it passes
                            // limits.batch_bytes, so wide or big records are held a few at a time
-  bool interrupted = false;
   for (;;) {
     SourceItem si;
-    auto more = source->Next(&si);
-    if (!more.ok()) return fail(more.status().Wrap("reading the source"));
+    auto more = source.Next(&si);
+    if (!more.ok()) return more.status().Wrap("reading the source");
     if (*more) {
       ++sum_.read;
-      if (si.rejected) {
-        ++sum_.rejected;
-        Quarantine("source", "", si.position, "", si.reason, si.raw);
-      } else if (size_t bytes = RecordBytes(si.record); bytes > recipe_.limits.record_bytes) {
-        // Not kept in the quarantine either: the state file is no place for it.
-        ++sum_.rejected;
-        Quarantine("source", "", si.position, "",
-                   "the record is about " + std::to_string(bytes) +
-                       " bytes, more than limits.record_bytes (" +
-                       ByteSize(recipe_.limits.record_bytes) + ")",
-                   "");
-      } else if (static_cast<int64_t>(si.record.size()) > recipe_.limits.columns) {
-        ++sum_.rejected;
-        Quarantine("source", "", si.position, "",
-                   "the record has " + std::to_string(si.record.size()) +
-                       " fields, more than limits.columns (" +
-                       std::to_string(recipe_.limits.columns) + ")",
-                   "");
-      } else {
-        Item item;
-        item.position = std::move(si.position);
-        // The record as read is kept for the quarantine. Without steps it is the
-        // record written, whose JSON the content hash makes anyway: no second copy.
-        if (has_steps) item.source_json = ToJson(si.record);
-        item.record = std::move(si.record);
-        if (audit_ && tables_->has_lookups()) tables_->TakeLookups();  // not this record's
-        auto plan = planner.Plan(&item.record, RecordScope(item));
-        if (!plan.ok()) return fail(plan.status());
-        Scope ks = RecordScope(item);
-        if (plan->kind == RecordPlan::Kind::kFiltered) {
-          ++sum_.filtered;
-          if (audit_) {
-            auto key = recipe_.key.Evaluate(ks);
-            AuditRead(RecordSubject(SubjectOf(recipe_), ks, key.ok() ? ToText(*key) : "", *pseudo_),
-                      item.position);
-          }
-        } else if (plan->kind == RecordPlan::Kind::kQuarantined &&
-                   std::string_view(plan->stage) == "step") {
-          // A reference helps a person find the record again, if the key can be had.
-          std::string ref =
-              plan->key.empty()
-                  ? std::string()
-                  : Pseudonymizer::Reference(pseudo_->KeyHash(recipe_.name, plan->key));
-          std::string subject;
-          if (audit_) {
-            subject = RecordSubject(SubjectOf(recipe_), ks, plan->key, *pseudo_);
-            AuditRead(subject, item.position);
-          }
-          Quarantine("step", "", item.position, ref, plan->reason, item.source_json, subject);
-        } else {
-          std::string key_text = std::move(plan->key);
-          if (audit_) {
-            item.subject = RecordSubject(SubjectOf(recipe_), ks, key_text, *pseudo_);
-            AuditRead(item.subject, item.position);
-          }
-          if (plan->kind == RecordPlan::Kind::kQuarantined) {
-            Quarantine("key", "", item.position, "", plan->reason,
-                       has_steps ? item.source_json : ToJson(item.record), item.subject);
-          } else {
-            item.key = std::move(key_text);
-            item.key_hash = pseudo_->KeyHash(recipe_.name, item.key);
-            item.ref = Pseudonymizer::Reference(item.key_hash);
-            std::string json = ToJson(item.record);
-            item.content = hasher_.Hash(json);
-            if (!has_steps) item.source_json = std::move(json);
-            if (recipe_.source.watermark) {
-              auto w = recipe_.source.watermark->Evaluate(ks);
-              if (w.ok() && !w->is_null()) {
-                bool bigger = !watermark_;
-                if (!bigger) {
-                  const Value& a = *w;
-                  const Value& b = *watermark_;
-                  if ((a.is_number()) && (b.is_number()))
-                    bigger = a.to_number<double>() > b.to_number<double>();
-                  else
-                    bigger = ToText(a) > ToText(b);
-                }
-                if (bigger) watermark_ = *w;
-              }
-            }
-            batch.push_back(std::move(item));
-            batch_bytes += ItemMemory(batch.back());
-          }
-        }
+      auto item = Admit(si, planner);
+      if (!item.ok()) return item.status();
+      if (*item) {
+        batch.push_back(std::move(**item));
+        batch_bytes += ItemMemory(batch.back());
       }
     }
-    bool over_time = recipe_.limits.run_seconds > 0 &&
-                     Clock::now() - start_ >= std::chrono::seconds(recipe_.limits.run_seconds);
-    bool stop = (opt_.stop && opt_.stop->load()) || over_time;
-    if (batch.size() >= static_cast<size_t>(recipe_.batch_records) ||
-        batch_bytes >= recipe_.limits.batch_bytes || (!*more && !batch.empty()) ||
-        (stop && !batch.empty())) {
-      Status bs = opt_.dry_run ? DryRunBatch(batch) : ProcessBatch(batch);
-      if (!bs.ok()) return fail(bs);
+    const bool over_time =
+        recipe_.limits.run_seconds > 0 &&
+        Clock::now() - start_ >= std::chrono::seconds(recipe_.limits.run_seconds);
+    const bool stop = (opt_.stop && opt_.stop->load()) || over_time;
+    if (!batch.empty() && (batch.size() >= static_cast<size_t>(recipe_.batch_records) ||
+                           batch_bytes >= recipe_.limits.batch_bytes || !*more || stop)) {
+      KEYONCE_RETURN_IF_ERROR(opt_.dry_run ? DryRunBatch(batch) : ProcessBatch(batch));
       batch.clear();
       batch_bytes = 0;
     }
-    if (!opt_.dry_run && store_->pending_intents() >= kMergeIntents) {
-      Status ms = store_->Merge();
-      if (!ms.ok()) return fail(ms);
-    }
-    if (!opt_.dry_run && pending_quarantine_.size() >= 1000) {
-      Status qs = FlushQuarantine();
-      if (!qs.ok()) return fail(qs);
-    }
-    if (audit_ && pending_audit_.size() >= 20000) {  // e.g. a long run of filtered records
-      Status as = FlushAuditNow();
-      if (!as.ok()) return fail(as);
-    }
+    KEYONCE_RETURN_IF_ERROR(Housekeep());
     Progress(false);
-    if (!*more) break;
+    if (!*more) return Status::OK();
     if (stop) {
-      interrupted = true;
+      *interrupted = true;
       if (over_time) {
         sum_.error = "the run reached limits.run_seconds (" +
                      std::to_string(recipe_.limits.run_seconds) +
@@ -848,50 +855,142 @@ Result<RunSummary> Runner::RunRecords() {
         log_->Warn(
             "Stopping on request after the batch in flight; the next run goes on from here.");
       }
-      break;
+      return Status::OK();
     }
   }
-  source->Close();
+}
 
-  if (!opt_.dry_run) {
-    // Final commits: atomic file replacements become visible here.
-    for (auto& t : targets_) {
-      if (t.last_batch == 0) {  // nothing written: leave the target untouched
-        t.target->Close(true);
-        t.target.reset();
-        continue;
-      }
-      auto cr = t.target->Commit(t.last_batch, true);
-      if (!cr.ok()) return fail(cr.status().Wrap("committing target " + t.def->name));
-      auto tx = store_->Transact();
-      if (!tx.ok()) return fail(tx.status());
-      if (cr->durable) {
-        for (int64_t b : t.deferred) {
-          Status s = store_->SetBatchState(b, StateStore::BatchState::kDone, cr->token);
-          if (!s.ok()) return fail(s);
-        }
-        t.deferred.clear();
-      }
-      if (Status s = tx->Commit(); !s.ok()) return fail(s);
+Status Runner::Housekeep() {
+  if (!opt_.dry_run && journal_->pending_intents() >= kMergeIntents) {
+    KEYONCE_RETURN_IF_ERROR(journal_->Merge());
+  }
+  if (!opt_.dry_run && pending_quarantine_.size() >= 1000) {
+    KEYONCE_RETURN_IF_ERROR(FlushQuarantine());
+  }
+  if (audit_ && pending_audit_.size() >= 20000) {  // e.g. a long run of filtered records
+    KEYONCE_RETURN_IF_ERROR(FlushAuditNow());
+  }
+  return Status::OK();
+}
+
+std::optional<std::string> Runner::RejectReason(const SourceItem& si) const {
+  if (si.rejected) return si.reason;
+  if (size_t bytes = RecordBytes(si.record); bytes > recipe_.limits.record_bytes) {
+    return "the record is about " + std::to_string(bytes) +
+           " bytes, more than limits.record_bytes (" + ByteSize(recipe_.limits.record_bytes) + ")";
+  }
+  if (static_cast<int64_t>(si.record.size()) > recipe_.limits.columns) {
+    return "the record has " + std::to_string(si.record.size()) +
+           " fields, more than limits.columns (" + std::to_string(recipe_.limits.columns) + ")";
+  }
+  return std::nullopt;
+}
+
+Result<std::optional<Item>> Runner::Admit(SourceItem& si, const RecordPlanner& planner) {
+  if (auto why = RejectReason(si)) {
+    ++sum_.rejected;
+    // A record over the limits is not kept in the quarantine either: the
+    // state file is no place for it.
+    Quarantine("source", "", si.position, "", *why, si.rejected ? si.raw : std::string());
+    return std::optional<Item>();
+  }
+  const bool has_steps = !recipe_.steps.empty();
+  Item item;
+  item.position = std::move(si.position);
+  // The record as read is kept for the quarantine. Without steps it is the
+  // record written, whose JSON the content hash makes anyway: no second copy.
+  if (has_steps) item.source_json = ToJson(si.record);
+  item.record = std::move(si.record);
+  if (audit_ && tables_->has_lookups()) tables_->TakeLookups();  // not this record's
+  auto plan = planner.Plan(&item.record, RecordScope(item));
+  if (!plan.ok()) return plan.status();
+  Scope ks = RecordScope(item);
+  if (plan->kind == RecordPlan::Kind::kFiltered) {
+    ++sum_.filtered;
+    if (audit_) {
+      auto key = recipe_.key.Evaluate(ks);
+      AuditRead(RecordSubject(SubjectOf(recipe_), ks, key.ok() ? ToText(*key) : "", *pseudo_),
+                item.position);
+    }
+    return std::optional<Item>();
+  }
+  std::string subject;
+  if (audit_) {
+    subject = RecordSubject(SubjectOf(recipe_), ks, plan->key, *pseudo_);
+    AuditRead(subject, item.position);
+  }
+  if (plan->kind == RecordPlan::Kind::kQuarantined) {
+    const bool step = std::string_view(plan->stage) == "step";
+    // A reference helps a person find the record again, if the key can be had.
+    std::string ref = step && !plan->key.empty()
+                          ? Pseudonymizer::Reference(pseudo_->KeyHash(recipe_.name, plan->key))
+                          : std::string();
+    Quarantine(step ? "step" : "key", "", item.position, ref, plan->reason,
+               has_steps ? item.source_json : ToJson(item.record), subject);
+    return std::optional<Item>();
+  }
+  item.subject = std::move(subject);
+  item.key = std::move(plan->key);
+  item.key_hash = pseudo_->KeyHash(recipe_.name, item.key);
+  item.ref = Pseudonymizer::Reference(item.key_hash);
+  std::string json = ToJson(item.record);
+  item.content = hasher_.Hash(json);
+  if (!has_steps) item.source_json = std::move(json);
+  if (recipe_.source.watermark) NoteWatermark(ks);
+  return std::optional<Item>(std::move(item));
+}
+
+void Runner::NoteWatermark(const Scope& scope) {
+  auto w = recipe_.source.watermark->Evaluate(scope);
+  if (!w.ok() || w->is_null()) return;
+  bool bigger = !watermark_;
+  if (!bigger) {
+    const Value& a = *w;
+    const Value& b = *watermark_;
+    if (a.is_number() && b.is_number()) {
+      bigger = a.to_number<double>() > b.to_number<double>();
+    } else {
+      bigger = ToText(a) > ToText(b);
+    }
+  }
+  if (bigger) watermark_ = *w;
+}
+
+Status Runner::FinishTargets(bool interrupted) {
+  // Final commits: atomic file replacements become visible here.
+  for (auto& t : targets_) {
+    if (t.last_batch == 0) {  // nothing written: leave the target untouched
       t.target->Close(true);
       t.target.reset();
+      continue;
     }
-    Status ms = store_->Merge();
-    if (!ms.ok()) return fail(ms);
-    Status qs = FlushQuarantine();
-    if (!qs.ok()) return fail(qs);
-    Status as = FlushAuditNow();
-    if (!as.ok()) return fail(as);
-    if (audit_no_subject_) {
-      log_->Info("Audit log: " + std::to_string(audit_no_subject_) +
-                 " record(s) had no subject (the recipe's `subject`, else a CPR number in the "
-                 "key), so their operations are not in the audit log.");
+    auto cr = t.target->Commit(t.last_batch, true);
+    if (!cr.ok()) return cr.status().Wrap("committing target " + t.def->name);
+    auto tx = store_->Transact();
+    if (!tx.ok()) return tx.status();
+    if (cr->durable) {
+      for (int64_t b : t.deferred) KEYONCE_RETURN_IF_ERROR(journal_->ConfirmBatch(b, cr->token));
+      t.deferred.clear();
     }
-    if (watermark_ && !interrupted) {
-      Status ws = store_->SetWatermark(recipe_.name, ToText(*watermark_), sum_.run);
-      if (!ws.ok()) return fail(ws);
-    }
+    KEYONCE_RETURN_IF_ERROR(tx->Commit());
+    t.target->Close(true);
+    t.target.reset();
   }
+  KEYONCE_RETURN_IF_ERROR(journal_->Merge());
+  KEYONCE_RETURN_IF_ERROR(FlushQuarantine());
+  KEYONCE_RETURN_IF_ERROR(FlushAuditNow());
+  if (audit_no_subject_) {
+    log_->Info("Audit log: " + std::to_string(audit_no_subject_) +
+               " record(s) had no subject (the recipe's `subject`, else a CPR number in the "
+               "key), so their operations are not in the audit log.");
+  }
+  if (watermark_ && !interrupted) {
+    KEYONCE_RETURN_IF_ERROR(store_->SetWatermark(recipe_.name, ToText(*watermark_), sum_.run));
+  }
+  return Status::OK();
+}
+
+Result<RunSummary> Runner::Summarize(bool interrupted) {
   Progress(true);
   for (auto& t : targets_) sum_.targets.emplace_back(t.def->name, t.counts);
   sum_.seconds = std::chrono::duration<double>(Clock::now() - start_).count();
@@ -939,7 +1038,23 @@ void Runner::Notify(const RunSummary& s) {
     }
   }
   if (due.empty()) return;
+  std::filesystem::path qfile;
+  Value record = NotificationRecord(s, &qfile);
+  for (const NotifyDef* n : due) {
+    Status st = SendNotification(*n, record, s.run);
+    if (st.ok()) {
+      log_->Info("Notification " + n->name + " sent.");
+    } else {
+      log_->Warn("Notification " + n->name + " was not sent: " + st.message());
+    }
+  }
+  if (!qfile.empty()) {
+    std::error_code ec;
+    std::filesystem::remove(qfile, ec);
+  }
+}
 
+Value Runner::NotificationRecord(const RunSummary& s, std::filesystem::path* qfile) {
   // The run's summary is the record; the open quarantine goes along as a CSV
   // of references and reasons (no field values).
   boost::json::object rec = boost::json::parse(s.ToJson()).as_object();
@@ -954,72 +1069,60 @@ void Runner::Notify(const RunSummary& s) {
   rec["updated"] = updated;
   rec["unchanged"] = unchanged;
   if (!rec.contains("error")) rec["error"] = "";
-  std::filesystem::path qfile;
   rec["quarantine_file"] = "";
   if (store_ && (s.quarantined || s.in_doubt)) {
     auto rows = store_->ListQuarantine(recipe_.name, "open", 10000);
     if (rows.ok() && !rows->empty()) {
-      qfile = std::filesystem::absolute(opt_.state_path).parent_path() /
-              ("keyonce-" + recipe_.name + "-run-" + std::to_string(s.run) + "-quarantine.csv");
-      std::ofstream out(qfile, std::ios::binary | std::ios::trunc);
+      *qfile = std::filesystem::absolute(opt_.state_path).parent_path() /
+               ("keyonce-" + recipe_.name + "-run-" + std::to_string(s.run) + "-quarantine.csv");
+      std::ofstream out(*qfile, std::ios::binary | std::ios::trunc);
       out << "id,reference,stage,target,position,reason,run\r\n";
       for (const auto& q : *rows) {
         out << q.id << ',' << CsvField(q.ref) << ',' << CsvField(q.stage) << ','
             << CsvField(q.target) << ',' << CsvField(q.position) << ','
             << CsvField(redactor_.Apply(q.reason)) << ',' << q.run << "\r\n";
       }
-      if (out.good()) rec["quarantine_file"] = qfile.string();
+      if (out.good()) rec["quarantine_file"] = qfile->string();
     }
   }
-  Value record(std::move(rec));
-  for (const NotifyDef* n : due) {
-    auto made = n->def->make_target(n->settings);
-    if (!made.ok()) {
-      log_->Warn("Notification " + n->name + " could not be prepared: " + made.status().message());
-      continue;
-    }
-    std::unique_ptr<Target> t = std::move(made).value();
-    RunContext tctx = ctx_;
-    tctx.target_name = n->name;
-    Status st = t->Open(tctx);
-    WriteResult r;
+  return Value(std::move(rec));
+}
+
+Status Runner::SendNotification(const NotifyDef& n, const Value& record, int64_t run) {
+  auto made = n.def->make_target(n.settings);
+  if (!made.ok()) return made.status().Wrap("preparing it");
+  std::unique_ptr<Target> t = std::move(made).value();
+  RunContext tctx = ctx_;
+  tctx.target_name = n.name;
+  Status st = t->Open(tctx);
+  if (st.ok()) {
+    Scope scope = base_scope_;
+    scope.record = &record;
+    WriteOp op;
+    op.record = &record.as_object();
+    op.scope = &scope;
+    op.key = "run-" + std::to_string(run);
+    op.batch = 1;
+    WriteResult r = retry_->Run<WriteResult>(
+        [&] { return t->Write(op); }, [](const WriteResult& w) { return w.status; },
+        [&](const Status& failed, int attempts, double wait) {
+          log_->Warn("Sending the notification '" + n.name + "' failed " +
+                     retry_->AttemptText(attempts) + ": " + failed.message() + "; retrying in " +
+                     std::to_string(static_cast<int>(wait * 1000)) + " ms.");
+        },
+        [](const WriteResult& w) { return w.retry_after_seconds; });
+    st = r.status;
     if (st.ok()) {
-      Scope scope = base_scope_;
-      scope.record = &record;
-      WriteOp op;
-      op.record = &record.as_object();
-      op.scope = &scope;
-      op.key = "run-" + std::to_string(s.run);
-      op.batch = 1;
-      r = retry_->Run<WriteResult>(
-          [&] { return t->Write(op); }, [](const WriteResult& w) { return w.status; },
-          [&](const Status& failed, int attempts, double wait) {
-            log_->Warn("Sending the notification '" + n->name + "' failed " +
-                       retry_->AttemptText(attempts) + ": " + failed.message() + "; retrying in " +
-                       std::to_string(static_cast<int>(wait * 1000)) + " ms.");
-          },
-          [](const WriteResult& w) { return w.retry_after_seconds; });
-      st = r.status;
-      if (st.ok()) {
-        auto c = t->Commit(1, true);
-        if (!c.ok()) st = c.status();
-      }
-    }
-    t->Close(st.ok());
-    if (st.ok()) {
-      log_->Info("Notification " + n->name + " sent.");
-    } else {
-      log_->Warn("Notification " + n->name + " was not sent: " + st.message());
+      auto c = t->Commit(1, true);
+      if (!c.ok()) st = c.status();
     }
   }
-  if (!qfile.empty()) {
-    std::error_code ec;
-    std::filesystem::remove(qfile, ec);
-  }
+  t->Close(st.ok());
+  return st;
 }
 
 Status Runner::Recover(TargetRun& t) {
-  auto pending = store_->PendingBatches(t.id);
+  auto pending = journal_->PendingBatches(t.id);
   if (!pending.ok()) return pending.status();
   if (pending->empty()) return Status::OK();
   RunContext tctx = ctx_;
@@ -1031,20 +1134,20 @@ Status Runner::Recover(TargetRun& t) {
   if (!tx.ok()) return tx.status();
   int applied = 0, rolled = 0, doubt = 0;
   for (const auto& b : *pending) {
-    StateStore::BatchState s;
+    Journal::BatchState s;
     if (!rr->known) {
-      s = StateStore::BatchState::kInDoubt;
+      s = Journal::BatchState::kInDoubt;
       ++doubt;
     } else if (static_cast<uint64_t>(b.id) <= rr->applied_through) {
-      s = StateStore::BatchState::kDone;
+      s = Journal::BatchState::kDone;
       ++applied;
     } else {
-      s = StateStore::BatchState::kRolledBack;
+      s = Journal::BatchState::kRolledBack;
       ++rolled;
     }
-    KEYONCE_RETURN_IF_ERROR(store_->SetBatchState(b.id, s));
+    KEYONCE_RETURN_IF_ERROR(journal_->Settle(b.id, s));
     // The batch's writes did not happen: neither do their audit rows.
-    if (audit_ && s == StateStore::BatchState::kRolledBack) {
+    if (audit_ && s == Journal::BatchState::kRolledBack) {
       KEYONCE_RETURN_IF_ERROR(audit_->DiscardBatch(b.id));
     }
   }
@@ -1059,7 +1162,7 @@ Status Runner::Recover(TargetRun& t) {
 Status Runner::CheckOwnership(TargetRun& t) {
   RunContext tctx = ctx_;
   tctx.target_name = t.def->name;
-  auto last = store_->LastBatch(t.id);
+  auto last = journal_->LastBatch(t.id);
   if (!last.ok()) return last.status();
   auto mark = t.target->Mark(tctx);
   if (!mark.ok()) return mark.status().Wrap("opening target " + t.def->name);
@@ -1106,7 +1209,7 @@ Status Runner::CheckOwnership(TargetRun& t) {
 Status Runner::Probe(TargetRun& t, std::vector<Item>& items) {
   for (Item& item : items) {
     if (t.probe <= 0) break;
-    auto e = store_->Get(t.id, item.key_hash);
+    auto e = journal_->Lookup(t.id, item.key_hash);
     if (!e.ok()) return e.status();
     if (e->found) continue;
     Scope scope = RecordScope(item);
@@ -1137,7 +1240,7 @@ Status Runner::Probe(TargetRun& t, std::vector<Item>& items) {
 }
 
 Result<Action> Runner::Plan(TargetRun& t, Item& item) {
-  auto e = store_->Get(t.id, item.key_hash);
+  auto e = journal_->Lookup(t.id, item.key_hash);
   if (!e.ok()) return e.status();
   if (!e->found) return t.adopting && t.adopt_asks ? Action::kAdopt : Action::kInsert;
   if (!e->captures.empty()) item.captures.as_object()[t.def->name] = ParseCaptures(e->captures);
@@ -1169,51 +1272,74 @@ Result<Action> Runner::Plan(TargetRun& t, Item& item) {
 
 std::vector<WriteResult> Runner::WriteAll(TargetRun& t, const std::vector<WriteOp>& ops,
                                           const std::vector<const std::string*>& subjects) {
+  return t.traits.concurrent ? WriteRounds(t, ops, subjects) : WriteInOrder(t, ops, subjects);
+}
+
+void Runner::WarnRetry(const TargetRun& t, size_t records, const std::string& why, double wait) {
+  log_->Warn("Writing to " + t.def->name + " failed for " + std::to_string(records) +
+             (records == 1 ? " record: " : " records, e.g.: ") + why + "; retrying in " +
+             std::to_string(static_cast<int>(wait * 1000)) + " ms.");
+  std::this_thread::sleep_for(std::chrono::duration<double>(wait));
+}
+
+std::vector<WriteResult> Runner::WriteInOrder(TargetRun& t, const std::vector<WriteOp>& ops,
+                                              const std::vector<const std::string*>& subjects) {
+  // One write per call, in order: a retried record keeps its place.
+  std::vector<WriteResult> results(ops.size());
+  std::vector<WriteOp> one(1);
+  for (size_t k = 0; k < ops.size(); ++k) {
+    one[0] = ops[k];
+    for (int attempts = 1;; ++attempts) {
+      std::vector<WriteResult> got = t.target->WriteMany(one);
+      // Lookups made by the target's templates belong to the record written.
+      if (audit_ && tables_->has_lookups() && k < subjects.size()) AuditLookups(*subjects[k]);
+      WriteResult r = got.empty() ? NoResult() : std::move(got[0]);
+      if (!retry_->Retries(r.status, attempts)) {
+        results[k] = std::move(r);
+        break;
+      }
+      WarnRetry(t, 1, r.status.message() + " " + retry_->AttemptText(attempts),
+                retry_->Wait(attempts, r.retry_after_seconds));
+    }
+  }
+  return results;
+}
+
+std::vector<WriteResult> Runner::WriteRounds(TargetRun& t, const std::vector<WriteOp>& ops,
+                                             const std::vector<const std::string*>& subjects) {
   std::vector<WriteResult> results(ops.size());
   std::vector<int> attempts(ops.size(), 0);
   std::vector<size_t> todo(ops.size());
   for (size_t k = 0; k < ops.size(); ++k) todo[k] = k;
   while (!todo.empty()) {
+    // One call never holds the same key twice (its writes may run at the
+    // same time); a key's second write waits for the next round.
     std::vector<size_t> round, later;
-    if (!t.traits.concurrent) {
-      // One write at a time, in order: a retried record keeps its place.
-      round.push_back(todo.front());
-      later.assign(todo.begin() + 1, todo.end());
-    } else {
-      // One call never holds the same key twice (its writes may run at the
-      // same time); a key's second write waits for the next round.
-      std::unordered_set<std::string_view> keys;
-      for (size_t k : todo) (keys.insert(ops[k].key).second ? round : later).push_back(k);
-    }
+    std::unordered_set<std::string_view> keys;
+    for (size_t k : todo) (keys.insert(ops[k].key).second ? round : later).push_back(k);
     std::vector<WriteOp> call;
     call.reserve(round.size());
     for (size_t k : round) call.push_back(ops[k]);
     std::vector<WriteResult> got = t.target->WriteMany(call);
-    if (audit_ && tables_->has_lookups()) {
-      // Lookups made by the target's templates belong to the record written,
-      // which is known when the call held one write.
-      if (round.size() == 1 && round[0] < subjects.size()) {
-        AuditLookups(*subjects[round[0]]);
-      } else {
-        tables_->TakeLookups();
-        if (!audit_warned_) {
-          audit_warned_ = true;
-          log_->Warn("Lookups made while writing to " + t.def->name +
-                     " (several writes in flight) cannot be attributed to a person in the audit "
-                     "log; do the lookup in a `lookup` or `set` step instead.");
-        }
+    if (audit_ && tables_->has_lookups() && round.size() == 1 && round[0] < subjects.size()) {
+      AuditLookups(*subjects[round[0]]);
+    } else if (audit_ && tables_->has_lookups()) {
+      // Lookups made by the target's templates cannot be told apart when
+      // several writes were in flight.
+      tables_->TakeLookups();
+      if (!audit_warned_) {
+        audit_warned_ = true;
+        log_->Warn("Lookups made while writing to " + t.def->name +
+                   " (several writes in flight) cannot be attributed to a person in the audit "
+                   "log; do the lookup in a `lookup` or `set` step instead.");
       }
-    }
-    for (size_t j = got.size(); j < call.size(); ++j) {
-      got.push_back(
-          WriteResult{Status::Internal("the target returned no result for this write"), {}});
     }
     double wait = 0;
     std::string why;
     const size_t deferred = later.size();
     for (size_t j = 0; j < round.size(); ++j) {
       size_t k = round[j];
-      WriteResult& r = got[j];
+      WriteResult r = j < got.size() ? std::move(got[j]) : NoResult();
       ++attempts[k];
       if (retry_->Retries(r.status, attempts[k])) {
         wait = std::max(wait, retry_->Wait(attempts[k], r.retry_after_seconds));
@@ -1223,13 +1349,7 @@ std::vector<WriteResult> Runner::WriteAll(TargetRun& t, const std::vector<WriteO
       }
       results[k] = std::move(r);
     }
-    if (!why.empty()) {
-      size_t n = later.size();
-      log_->Warn("Writing to " + t.def->name + " failed for " + std::to_string(n) +
-                 (n == 1 ? " record: " : " records, e.g.: ") + why + "; retrying in " +
-                 std::to_string(static_cast<int>(wait * 1000)) + " ms.");
-      std::this_thread::sleep_for(std::chrono::duration<double>(wait));
-    }
+    if (!why.empty()) WarnRetry(t, later.size() - deferred, why, wait);
     // Retried writes go back to their place (only needed when there are some).
     if (later.size() != deferred) std::sort(later.begin(), later.end());
     todo = std::move(later);
@@ -1238,275 +1358,267 @@ std::vector<WriteResult> Runner::WriteAll(TargetRun& t, const std::vector<WriteO
 }
 
 Status Runner::ProcessBatch(std::vector<Item>& items) {
-  const size_t nt = targets_.size();
-  Status stop;  // a target that cannot go on (WriteResult::stop_run): the run ends after the batch
   for (auto& t : targets_) KEYONCE_RETURN_IF_ERROR(Probe(t, items));
-  std::vector<std::vector<Action>> actions(nt, std::vector<Action>(items.size(), Action::kNone));
-  std::vector<int64_t> batch_ids(nt, 0);
-
-  // 1. Intents, for every target, in one transaction. Visiting the journal in
-  // key order touches each of its pages once per batch instead of at random.
-  std::vector<size_t> order(items.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::sort(order.begin(), order.end(),
-            [&](size_t a, size_t b) { return items[a].key_hash < items[b].key_hash; });
-  auto intents_tx = store_->Transact();
-  if (!intents_tx.ok()) return intents_tx.status();
-  // The audit log: this batch's reads and lookups, then each intended write
-  // (removed again below if it does not happen; tied to its batch for a crash).
-  const std::string audit_time = audit_ ? AuditTime() : std::string();
-  std::vector<std::vector<int64_t>> audit_ids;
-  if (audit_) {
-    KEYONCE_RETURN_IF_ERROR(FlushAudit(audit_time));
-    audit_ids.assign(nt, std::vector<int64_t>(items.size(), 0));
+  BatchRun b(targets_.size(), items.size());
+  KEYONCE_RETURN_IF_ERROR(JournalIntents(items, b));
+  for (size_t ti = 0; ti < targets_.size(); ++ti) {
+    KEYONCE_RETURN_IF_ERROR(WriteTarget(ti, items, b));
   }
-  auto audit_write = [&](size_t ti, size_t i, Action a) -> Status {
-    if (!audit_ || items[i].subject.empty()) return Status::OK();
-    const TargetRun& t = targets_[ti];
-    const char* op = a == Action::kUpdate ? kAuditUpdate : kAuditCreate;
-    auto id =
-        audit_->Append(audit_time, t.def->name, op, items[i].subject, t.def->type, batch_ids[ti]);
-    if (!id.ok()) return id.status();
-    audit_ids[ti][i] = *id;
-    return Status::OK();
-  };
-  // A target with nothing to write in this batch gets no batch and no commit.
-  auto ensure_batch = [&](size_t ti) -> Status {
-    if (batch_ids[ti]) return Status::OK();
-    auto b = store_->NewBatch(targets_[ti].id, sum_.run, targets_[ti].token);
-    if (!b.ok()) return b.status();
-    batch_ids[ti] = *b;
-    return Status::OK();
-  };
-  for (size_t ti = 0; ti < nt; ++ti) {
-    auto& t = targets_[ti];
-    for (size_t i : order) {
-      auto a = Plan(t, items[i]);
-      if (!a.ok()) return a.status();
-      actions[ti][i] = *a;
-      if (*a == Action::kInsert || *a == Action::kUpdate) {
-        KEYONCE_RETURN_IF_ERROR(ensure_batch(ti));
-        KEYONCE_RETURN_IF_ERROR(
-            store_->AddIntent(t.id, items[i].key_hash, items[i].content, batch_ids[ti], sum_.run));
-        KEYONCE_RETURN_IF_ERROR(audit_write(ti, i, *a));
-      }
-    }
-  }
-  KEYONCE_RETURN_IF_ERROR(intents_tx->Commit());
-
-  // 2. Writes, target by target.
-  std::vector<std::pair<size_t, size_t>> capture_saves;  // (target, item)
-  std::vector<std::pair<size_t, size_t>> confirmed;      // found by Check: (target, item)
-  for (size_t ti = 0; ti < nt; ++ti) {
-    auto& t = targets_[ti];
-    std::vector<size_t> clear, doubt;
-    std::vector<WriteOp> ops;
-    std::vector<size_t> op_items;
-    std::vector<std::unique_ptr<Scope>> op_scopes;
-    for (size_t i = 0; i < items.size(); ++i) {
-      Item& item = items[i];
-      Action a = actions[ti][i];
-      bool intends = a == Action::kInsert || a == Action::kUpdate;
-      if (item.failed) {
-        if (intends) clear.push_back(i);
-        continue;
-      }
-      if (a == Action::kUnchanged) {
-        ++t.counts.unchanged;
-        continue;
-      }
-      Scope scope = RecordScope(item);
-      if (t.def->when) {
-        TargetPlan tp = RecordPlanner::ForTarget(*t.def, scope);
-        if (audit_) AuditLookups(item.subject);
-        if (tp.kind != TargetPlan::Kind::kTakes) {
-          if (tp.kind == TargetPlan::Kind::kQuarantined) {
-            item.failed = true;
-            item.fail_target = t.def->name;
-            item.fail_reason = std::move(tp.reason);
-          } else {
-            ++t.counts.not_applicable;
-          }
-          if (intends) clear.push_back(i);
-          continue;
-        }
-      }
-      WriteOp op;
-      op.kind = a == Action::kUpdate ? WriteOp::Kind::kUpdate : WriteOp::Kind::kInsert;
-      op.record = &item.record.as_object();
-      op.scope = &scope;
-      op.key = item.key;
-      op.ref = item.ref;
-      op.batch = static_cast<uint64_t>(batch_ids[ti]);
-      if (a == Action::kCheck || a == Action::kAdopt) {
-        // A system that is briefly away is asked again, like a write.
-        auto c = retry_->Run<Result<CheckResult>>(
-            [&] { return t.target->Check(op); },
-            [](const Result<CheckResult>& r) { return r.status(); },
-            [&](const Status& failed, int attempts, double wait) {
-              log_->Warn("Checking a write in doubt at " + t.def->name + " failed " +
-                         retry_->AttemptText(attempts) + ": " + failed.message() +
-                         "; retrying in " + std::to_string(static_cast<int>(wait * 1000)) + " ms.");
-            });
-        if (audit_) AuditLookups(item.subject);
-        if (!c.ok()) {
-          item.failed = true;
-          item.fail_target = t.def->name;
-          item.fail_reason = "checking a write in doubt: " + c.status().message();
-          continue;
-        }
-        InDoubt policy = t.def->in_doubt;
-        if (c->outcome == CheckResult::Outcome::kExists) {
-          if (!t.def->capture.empty()) {
-            item.captures.as_object()[t.def->name] = EvaluateCaptures(*t.def, scope, c->reply);
-          }
-          confirmed.emplace_back(ti, i);
-          ++t.counts.unchanged;
-          continue;
-        }
-        // A target that cannot tell is written from the next batch on
-        // without asking (asking costs a transaction per record).
-        const bool adopt = a == Action::kAdopt;
-        if (adopt && c->outcome == CheckResult::Outcome::kUnsupported) t.adopt_asks = false;
-        bool rewrite = c->outcome == CheckResult::Outcome::kAbsent || policy == InDoubt::kRewrite ||
-                       (policy == InDoubt::kCheck && t.traits.idempotent) || adopt;
-        if (!rewrite) {
-          item.failed = true;
-          item.quarantined_in_doubt = true;
-          item.fail_target = t.def->name;
-          item.fail_reason = "a write to " + t.def->name +
-                             " was interrupted by a crash and the target cannot tell whether it "
-                             "arrived; check the target, then retry or dismiss this record";
-          ++t.counts.in_doubt;
-          continue;
-        }
-        // Rewrite: journal the intent first, in its own transaction.
-        auto tx = store_->Transact();
-        if (!tx.ok()) return tx.status();
-        KEYONCE_RETURN_IF_ERROR(ensure_batch(ti));
-        KEYONCE_RETURN_IF_ERROR(
-            store_->AddIntent(t.id, item.key_hash, item.content, batch_ids[ti], sum_.run));
-        KEYONCE_RETURN_IF_ERROR(audit_write(ti, i, Action::kInsert));
-        KEYONCE_RETURN_IF_ERROR(tx->Commit());
-        op.batch = static_cast<uint64_t>(batch_ids[ti]);
-        a = Action::kInsert;
-        actions[ti][i] = a;
-        intends = true;
-      }
-      ops.push_back(op);
-      op_items.push_back(i);
-      op_scopes.push_back(std::make_unique<Scope>(scope));
-      ops.back().scope = op_scopes.back().get();
-    }
-    // The writes themselves: the target may keep several in flight.
-    std::vector<const std::string*> subjects;
-    if (audit_) {
-      subjects.reserve(ops.size());
-      for (size_t i : op_items) subjects.push_back(&items[i].subject);
-    }
-    std::vector<WriteResult> results = WriteAll(t, ops, subjects);
-    for (size_t k = 0; k < ops.size(); ++k) {
-      size_t i = op_items[k];
-      Item& item = items[i];
-      WriteResult& r = results[k];
-      if (!r.status.ok()) {
-        item.failed = true;
-        item.fail_target = t.def->name;
-        item.fail_reason = "writing to " + t.def->name + ": " + r.status.message();
-        if (!r.evidence.empty()) {
-          item.fail_reason += " (saved for a person:";
-          for (const std::string& f : r.evidence) item.fail_reason += " " + f;
-          item.fail_reason += ")";
-        }
-        if (r.stop_run) {
-          // Not the record's fault: it is written by the next run.
-          item.stopped = true;
-          if (stop.ok()) stop = r.status.Wrap("writing to " + t.def->name);
-          clear.push_back(i);
-        } else if (r.in_doubt) {
-          item.quarantined_in_doubt = true;
-          item.fail_reason +=
-              "; the write may have arrived, so it is not repeated: check the "
-              "target, then retry or dismiss this record";
-          ++t.counts.in_doubt;
-          doubt.push_back(i);
-        } else {
-          ++t.counts.failed;
-          clear.push_back(i);
-        }
-        continue;
-      }
-      if (actions[ti][i] == Action::kUpdate)
-        ++t.counts.updated;
-      else
-        ++t.counts.written;
-      if (!t.def->capture.empty()) {
-        item.captures.as_object()[t.def->name] =
-            EvaluateCaptures(*t.def, *op_scopes[k], r.reply, log_.get(), item.ref);
-        capture_saves.emplace_back(ti, i);
-      }
-    }
-    // Writes that did not happen must not be confirmed with the batch; those
-    // that may have happened stay in doubt (their audit rows stay too).
-    if (!clear.empty() || !doubt.empty()) {
-      auto tx = store_->Transact();
-      if (!tx.ok()) return tx.status();
-      for (size_t i : clear) {
-        KEYONCE_RETURN_IF_ERROR(store_->ClearIntent(t.id, items[i].key_hash));
-        if (audit_ && audit_ids[ti][i]) KEYONCE_RETURN_IF_ERROR(audit_->Remove(audit_ids[ti][i]));
-      }
-      for (size_t i : doubt) {
-        KEYONCE_RETURN_IF_ERROR(store_->SetInDoubt(t.id, items[i].key_hash, sum_.run));
-      }
-      KEYONCE_RETURN_IF_ERROR(tx->Commit());
-    }
-    if (!batch_ids[ti]) continue;
-    auto cr = t.target->Commit(static_cast<uint64_t>(batch_ids[ti]), false);
-    if (!cr.ok()) return cr.status().Wrap("committing target " + t.def->name);
-    t.last_batch = batch_ids[ti];
-    if (cr->durable) {
-      t.token = cr->token;
-      batch_ids[ti] = -batch_ids[ti];  // marks "confirm now"
-    } else {
-      t.deferred.push_back(batch_ids[ti]);
-    }
-  }
-
-  // 3. Confirm. Writes confirmed by Check must be durable; batch marks need not.
-  auto confirm_tx = store_->Transact(!confirmed.empty());
-  if (!confirm_tx.ok()) return confirm_tx.status();
-  if (audit_ && !pending_audit_.empty()) KEYONCE_RETURN_IF_ERROR(FlushAudit(AuditTime()));
-  for (size_t ti = 0; ti < nt; ++ti) {
-    if (batch_ids[ti] < 0) {
-      KEYONCE_RETURN_IF_ERROR(
-          store_->SetBatchState(-batch_ids[ti], StateStore::BatchState::kDone, targets_[ti].token));
-    }
-  }
-  for (auto [ti, i] : capture_saves) {
-    if (items[i].failed && items[i].fail_target == targets_[ti].def->name) continue;
-    const auto& caps = items[i].captures.as_object();
-    auto it = caps.find(targets_[ti].def->name);
-    if (it != caps.end()) {
-      KEYONCE_RETURN_IF_ERROR(
-          store_->SetCaptures(targets_[ti].id, items[i].key_hash, ToJson(it->value())));
-    }
-  }
-  for (auto [ti, i] : confirmed) {
-    const auto& caps = items[i].captures.as_object();
-    auto it = caps.find(targets_[ti].def->name);
-    KEYONCE_RETURN_IF_ERROR(store_->SetWritten(targets_[ti].id, items[i].key_hash, items[i].content,
-                                               it != caps.end() ? ToJson(it->value()) : "",
-                                               sum_.run));
-  }
-  KEYONCE_RETURN_IF_ERROR(confirm_tx->Commit());
-
+  KEYONCE_RETURN_IF_ERROR(ConfirmBatch(items, b));
   for (auto& item : items) {
     if (!item.failed || item.stopped) continue;
     if (item.quarantined_in_doubt) ++sum_.in_doubt;
     Quarantine(item.quarantined_in_doubt ? "in_doubt" : "target", item.fail_target, item.position,
                item.ref, item.fail_reason, item.source_json, item.subject);
   }
-  return stop;
+  return b.stop;
+}
+
+Status Runner::EnsureBatch(BatchRun& b, size_t ti) {
+  if (b.batch_ids[ti]) return Status::OK();
+  auto id = journal_->NewBatch(targets_[ti].id, sum_.run, targets_[ti].token);
+  if (!id.ok()) return id.status();
+  b.batch_ids[ti] = *id;
+  return Status::OK();
+}
+
+Status Runner::IntendWrite(BatchRun& b, size_t ti, Item& item, size_t i, Action a, bool own_row) {
+  KEYONCE_RETURN_IF_ERROR(EnsureBatch(b, ti));
+  const TargetRun& t = targets_[ti];
+  KEYONCE_RETURN_IF_ERROR(journal_->Intend(t.id, item.key_hash, item.content, b.batch_ids[ti]));
+  // The audit row goes with the intent (taken back if the write does not
+  // happen; tied to its batch for a crash).
+  if (!audit_ || item.subject.empty()) return Status::OK();
+  return b.audit.Add(*audit_, b.audit_time, *t.def, b.batch_ids[ti], ti, i, a == Action::kUpdate,
+                     item.subject, own_row);
+}
+
+Status Runner::JournalIntents(std::vector<Item>& items, BatchRun& b) {
+  // Every target's intents in one transaction. Visiting the journal in key
+  // order touches each of its pages once per batch instead of at random.
+  std::vector<size_t> order(items.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(),
+            [&](size_t x, size_t y) { return items[x].key_hash < items[y].key_hash; });
+  auto tx = store_->Transact();
+  if (!tx.ok()) return tx.status();
+  if (audit_) {
+    b.audit_time = AuditTime();
+    KEYONCE_RETURN_IF_ERROR(FlushAudit(b.audit_time));  // this batch's reads and lookups
+  }
+  for (size_t ti = 0; ti < targets_.size(); ++ti) {
+    for (size_t i : order) {
+      auto a = Plan(targets_[ti], items[i]);
+      if (!a.ok()) return a.status();
+      b.actions[ti][i] = *a;
+      if (*a == Action::kInsert || *a == Action::kUpdate) {
+        KEYONCE_RETURN_IF_ERROR(IntendWrite(b, ti, items[i], i, *a, false));
+      }
+    }
+  }
+  if (audit_) KEYONCE_RETURN_IF_ERROR(b.audit.Save(*audit_, b.audit_time));
+  return tx->Commit();
+}
+
+void Runner::FailItem(Item& item, const TargetRun& t, std::string reason) {
+  item.failed = true;
+  item.fail_target = t.def->name;
+  item.fail_reason = std::move(reason);
+}
+
+Result<bool> Runner::PrepareWrite(size_t ti, Item& item, size_t i, BatchRun& b, TargetWrites& w) {
+  TargetRun& t = targets_[ti];
+  Action a = b.actions[ti][i];
+  const bool intends = a == Action::kInsert || a == Action::kUpdate;
+  if (item.failed) return intends;  // an earlier target failed it: its intent goes
+  if (a == Action::kUnchanged) {
+    ++t.counts.unchanged;
+    return false;
+  }
+  auto scope = std::make_unique<Scope>(RecordScope(item));
+  if (t.def->when) {
+    TargetPlan tp = RecordPlanner::ForTarget(*t.def, *scope);
+    if (audit_) AuditLookups(item.subject);
+    if (tp.kind == TargetPlan::Kind::kQuarantined) FailItem(item, t, std::move(tp.reason));
+    if (tp.kind == TargetPlan::Kind::kNotApplicable) ++t.counts.not_applicable;
+    if (tp.kind != TargetPlan::Kind::kTakes) return intends;
+  }
+  WriteOp op;
+  op.kind = a == Action::kUpdate ? WriteOp::Kind::kUpdate : WriteOp::Kind::kInsert;
+  op.record = &item.record.as_object();
+  op.scope = scope.get();
+  op.key = item.key;
+  op.ref = item.ref;
+  if (a == Action::kCheck || a == Action::kAdopt) {
+    auto write = CheckInDoubt(ti, item, i, b, op);
+    if (!write.ok()) return write.status();
+    if (!*write) return false;
+  }
+  op.batch = static_cast<uint64_t>(b.batch_ids[ti]);
+  w.ops.push_back(op);
+  w.items.push_back(i);
+  w.scopes.push_back(std::move(scope));
+  return false;
+}
+
+Result<bool> Runner::CheckInDoubt(size_t ti, Item& item, size_t i, BatchRun& b, WriteOp& op) {
+  TargetRun& t = targets_[ti];
+  const bool adopt = b.actions[ti][i] == Action::kAdopt;
+  // A system that is briefly away is asked again, like a write.
+  auto c = retry_->Run<Result<CheckResult>>(
+      [&] { return t.target->Check(op); }, [](const Result<CheckResult>& r) { return r.status(); },
+      [&](const Status& failed, int attempts, double wait) {
+        log_->Warn("Checking a write in doubt at " + t.def->name + " failed " +
+                   retry_->AttemptText(attempts) + ": " + failed.message() + "; retrying in " +
+                   std::to_string(static_cast<int>(wait * 1000)) + " ms.");
+      });
+  if (audit_) AuditLookups(item.subject);
+  if (!c.ok()) {
+    FailItem(item, t, "checking a write in doubt: " + c.status().message());
+    return false;
+  }
+  if (c->outcome == CheckResult::Outcome::kExists) {
+    if (!t.def->capture.empty()) {
+      item.captures.as_object()[t.def->name] = EvaluateCaptures(*t.def, *op.scope, c->reply);
+    }
+    b.confirmed.emplace_back(ti, i);
+    ++t.counts.unchanged;
+    return false;
+  }
+  // A target that cannot tell is written from the next batch on without
+  // asking (asking costs a transaction per record).
+  if (adopt && c->outcome == CheckResult::Outcome::kUnsupported) t.adopt_asks = false;
+  const InDoubt policy = t.def->in_doubt;
+  bool rewrite = c->outcome == CheckResult::Outcome::kAbsent || policy == InDoubt::kRewrite ||
+                 (policy == InDoubt::kCheck && t.traits.idempotent) || adopt;
+  if (!rewrite) {
+    FailItem(item, t,
+             "a write to " + t.def->name +
+                 " was interrupted by a crash and the target cannot tell whether it arrived; "
+                 "check the target, then retry or dismiss this record");
+    item.quarantined_in_doubt = true;
+    ++t.counts.in_doubt;
+    return false;
+  }
+  // Rewrite: journal the intent first, in its own transaction.
+  auto tx = store_->Transact();
+  if (!tx.ok()) return tx.status();
+  KEYONCE_RETURN_IF_ERROR(IntendWrite(b, ti, item, i, Action::kInsert, true));
+  KEYONCE_RETURN_IF_ERROR(tx->Commit());
+  b.actions[ti][i] = Action::kInsert;
+  return true;
+}
+
+void Runner::ApplyResult(size_t ti, Item& item, size_t i, WriteResult& r, const Scope& scope,
+                         BatchRun& b, TargetWrites& w) {
+  TargetRun& t = targets_[ti];
+  if (r.status.ok()) {
+    ++(b.actions[ti][i] == Action::kUpdate ? t.counts.updated : t.counts.written);
+    if (!t.def->capture.empty()) {
+      item.captures.as_object()[t.def->name] =
+          EvaluateCaptures(*t.def, scope, r.reply, log_.get(), item.ref);
+      b.capture_saves.emplace_back(ti, i);
+    }
+    return;
+  }
+  std::string reason = "writing to " + t.def->name + ": " + r.status.message();
+  if (!r.evidence.empty()) {
+    reason += " (saved for a person:";
+    for (const std::string& f : r.evidence) reason += " " + f;
+    reason += ")";
+  }
+  FailItem(item, t, std::move(reason));
+  if (r.stop_run) {
+    // Not the record's fault: it is written by the next run.
+    item.stopped = true;
+    if (b.stop.ok()) b.stop = r.status.Wrap("writing to " + t.def->name);
+    w.forget.push_back(i);
+  } else if (r.in_doubt) {
+    item.quarantined_in_doubt = true;
+    item.fail_reason +=
+        "; the write may have arrived, so it is not repeated: check the target, then retry or "
+        "dismiss this record";
+    ++t.counts.in_doubt;
+    w.doubt.push_back(i);
+  } else {
+    ++t.counts.failed;
+    w.forget.push_back(i);
+  }
+}
+
+Status Runner::WriteTarget(size_t ti, std::vector<Item>& items, BatchRun& b) {
+  TargetRun& t = targets_[ti];
+  TargetWrites w;
+  for (size_t i = 0; i < items.size(); ++i) {
+    auto forget = PrepareWrite(ti, items[i], i, b, w);
+    if (!forget.ok()) return forget.status();
+    if (*forget) w.forget.push_back(i);
+  }
+  // The writes themselves: the target may keep several in flight.
+  std::vector<const std::string*> subjects;
+  if (audit_) {
+    subjects.reserve(w.ops.size());
+    for (size_t i : w.items) subjects.push_back(&items[i].subject);
+  }
+  std::vector<WriteResult> results = WriteAll(t, w.ops, subjects);
+  for (size_t k = 0; k < w.ops.size(); ++k) {
+    ApplyResult(ti, items[w.items[k]], w.items[k], results[k], *w.scopes[k], b, w);
+  }
+  // Writes that did not happen must not be confirmed with the batch; those
+  // that may have happened stay in doubt (their audit rows stay too).
+  if (!w.forget.empty() || !w.doubt.empty()) {
+    auto tx = store_->Transact();
+    if (!tx.ok()) return tx.status();
+    for (size_t i : w.forget) {
+      KEYONCE_RETURN_IF_ERROR(journal_->Forget(t.id, items[i].key_hash));
+      if (audit_) KEYONCE_RETURN_IF_ERROR(b.audit.Remove(*audit_, ti, i));
+    }
+    if (audit_) KEYONCE_RETURN_IF_ERROR(b.audit.Save(*audit_, b.audit_time));
+    for (size_t i : w.doubt) {
+      KEYONCE_RETURN_IF_ERROR(journal_->MarkInDoubt(t.id, items[i].key_hash, sum_.run));
+    }
+    KEYONCE_RETURN_IF_ERROR(tx->Commit());
+  }
+  if (!b.batch_ids[ti]) return Status::OK();
+  auto cr = t.target->Commit(static_cast<uint64_t>(b.batch_ids[ti]), false);
+  if (!cr.ok()) return cr.status().Wrap("committing target " + t.def->name);
+  t.last_batch = b.batch_ids[ti];
+  if (cr->durable) {
+    t.token = cr->token;
+    b.batch_ids[ti] = -b.batch_ids[ti];  // marks "confirm now"
+  } else {
+    t.deferred.push_back(b.batch_ids[ti]);
+  }
+  return Status::OK();
+}
+
+Status Runner::ConfirmBatch(std::vector<Item>& items, BatchRun& b) {
+  // Writes confirmed by Check must be durable; batch marks need not be.
+  auto tx = store_->Transact(!b.confirmed.empty());
+  if (!tx.ok()) return tx.status();
+  if (audit_ && !pending_audit_.empty()) KEYONCE_RETURN_IF_ERROR(FlushAudit(AuditTime()));
+  for (size_t ti = 0; ti < targets_.size(); ++ti) {
+    if (b.batch_ids[ti] < 0) {
+      KEYONCE_RETURN_IF_ERROR(journal_->ConfirmBatch(-b.batch_ids[ti], targets_[ti].token));
+    }
+  }
+  auto captures_of = [&](size_t ti, size_t i) -> std::string {
+    const auto& caps = items[i].captures.as_object();
+    auto it = caps.find(targets_[ti].def->name);
+    return it != caps.end() ? ToJson(it->value()) : "";
+  };
+  for (auto [ti, i] : b.capture_saves) {
+    if (items[i].failed && items[i].fail_target == targets_[ti].def->name) continue;
+    std::string caps = captures_of(ti, i);
+    if (!caps.empty()) {
+      KEYONCE_RETURN_IF_ERROR(journal_->SetCaptures(targets_[ti].id, items[i].key_hash, caps));
+    }
+  }
+  for (auto [ti, i] : b.confirmed) {
+    KEYONCE_RETURN_IF_ERROR(journal_->ConfirmWrite(targets_[ti].id, items[i].key_hash,
+                                                   items[i].content, captures_of(ti, i), sum_.run));
+  }
+  return tx->Commit();
 }
 
 Status Runner::DryRunBatch(std::vector<Item>& items) {
@@ -1668,10 +1780,19 @@ void Runner::AuditLookups(const std::string& subject) {
 }
 
 Status Runner::FlushAudit(const std::string& time) {
+  // One chunk per system and operation (the source's reads, each table's lookups).
+  std::vector<AuditChunk> chunks;
   for (const auto& a : pending_audit_) {
-    auto id = audit_->Append(time, *a.system, a.operation, a.subject, a.detail);
-    if (!id.ok()) return id.status();
+    auto c = std::find_if(chunks.begin(), chunks.end(), [&](const AuditChunk& c) {
+      return c.system() == *a.system && c.operation() == a.operation;
+    });
+    if (c == chunks.end()) c = chunks.emplace(chunks.end(), *a.system, a.operation);
+    if (c->Add(a.subject, a.detail) < 0) {
+      auto id = audit_->Append(time, *a.system, a.operation, a.subject, a.detail);
+      if (!id.ok()) return id.status();
+    }
   }
+  for (AuditChunk& c : chunks) KEYONCE_RETURN_IF_ERROR(audit_->Save(time, c));
   pending_audit_.clear();
   return Status::OK();
 }

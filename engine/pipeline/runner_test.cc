@@ -9,8 +9,8 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <set>
 #include <new>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -34,8 +34,8 @@ struct Script {
   int commits = 0;
   std::vector<std::vector<std::string>> calls;  // keys of each WriteMany call
   std::string out_of_memory;                    // writing this key throws std::bad_alloc
-  std::set<std::string> lost_answer;  // the write may have happened: in doubt (once)
-  std::string stop_at;                // writing this key: the target cannot go on (once)
+  std::set<std::string> lost_answer;            // the write may have happened: in doubt (once)
+  std::string stop_at;                          // writing this key: the target cannot go on (once)
 };
 Script* g_script = nullptr;
 
@@ -105,8 +105,9 @@ KEYONCE_REGISTER_CONNECTOR(ScriptedDef());
 class RunnerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::path(testing::TempDir()) /
-           ("runner_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    dir_ =
+        std::filesystem::path(testing::TempDir()) /
+        ("runner_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     script_ = Script();
@@ -137,7 +138,9 @@ class RunnerTest : public ::testing::Test {
     EXPECT_TRUE(s.ok()) << s.status().message();
     return s.ok() ? *s : RunSummary{};
   }
-  static int Lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
+  static int Lines(const std::string& s) {
+    return static_cast<int>(std::count(s.begin(), s.end(), '\n'));
+  }
 
   std::filesystem::path dir_;
   Script script_;
@@ -160,7 +163,8 @@ targets:
 )";
 
 TEST_F(RunnerTest, RerunAfterSuccessWritesNothing) {
-  Write("in.jsonl", "{\"id\":\"1\",\"v\":\"a\"}\n{\"id\":\"2\",\"v\":\"b\"}\n{\"id\":\"3\",\"v\":\"c\"}\n");
+  Write("in.jsonl",
+        "{\"id\":\"1\",\"v\":\"a\"}\n{\"id\":\"2\",\"v\":\"b\"}\n{\"id\":\"3\",\"v\":\"c\"}\n");
   auto r = Load(kTwoTargets);
   ASSERT_TRUE(r);
   auto s1 = Run(*r);
@@ -170,7 +174,8 @@ TEST_F(RunnerTest, RerunAfterSuccessWritesNothing) {
   auto db_time = std::filesystem::last_write_time(dir_ / "out.db");
   auto file_time = std::filesystem::last_write_time(dir_ / "out.jsonl");
   auto s2 = Run(*r);
-  EXPECT_EQ(std::filesystem::last_write_time(dir_ / "out.db"), db_time) << "a rerun leaves targets untouched";
+  EXPECT_EQ(std::filesystem::last_write_time(dir_ / "out.db"), db_time)
+      << "a rerun leaves targets untouched";
   EXPECT_EQ(std::filesystem::last_write_time(dir_ / "out.jsonl"), file_time);
   EXPECT_EQ(s2.targets[0].second.written, 0);
   EXPECT_EQ(s2.targets[0].second.unchanged, 3);
@@ -192,7 +197,8 @@ TEST_F(RunnerTest, ChangedRecordFollowsEachTargetsPolicy) {
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open((dir_ / "out.db").c_str(), &db), SQLITE_OK);
   sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db, "SELECT count(*), (SELECT v FROM t WHERE id = '2') FROM t", -1, &st, nullptr);
+  sqlite3_prepare_v2(db, "SELECT count(*), (SELECT v FROM t WHERE id = '2') FROM t", -1, &st,
+                     nullptr);
   ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
   EXPECT_EQ(sqlite3_column_int(st, 0), 2);
   EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(st, 1)), "CHANGED");
@@ -224,7 +230,8 @@ TEST_F(RunnerTest, RetriesTransientErrorsThenSucceeds) {
   EXPECT_EQ(script_.written, (std::vector<std::string>{"1", "2"}));
   EXPECT_NE(err_.str().find("attempt 1 of 3"), std::string::npos);
   // The later target used the earlier target's capture.
-  EXPECT_EQ(Read("out.jsonl"), "{\"id\":\"1\",\"case\":\"case-1\"}\n{\"id\":\"2\",\"case\":\"case-2\"}\n");
+  EXPECT_EQ(Read("out.jsonl"),
+            "{\"id\":\"1\",\"case\":\"case-1\"}\n{\"id\":\"2\",\"case\":\"case-2\"}\n");
 }
 
 TEST_F(RunnerTest, ConcurrentTargetGetsManyWritesPerCallAndRetriesOnlyTheFailedOnes) {
@@ -355,17 +362,26 @@ targets:
   EXPECT_FALSE(ResolveParams(*r, {{"cpr", "010203-1234"}, {"day", "31-02-2026"}}).ok());
 }
 
-// Leaves record "1" journaled as an intent in a batch that never confirmed.
+// Leaves record "1" journaled as an intent in a batch that never confirmed:
+// its journal row becomes the batch's one intent (key and content hash).
 void SimulateCrashedBatch(const std::filesystem::path& state) {
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(state.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db,
-                         "INSERT INTO batches(id, target, run, state) VALUES(999, 1, 1, 0);"
-                         "INSERT INTO intents(target, key, hash, batch, run) "
-                         "  SELECT target, key, written, 999, 1 FROM journal;"
-                         "DELETE FROM journal;",
-                         nullptr, nullptr, nullptr),
+  sqlite3_stmt* s = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT key, written FROM journal", -1, &s, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(s), SQLITE_ROW);
+  std::string intent(static_cast<const char*>(sqlite3_column_blob(s, 0)), 16);
+  intent.append(static_cast<const char*>(sqlite3_column_blob(s, 1)), 16);
+  sqlite3_finalize(s);
+  ASSERT_EQ(sqlite3_prepare_v2(db,
+                               "INSERT INTO batches(id, target, run, state, intents) "
+                               "VALUES(999, 1, 1, 0, ?)",
+                               -1, &s, nullptr),
             SQLITE_OK);
+  sqlite3_bind_blob(s, 1, intent.data(), static_cast<int>(intent.size()), SQLITE_TRANSIENT);
+  ASSERT_EQ(sqlite3_step(s), SQLITE_DONE);
+  sqlite3_finalize(s);
+  ASSERT_EQ(sqlite3_exec(db, "DELETE FROM journal", nullptr, nullptr, nullptr), SQLITE_OK);
   sqlite3_close(db);
 }
 
@@ -414,7 +430,8 @@ targets:
   sqlite3* q = nullptr;
   ASSERT_EQ(sqlite3_open((dir_ / "state.db").c_str(), &q), SQLITE_OK);
   sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(q, "SELECT id FROM quarantine WHERE stage='in_doubt' AND status='open'", -1, &st, nullptr);
+  sqlite3_prepare_v2(q, "SELECT id FROM quarantine WHERE stage='in_doubt' AND status='open'", -1,
+                     &st, nullptr);
   ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
   int64_t id = sqlite3_column_int64(st, 0);
   sqlite3_finalize(st);

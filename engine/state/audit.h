@@ -13,6 +13,13 @@
 // operation on a person for an access request while the table alone names
 // no one.
 //
+// The rows a run makes for its records (reads, lookups, writes) are stored
+// as chunks (table `audit_chunks`): the rows of one operation on one system
+// in one transaction share one row, whose blob lists each row's subject
+// (sorted, for a binary search) and detail. Appending a record's rows then
+// costs microseconds instead of an indexed row each; QueryAudit returns
+// them as rows like any other.
+//
 // Writes to a target are logged in the same state-store transaction as
 // their write intent and carry the journal batch: a row whose batch is
 // rolled back (the write did not happen) is removed, one whose batch is in
@@ -27,6 +34,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "keyonce/status.h"
@@ -130,6 +138,45 @@ std::string LocalUserName();
 // "keyonce@<hostname>".
 std::string DefaultRobotName();
 
+// Rows of one operation on one system (and, for writes, one journal batch)
+// made in one transaction, stored as one chunk (AuditWriter::Save).
+class AuditChunk {
+ public:
+  AuditChunk(std::string system, std::string operation, int64_t batch = 0)
+      : system_(std::move(system)), operation_(std::move(operation)), batch_(batch) {}
+  // Adds a row about `subject`; returns its index for Remove, or -1 when
+  // `subject` is not a reference ("ref-" and 12 letters) and needs a row of
+  // its own (AuditWriter::Append).
+  int Add(std::string_view subject, std::string_view detail);
+  // Takes back a row (a write that did not happen); Save stores the change.
+  void Remove(int index);
+  // Rows added and not removed.
+  size_t size() const { return live_; }
+  const std::string& system() const { return system_; }
+  const std::string& operation() const { return operation_; }
+  int64_t batch() const { return batch_; }
+
+ private:
+  friend class AuditWriter;
+  struct Row {
+    uint64_t subject;  // the reference's 48 bits
+    uint32_t detail;   // index into details_
+    bool removed;
+  };
+  // The stored form: rows as (subject, detail index) sorted by subject, and
+  // the details, each once.
+  std::string EncodeRows() const;
+  std::string EncodeDetails() const;
+
+  std::string system_, operation_;
+  int64_t batch_ = 0;
+  std::vector<Row> rows_;
+  std::vector<std::string> details_;
+  size_t live_ = 0;
+  int64_t id_ = 0;  // its row once saved
+  bool dirty_ = false;
+};
+
 // The runner's writer: prepared statements and the fields every row of one
 // run shares.
 class AuditWriter {
@@ -148,11 +195,23 @@ class AuditWriter {
   Status Remove(int64_t id);
   // Removes the rows of a batch that was rolled back (it did not arrive).
   Status DiscardBatch(int64_t batch);
+  // Stores `chunk` (inside the caller's transaction) at `time`: a new one
+  // is inserted; one saved before is rewritten after Remove, or deleted
+  // when no row is left. A chunk without rows is not stored.
+  Status Save(std::string_view time, AuditChunk& chunk);
 
  private:
   AuditWriter() = default;
+  // Binds the columns every row shares (1-7: time, robot, actor, recipe,
+  // run, system, operation) of an insert into `audit` or `audit_chunks`.
+  void BindCommon(sqlite3_stmt* s, std::string_view time, std::string_view system,
+                  std::string_view operation);
   sqlite3* db_ = nullptr;
   sqlite3_stmt* insert_ = nullptr;
+  sqlite3_stmt* insert_chunk_ = nullptr;
+  sqlite3_stmt* update_chunk_ = nullptr;
+  sqlite3_stmt* delete_chunk_ = nullptr;
+  sqlite3_stmt* discard_chunks_ = nullptr;
   sqlite3_stmt* remove_ = nullptr;
   sqlite3_stmt* discard_ = nullptr;
   std::string robot_, actor_, recipe_;

@@ -12,6 +12,7 @@
 
 #include "pipeline/runner.h"
 #include "recipe/loader.h"
+#include "state/journal.h"
 #include "state/privacy.h"
 #include "state/state_sql.h"
 #include "state/store.h"
@@ -112,21 +113,34 @@ class AuditTest : public ::testing::Test {
       out.push_back(e.operation + (e.system.empty() ? "" : " " + e.system));
     return out;
   }
-  // Every text stored in the state file's audit table, for scanning.
+  // Everything stored in the state file's audit tables (blobs as their
+  // bytes), for scanning.
   std::string Dump() {
     std::string all;
-    sqlite3_stmt* s = nullptr;
-    sqlite3_prepare_v2(StateSql::Of(Store()), "SELECT * FROM audit", -1, &s, nullptr);
-    while (sqlite3_step(s) == SQLITE_ROW) {
-      for (int i = 0; i < sqlite3_column_count(s); ++i) {
-        const unsigned char* t = sqlite3_column_text(s, i);
-        all += t ? reinterpret_cast<const char*>(t) : "";
-        all += "|";
+    for (const char* sql : {"SELECT * FROM audit", "SELECT * FROM audit_chunks"}) {
+      sqlite3_stmt* s = nullptr;
+      sqlite3_prepare_v2(StateSql::Of(Store()), sql, -1, &s, nullptr);
+      while (sqlite3_step(s) == SQLITE_ROW) {
+        for (int i = 0; i < sqlite3_column_count(s); ++i) {
+          const auto* t = static_cast<const char*>(sqlite3_column_blob(s, i));
+          all += t ? std::string(t, static_cast<size_t>(sqlite3_column_bytes(s, i))) : "";
+          all += "|";
+        }
+        all += "\n";
       }
-      all += "\n";
+      sqlite3_finalize(s);
+    }
+    return all;
+  }
+  int64_t Count(const std::string& sql) {
+    sqlite3_stmt* s = nullptr;
+    int64_t n = -1;
+    if (sqlite3_prepare_v2(StateSql::Of(Store()), sql.c_str(), -1, &s, nullptr) == SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW) {
+      n = sqlite3_column_int64(s, 0);
     }
     sqlite3_finalize(s);
-    return all;
+    return n;
   }
 
   std::filesystem::path dir_;
@@ -261,11 +275,12 @@ TEST_F(AuditTest, PruneDeletesRowsOlderThanTheRetentionAtMostOncePerDay) {
 
 TEST_F(AuditTest, WritesOfRolledBackBatchesAreDiscardedAndInDoubtOnesMarked) {
   StateStore& db = Store();
-  auto target = Store().TargetId("r", "crm");
+  Journal journal(db);
+  auto target = journal.TargetId("r", "crm");
   ASSERT_TRUE(target.ok());
-  auto b1 = Store().NewBatch(*target, 7, "");
-  auto b2 = Store().NewBatch(*target, 7, "");
-  auto b3 = Store().NewBatch(*target, 7, "");
+  auto b1 = journal.NewBatch(*target, 7, "");
+  auto b2 = journal.NewBatch(*target, 7, "");
+  auto b3 = journal.NewBatch(*target, 7, "");
   ASSERT_TRUE(b1.ok() && b2.ok() && b3.ok());
   auto w = AuditWriter::Open(db, "robot", "anna", "r", 7);
   ASSERT_TRUE(w.ok()) << w.status().message();
@@ -277,15 +292,93 @@ TEST_F(AuditTest, WritesOfRolledBackBatchesAreDiscardedAndInDoubtOnesMarked) {
   ASSERT_TRUE((*w)->Remove(*gone).ok());  // a write that failed
   ASSERT_EQ(Query({.subject = "ref-one"}).size(), 3u);
   EXPECT_EQ(Query({.subject = "ref-one"})[0].state, "pending");
-  ASSERT_TRUE(Store().SetBatchState(*b1, StateStore::BatchState::kDone).ok());
-  ASSERT_TRUE(Store().SetBatchState(*b2, StateStore::BatchState::kRolledBack).ok());
-  ASSERT_TRUE(Store().SetBatchState(*b3, StateStore::BatchState::kInDoubt).ok());
+  ASSERT_TRUE(journal.Settle(*b1, Journal::BatchState::kDone).ok());
+  ASSERT_TRUE(journal.Settle(*b2, Journal::BatchState::kRolledBack).ok());
+  ASSERT_TRUE(journal.Settle(*b3, Journal::BatchState::kInDoubt).ok());
   auto rows = Query({.subject = "ref-one"});
   ASSERT_EQ(rows.size(), 2u) << "a rolled-back write did not happen";
   EXPECT_EQ(rows[0].state, "");
   EXPECT_EQ(rows[1].state, "in doubt");
   ASSERT_TRUE((*w)->DiscardBatch(*b2).ok());
   EXPECT_EQ(Dump().find("|" + std::to_string(*b2) + "|\n"), std::string::npos) << Dump();
+}
+
+TEST_F(AuditTest, ChunkRowsAreListedLikeRowsTakenBackWhenAWriteFailsAndDiscardedWithTheirBatch) {
+  StateStore& db = Store();
+  Journal journal(db);
+  auto target = journal.TargetId("r", "crm");
+  ASSERT_TRUE(target.ok());
+  auto b1 = journal.NewBatch(*target, 7, "");
+  auto b2 = journal.NewBatch(*target, 7, "");
+  ASSERT_TRUE(b1.ok() && b2.ok());
+  auto w = AuditWriter::Open(db, "robot", "anna", "r", 7);
+  ASSERT_TRUE(w.ok()) << w.status().message();
+  Pseudonymizer p("key");
+  const std::string ann = SubjectReference(p, "0101851233"), bo = SubjectReference(p, "0203901234");
+  const std::string t1 = "2026-11-02T10:00:00.000Z";
+
+  AuditChunk reads("source:csv", kAuditRead);
+  EXPECT_EQ(reads.Add(bo, "in.csv:2"), 0);
+  EXPECT_EQ(reads.Add(ann, "in.csv:3"), 1);
+  EXPECT_EQ(reads.Add(ann, "in.csv:4"), 2);
+  EXPECT_EQ(reads.Add("ref-one", "in.csv:5"), -1) << "not a reference: a row of its own";
+  AuditChunk creates("crm", kAuditCreate, *b1);
+  int gone = creates.Add(ann, "http");
+  creates.Add(bo, "http");
+  AuditChunk rolled_back("crm", kAuditCreate, *b2);
+  rolled_back.Add(ann, "http");
+  for (AuditChunk* c : {&reads, &creates, &rolled_back}) ASSERT_TRUE((*w)->Save(t1, *c).ok());
+  EXPECT_EQ(Count("SELECT count(*) FROM audit_chunks"), 3);
+
+  // A write that failed is taken back; a chunk left empty goes.
+  creates.Remove(gone);
+  creates.Remove(gone);  // twice is once
+  ASSERT_TRUE((*w)->Save(t1, creates).ok());
+  EXPECT_EQ(creates.size(), 1u);
+  creates.Remove(1);
+  ASSERT_TRUE((*w)->Save(t1, creates).ok());
+  EXPECT_EQ(Count("SELECT count(*) FROM audit_chunks"), 2);
+  ASSERT_TRUE(journal.Settle(*b2, Journal::BatchState::kRolledBack).ok());
+
+  auto rows = Query({.subject = ann});
+  ASSERT_EQ(rows.size(), 2u) << "the rolled-back write did not happen";
+  EXPECT_EQ(Ops(rows), (std::vector<std::string>{"read source:csv", "read source:csv"}));
+  EXPECT_EQ(rows[0].detail, "in.csv:3");
+  EXPECT_EQ(rows[1].detail, "in.csv:4");
+  EXPECT_EQ(rows[0].subject, ann);
+  EXPECT_EQ(rows[0].robot, "robot");
+  EXPECT_EQ(rows[0].actor, "anna");
+  EXPECT_EQ(rows[0].recipe, "r");
+  EXPECT_EQ(rows[0].run, 7);
+  EXPECT_EQ(rows[0].time, t1);
+  EXPECT_EQ(Query({.subject = bo}).size(), 1u);
+  EXPECT_EQ(Query({.run = 7}).size(), 3u);
+  EXPECT_TRUE(Query({.subject = ann, .from = "2026-11-03"}).empty());
+  EXPECT_TRUE(Query({.subject = "ref-bbbbbbbbbbbb"}).empty());
+  EXPECT_EQ(Query({.subject = ann, .limit = 1}).size(), 1u);
+
+  // Rows of a batch rolled back are removed with it; pruning counts rows, not chunks.
+  ASSERT_TRUE((*w)->DiscardBatch(*b2).ok());
+  EXPECT_EQ(Count("SELECT count(*) FROM audit_chunks"), 1);
+  int64_t pruned = 0;
+  ASSERT_TRUE(PruneAuditIfDue(db, 30, &pruned).ok());
+  EXPECT_EQ(pruned, 3);
+  EXPECT_TRUE(Query({.subject = ann}).empty());
+}
+
+TEST_F(AuditTest, AReferenceIsStoredAsItsBitsAndReadBackTheSame) {
+  Pseudonymizer p("key");
+  for (const char* cpr : {"0101851233", "0203901234", "3112999999"}) {
+    std::string ref = SubjectReference(p, cpr);
+    auto bits = Pseudonymizer::ReferenceBits(ref);
+    ASSERT_TRUE(bits) << ref;
+    EXPECT_LT(*bits, uint64_t{1} << 48);
+    EXPECT_EQ(Pseudonymizer::ReferenceOfBits(*bits), ref);
+  }
+  for (const char* bad : {"", "ref-", "ref-one", "ref-bbbbbbbbbbb1", "ref-bbbbbbbbbbbbb",
+                          "REF-bbbbbbbbbbbb", "ref-bbbbbbbbbbbA"}) {
+    EXPECT_FALSE(Pseudonymizer::ReferenceBits(bad)) << bad;
+  }
 }
 
 const char* kPeopleCsv =

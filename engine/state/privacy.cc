@@ -78,16 +78,33 @@ std::string Hex(const uint8_t* data, size_t n) {
   return s;
 }
 
+namespace {
+// Letters only, four bits each: a reference never contains a run of digits,
+// so it can never look like (or be masked as) a CPR number.
+constexpr const char* kReferenceLetters = "bcdfghjkmnpqrstv";
+}  // namespace
+
 std::string Pseudonymizer::Reference(const Digest& d) {
-  // Letters only, four bits each: a reference never contains a run of
-  // digits, so it can never look like (or be masked as) a CPR number.
-  static const char* kLetters = "bcdfghjkmnpqrstv";
+  uint64_t bits = 0;
+  for (size_t i = 0; i < 6; ++i) bits = bits << 8 | d[i];
+  return ReferenceOfBits(bits);
+}
+
+std::string Pseudonymizer::ReferenceOfBits(uint64_t bits) {
   std::string s = "ref-";
-  for (size_t i = 0; i < 6; ++i) {
-    s.push_back(kLetters[d[i] >> 4]);
-    s.push_back(kLetters[d[i] & 15]);
-  }
+  for (int shift = 44; shift >= 0; shift -= 4) s.push_back(kReferenceLetters[(bits >> shift) & 15]);
   return s;
+}
+
+std::optional<uint64_t> Pseudonymizer::ReferenceBits(std::string_view ref) {
+  if (ref.size() != 16 || ref.substr(0, 4) != "ref-") return std::nullopt;
+  uint64_t bits = 0;
+  for (char c : ref.substr(4)) {
+    const char* at = c ? std::strchr(kReferenceLetters, c) : nullptr;
+    if (!at) return std::nullopt;
+    bits = bits << 4 | static_cast<uint64_t>(at - kReferenceLetters);
+  }
+  return bits;
 }
 
 namespace {

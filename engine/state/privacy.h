@@ -11,6 +11,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,6 +45,10 @@ class Pseudonymizer {
   Digest KeyHash(std::string_view scope, std::string_view key);
   // "ref-" + 12 letters (48 bits of KeyHash, no digits): what people see.
   static std::string Reference(const Digest& d);
+  // A reference's 48 bits, and back (a compact form for storage); nullopt
+  // for text that is not a reference.
+  static std::optional<uint64_t> ReferenceBits(std::string_view reference);
+  static std::string ReferenceOfBits(uint64_t bits);
 
  private:
   struct Impl;

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "core/clock.h"
+#include "state/journal.h"
 #include "state/sqlite_util.h"
 #include "state/store.h"
 
@@ -31,13 +32,12 @@ CREATE TABLE IF NOT EXISTS targets(
 CREATE TABLE IF NOT EXISTS journal(
   target INTEGER NOT NULL, key BLOB NOT NULL, written BLOB, doubt INTEGER NOT NULL DEFAULT 0,
   captures TEXT, run INTEGER, updated_at INTEGER, PRIMARY KEY(target, key)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS intents(
-  id INTEGER PRIMARY KEY, target INTEGER NOT NULL, key BLOB NOT NULL, hash BLOB NOT NULL,
-  batch INTEGER NOT NULL, run INTEGER, captures TEXT);
-CREATE INDEX IF NOT EXISTS intents_batch ON intents(batch);
 CREATE TABLE IF NOT EXISTS batches(
   id INTEGER PRIMARY KEY, target INTEGER NOT NULL, run INTEGER NOT NULL, state INTEGER NOT NULL,
-  token_before TEXT, token_after TEXT, created_at INTEGER);
+  token_before TEXT, token_after TEXT, created_at INTEGER, intents BLOB);
+CREATE TABLE IF NOT EXISTS intent_captures(
+  batch INTEGER NOT NULL, key BLOB NOT NULL, captures TEXT NOT NULL,
+  PRIMARY KEY(batch, key)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS batches_open ON batches(target, id) WHERE state = 0;
 CREATE INDEX IF NOT EXISTS batches_target ON batches(target, id);
 CREATE TABLE IF NOT EXISTS quarantine(
@@ -52,8 +52,8 @@ CREATE TABLE IF NOT EXISTS recipe_locks(
 )sql";
 
 // The tables without which the journal cannot answer for what was written.
-const char* const kCoreTables[] = {"meta",    "runs",    "targets",    "journal",
-                                   "intents", "batches", "quarantine", "watermarks"};
+const char* const kCoreTables[] = {"meta",    "runs",       "targets",   "journal",
+                                   "batches", "quarantine", "watermarks"};
 
 // Columns later versions added to tables that already existed.
 struct AddedColumn {
@@ -62,7 +62,8 @@ struct AddedColumn {
   const char* type;
 };
 const AddedColumn kAddedColumns[] = {{"quarantine", "params", "TEXT"},
-                                     {"quarantine", "secrets", "TEXT"}};
+                                     {"quarantine", "secrets", "TEXT"},
+                                     {"batches", "intents", "BLOB"}};
 
 // What to do, said once for every refusal of a file that is there.
 std::string Remedy(const fs::path& path) {
@@ -380,6 +381,9 @@ Status StateStore::Upgrade(int version) {
     st = Exec(add.c_str());
     if (!st.ok()) return fail(st);
   }
+  // Schema 3 keeps a batch's intents in its row (a blob) instead of a row each.
+  st = Journal::UpgradeIntents(*this);
+  if (!st.ok()) return fail(st);
   std::string meta = "INSERT OR IGNORE INTO meta(k, v) VALUES('state_id', '" + RandomHex(16) +
                      "'), ('pseudonym_key', '" + RandomHex(32) + "'), ('created_at', '" +
                      UtcTimestamp() +
@@ -485,7 +489,9 @@ Result<StateStore::Report> StateStore::Check() {
     }
     r.recipes.push_back(std::move(c));
   }
-  r.audit_rows = one_int("SELECT count(*) FROM audit");
+  // Rows of their own and rows kept in chunks (0 where a table is missing).
+  r.audit_rows =
+      one_int("SELECT count(*) FROM audit") + one_int("SELECT IFNULL(sum(n), 0) FROM audit_chunks");
   return r;
 }
 

@@ -11,19 +11,6 @@
 namespace keyonce {
 namespace {
 
-int64_t NowUnix() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-bool ColDigest(sqlite3_stmt* s, int i, Digest* d) {
-  if (sqlite3_column_type(s, i) != SQLITE_BLOB) return false;
-  if (sqlite3_column_bytes(s, i) != static_cast<int>(d->size())) return false;
-  std::memcpy(d->data(), sqlite3_column_blob(s, i), d->size());
-  return true;
-}
-
 // Resets a cached statement when the scope ends.
 struct Stmt {
   sqlite3_stmt* s;
@@ -38,27 +25,10 @@ struct Stmt {
     sqlite3_bind_text(s, i, v.data(), int(v.size()), SQLITE_TRANSIENT);
   }
   void Int(int i, int64_t v) { sqlite3_bind_int64(s, i, v); }
-  void Blob(int i, const Digest& d) {
-    sqlite3_bind_blob(s, i, d.data(), int(d.size()), SQLITE_STATIC);
-  }
   void Null(int i) { sqlite3_bind_null(s, i); }
 };
 
 }  // namespace
-
-const char* BatchStateName(StateStore::BatchState s) {
-  switch (s) {
-    case StateStore::BatchState::kPending:
-      return "pending";
-    case StateStore::BatchState::kDone:
-      return "done";
-    case StateStore::BatchState::kRolledBack:
-      return "rolled back";
-    case StateStore::BatchState::kInDoubt:
-      return "in doubt";
-  }
-  return "?";
-}
 
 std::filesystem::path StateStore::DefaultPath() {
   if (const char* env = std::getenv("KEYONCE_STATE"); env && *env) return env;
@@ -98,6 +68,7 @@ StateStore::Transaction::~Transaction() {
   // Also while an exception (std::bad_alloc) unwinds: nothing here allocates.
   if (!store_) return;
   sqlite3_exec(store_->db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  if (store_->hook_) store_->hook_->RolledBack();
   if (store_->relaxed_) {
     store_->relaxed_ = false;
     sqlite3_exec(store_->db_, "PRAGMA synchronous=FULL", nullptr, nullptr, nullptr);
@@ -126,7 +97,11 @@ Status StateStore::Begin(bool durable) {
 }
 
 Status StateStore::Commit() {
+  // The hook's own statements belong to the transaction; if they fail, it
+  // rolls back (Transaction::Commit).
+  if (hook_) KEYONCE_RETURN_IF_ERROR(hook_->BeforeCommit());
   Status st = Exec("COMMIT");
+  if (st.ok() && hook_) hook_->Committed();
   if (relaxed_) {
     relaxed_ = false;
     Status back = Exec("PRAGMA synchronous=FULL");
@@ -136,6 +111,7 @@ Status StateStore::Commit() {
 }
 Status StateStore::Rollback() {
   Status st = Exec("ROLLBACK");
+  if (hook_) hook_->RolledBack();
   if (relaxed_) {
     relaxed_ = false;
     Exec("PRAGMA synchronous=FULL");
@@ -215,286 +191,6 @@ Result<std::vector<StateStore::RunRow>> StateStore::ListRuns(const std::string& 
     out.push_back(std::move(r));
   }
   return out;
-}
-
-Result<int64_t> StateStore::TargetId(const std::string& recipe, const std::string& target) {
-  if (!read_only_) {
-    // INSERT OR IGNORE first: two processes registering the same target at
-    // once both end up with the one row.
-    Stmt ins(Prepare("INSERT OR IGNORE INTO targets(recipe, name) VALUES(?, ?)"));
-    ins.Text(1, recipe);
-    ins.Text(2, target);
-    if (sqlite3_step(ins.s) != SQLITE_DONE) return Error("registering target");
-  }
-  Stmt s(Prepare("SELECT id FROM targets WHERE recipe=? AND name=?"));
-  s.Text(1, recipe);
-  s.Text(2, target);
-  if (sqlite3_step(s.s) == SQLITE_ROW) return sqlite3_column_int64(s.s, 0);
-  if (read_only_) return int64_t{-1};
-  return Error("registering target");
-}
-
-Result<int64_t> StateStore::LastBatch(int64_t target) {
-  if (target < 0) return int64_t{0};
-  Stmt s(Prepare("SELECT IFNULL(MAX(id), 0) FROM batches WHERE target=?"));
-  s.Int(1, target);
-  if (sqlite3_step(s.s) != SQLITE_ROW) return Error("reading the journal's batches");
-  return static_cast<int64_t>(sqlite3_column_int64(s.s, 0));
-}
-
-Result<StateStore::BatchState> StateStore::StateOf(int64_t batch) {
-  auto it = batch_cache_.find(batch);
-  if (it != batch_cache_.end()) return it->second;
-  Stmt s(Prepare("SELECT state FROM batches WHERE id=?"));
-  s.Int(1, batch);
-  if (sqlite3_step(s.s) != SQLITE_ROW) return BatchState::kRolledBack;
-  auto st = static_cast<BatchState>(sqlite3_column_int(s.s, 0));
-  if (st != BatchState::kPending) batch_cache_[batch] = st;
-  return st;
-}
-
-Result<StateStore::Entry> StateStore::Get(int64_t target, const Digest& key) {
-  Entry e;
-  if (target < 0) return e;
-  // This run's own intents first: they are newer than the journal.
-  if (auto it = intents_.find({target, key}); it != intents_.end()) {
-    const Intent* in = &it->second;
-    auto st = StateOf(in->batch);
-    if (!st.ok()) return st.status();
-    e.found = true;
-    e.captures = in->captures;
-    if (*st == BatchState::kPending) {
-      e.pending = true;
-      e.pending_hash = in->hash;
-      // What was written before this intent, if anything, still counts.
-      if (in->earlier) e.written = in->earlier->hash;
-      return e;
-    }
-    if (*st == BatchState::kDone) {
-      e.written = in->hash;
-      return e;
-    }
-  }
-  if (auto f = filters_.find(target); f != filters_.end() && !f->second->MayContain(key)) return e;
-  Stmt s(Prepare("SELECT written, doubt, captures FROM journal WHERE target=? AND key=?"));
-  s.Int(1, target);
-  s.Blob(2, key);
-  int rc = sqlite3_step(s.s);
-  if (rc == SQLITE_DONE) return e;
-  if (rc != SQLITE_ROW) return Error("reading the journal");
-  e.found = true;
-  Digest d{};
-  if (ColDigest(s.s, 0, &d)) e.written = d;
-  e.in_doubt = sqlite3_column_int(s.s, 1) != 0;
-  e.captures = ColText(s.s, 2);
-  return e;
-}
-
-Result<int64_t> StateStore::NewBatch(int64_t target, int64_t run, const std::string& token_before) {
-  Stmt s(
-      Prepare("INSERT INTO batches(target, run, state, token_before, created_at) "
-              "VALUES(?, ?, 0, ?, ?)"));
-  s.Int(1, target);
-  s.Int(2, run);
-  s.Text(3, token_before);
-  s.Int(4, NowUnix());
-  if (sqlite3_step(s.s) != SQLITE_DONE) return Error("starting a batch");
-  return sqlite3_last_insert_rowid(db_);
-}
-
-Status StateStore::AddIntent(int64_t target, const Digest& key, const Digest& hash, int64_t batch,
-                             int64_t run) {
-  Stmt s(Prepare("INSERT INTO intents(target, key, hash, batch, run) VALUES(?,?,?,?,?)"));
-  s.Int(1, target);
-  s.Blob(2, key);
-  s.Blob(3, hash);
-  s.Int(4, batch);
-  s.Int(5, run);
-  if (sqlite3_step(s.s) != SQLITE_DONE) return Error("journaling a write intent");
-  if (intents_.empty()) intents_.reserve(1 << 17);
-  Intent in;
-  in.hash = hash;
-  in.batch = batch;
-  in.rowid = sqlite3_last_insert_rowid(db_);
-  auto it = intents_.find({target, key});
-  if (it != intents_.end()) {
-    in.earlier = std::make_shared<Intent>(std::move(it->second));
-    in.earlier->earlier.reset();  // one level is all a rollback needs
-    it->second = std::move(in);
-  } else {
-    intents_.emplace(TargetKey{target, key}, std::move(in));
-  }
-  return Status::OK();
-}
-
-Status StateStore::ClearIntent(int64_t target, const Digest& key) {
-  auto it = intents_.find({target, key});
-  if (it == intents_.end()) return Status::OK();
-  Stmt s(Prepare("DELETE FROM intents WHERE id=?"));
-  s.Int(1, it->second.rowid);
-  if (sqlite3_step(s.s) != SQLITE_DONE) return Error("clearing a write intent");
-  if (it->second.earlier) {
-    Intent prev = std::move(*it->second.earlier);
-    it->second = std::move(prev);
-  } else {
-    intents_.erase(it);
-  }
-  return Status::OK();
-}
-
-Status StateStore::SetInDoubt(int64_t target, const Digest& key, int64_t run) {
-  KEYONCE_RETURN_IF_ERROR(ClearIntent(target, key));
-  Stmt s(
-      Prepare("INSERT INTO journal(target, key, doubt, run, updated_at) VALUES(?1,?2,1,?3,?4) "
-              "ON CONFLICT(target, key) DO UPDATE SET doubt=1, run=excluded.run, "
-              "updated_at=excluded.updated_at"));
-  s.Int(1, target);
-  s.Blob(2, key);
-  s.Int(3, run);
-  s.Int(4, NowUnix());
-  if (sqlite3_step(s.s) != SQLITE_DONE) return Error("journaling a write in doubt");
-  if (auto f = filters_.find(target); f != filters_.end()) f->second->Add(key);
-  return Status::OK();
-}
-
-Status StateStore::SetWritten(int64_t target, const Digest& key, const Digest& hash,
-                              const std::string& captures, int64_t run) {
-  Stmt s(
-      Prepare("INSERT INTO journal(target, key, written, captures, run, updated_at) "
-              "VALUES(?1,?2,?3,?4,?5,?6) "
-              "ON CONFLICT(target, key) DO UPDATE SET written=excluded.written, doubt=0, "
-              "captures=excluded.captures, run=excluded.run, updated_at=excluded.updated_at"));
-  s.Int(1, target);
-  s.Blob(2, key);
-  s.Blob(3, hash);
-  if (captures.empty())
-    s.Null(4);
-  else
-    s.Text(4, captures);
-  s.Int(5, run);
-  s.Int(6, NowUnix());
-  if (sqlite3_step(s.s) != SQLITE_DONE) return Error("journaling a confirmed write");
-  // A later record of this run with the same key must find it.
-  if (auto f = filters_.find(target); f != filters_.end()) f->second->Add(key);
-  return Status::OK();
-}
-
-Status StateStore::SetCaptures(int64_t target, const Digest& key, const std::string& captures) {
-  auto it = intents_.find({target, key});
-  if (it == intents_.end()) {
-    Stmt s(Prepare("UPDATE journal SET captures=? WHERE target=? AND key=?"));
-    s.Text(1, captures);
-    s.Int(2, target);
-    s.Blob(3, key);
-    if (sqlite3_step(s.s) != SQLITE_DONE) return Error("journaling captured values");
-    return Status::OK();
-  }
-  Stmt s(Prepare("UPDATE intents SET captures=? WHERE id=?"));
-  s.Text(1, captures);
-  s.Int(2, it->second.rowid);
-  if (sqlite3_step(s.s) != SQLITE_DONE) return Error("journaling captured values");
-  it->second.captures = captures;
-  return Status::OK();
-}
-
-Status StateStore::SetBatchState(int64_t batch, BatchState state, const std::string& token_after) {
-  Stmt s(Prepare("UPDATE batches SET state=?, token_after=? WHERE id=?"));
-  s.Int(1, static_cast<int>(state));
-  s.Text(2, token_after);
-  s.Int(3, batch);
-  if (sqlite3_step(s.s) != SQLITE_DONE) return Error("updating a batch");
-  if (state == BatchState::kPending) {
-    batch_cache_.erase(batch);
-  } else {
-    batch_cache_[batch] = state;
-  }
-  return Status::OK();
-}
-
-Result<std::vector<StateStore::Batch>> StateStore::PendingBatches(int64_t target) {
-  std::vector<Batch> out;
-  Stmt s(Prepare(
-      "SELECT id, IFNULL(token_before,'') FROM batches WHERE target=? AND state=0 ORDER BY id"));
-  s.Int(1, target);
-  while (sqlite3_step(s.s) == SQLITE_ROW) {
-    out.push_back({sqlite3_column_int64(s.s, 0), ColText(s.s, 1)});
-  }
-  return out;
-}
-
-Status StateStore::Merge() {
-  auto tx = Transact();
-  if (!tx.ok()) return tx.status();
-  // In key order, oldest intent first, so the newest intent for a key wins
-  // and each journal page is visited once.
-  Stmt m(Prepare(
-      "INSERT INTO journal(target, key, written, doubt, captures, run, updated_at) "
-      "SELECT i.target, i.key, CASE WHEN b.state = 1 THEN i.hash END, b.state = 3, i.captures, "
-      "i.run, ?1 FROM intents i JOIN batches b ON b.id = i.batch WHERE b.state IN (1, 3) "
-      "ORDER BY i.target, i.key, i.id "
-      "ON CONFLICT(target, key) DO UPDATE SET "
-      "written = CASE WHEN excluded.doubt THEN journal.written ELSE excluded.written END, "
-      "doubt = excluded.doubt, captures = COALESCE(excluded.captures, journal.captures), "
-      "run = excluded.run, updated_at = excluded.updated_at"));
-  m.Int(1, NowUnix());
-  Stmt d(Prepare(
-      "DELETE FROM intents WHERE batch IN (SELECT id FROM batches WHERE state IN (1, 2, 3))"));
-  for (sqlite3_stmt* step : {m.s, d.s}) {
-    if (sqlite3_step(step) != SQLITE_DONE) return Error("merging the journal");
-  }
-  KEYONCE_RETURN_IF_ERROR(tx->Commit());
-  for (auto it = intents_.begin(); it != intents_.end();) {
-    auto st = StateOf(it->second.batch);
-    if (!st.ok()) return st.status();
-    if (*st == BatchState::kPending) {
-      ++it;
-      continue;
-    }
-    if (auto f = filters_.find(it->first.target); f != filters_.end())
-      f->second->Add(it->first.key);
-    it = intents_.erase(it);
-  }
-  return Status::OK();
-}
-
-// Seven probes from the digest's two halves (double hashing); the digest is
-// already a keyed hash, so its bits are well spread.
-template <typename F>
-static bool Probe(const Digest& d, size_t nbits, F&& visit) {
-  uint64_t h1, h2;
-  std::memcpy(&h1, d.data(), 8);
-  std::memcpy(&h2, d.data() + 8, 8);
-  for (int i = 0; i < 7; ++i) {
-    if (!visit((h1 + static_cast<uint64_t>(i) * h2) % nbits)) return false;
-  }
-  return true;
-}
-
-void StateStore::Bloom::Add(const Digest& d) {
-  Probe(d, nbits_, [&](uint64_t bit) {
-    bits_[bit / 64] |= uint64_t{1} << (bit % 64);
-    return true;
-  });
-}
-
-bool StateStore::Bloom::MayContain(const Digest& d) const {
-  return Probe(d, nbits_, [&](uint64_t bit) { return (bits_[bit / 64] >> (bit % 64)) & 1; });
-}
-
-Status StateStore::LoadFilter(int64_t target) {
-  if (target < 0) return Status::OK();
-  // 16 Mbit (2 MiB): under 0.1% false positives up to a million keys per target.
-  auto bloom = std::make_unique<Bloom>(size_t{1} << 24);
-  Stmt s(Prepare("SELECT key FROM journal WHERE target=?"));
-  s.Int(1, target);
-  int rc;
-  while ((rc = sqlite3_step(s.s)) == SQLITE_ROW) {
-    Digest d{};
-    if (ColDigest(s.s, 0, &d)) bloom->Add(d);
-  }
-  if (rc != SQLITE_DONE) return Error("reading the journal");
-  filters_[target] = std::move(bloom);
-  return Status::OK();
 }
 
 Result<int64_t> StateStore::AddQuarantine(const QuarantineRow& r) {

@@ -11,10 +11,7 @@
 // processes creating it at once agree on one). Files of the unversioned
 // schema (keyonce 0.1) are upgraded in place.
 //
-// The journal identifies a record by a keyed hash of its key (never the key
-// itself) and a content hash. A write intent names the batch it belongs to;
-// a batch is "done" once its target confirmed it durable. The effective state
-// of a journal row is therefore read through its batch: see Entry.
+// The journal's tables are kept by Journal (state/journal.h).
 //
 // Thread-safety: one StateStore per thread; SQLite serialises writers across
 // processes (busy timeout 30 s).
@@ -22,14 +19,12 @@
 
 #include <atomic>
 #include <cstdint>
-#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -45,7 +40,7 @@ namespace keyonce {
 inline constexpr int32_t kStateApplicationId = 0x4B594F31;
 // The schema this keyonce writes (PRAGMA user_version). 1 was the
 // unversioned schema of keyonce 0.1 (application id 0).
-inline constexpr int kStateSchemaVersion = 2;
+inline constexpr int kStateSchemaVersion = 3;
 
 class RecipeLock;
 class StateSql;
@@ -123,6 +118,20 @@ class StateStore {
   // mark: the target is asked again).
   Result<Transaction> Transact(bool durable = true);
 
+  // Told how each transaction ends: the journal (state/journal.h) stores
+  // what it keeps in memory before a commit. RolledBack must not allocate
+  // (it may run while an exception unwinds). One hook per store.
+  class TransactionHook {
+   public:
+    virtual Status BeforeCommit() = 0;
+    virtual void Committed() = 0;
+    virtual void RolledBack() = 0;
+
+   protected:
+    ~TransactionHook() = default;
+  };
+  void SetTransactionHook(TransactionHook* hook) { hook_ = hook; }
+
   // --- runs ---
   struct RunRow {
     int64_t id = 0;
@@ -142,58 +151,6 @@ class StateStore {
   // holder of the recipe's lock (LockRecipe), which no other run can hold,
   // so none of them is really running. Returns their ids.
   Result<std::vector<int64_t>> AbandonRunsOf(const std::string& recipe, const std::string& reason);
-
-  // --- journal ---
-  //
-  // The journal is kept in two parts so that writing stays cheap however
-  // large it grows: `journal` (one row per target and key, the merged state
-  // of finished runs and batches) and `intents` (an append-only log of this
-  // run's write intents, plus a map of them in memory). Merge() folds the
-  // intents of finished batches into `journal` in key order, once per run (or
-  // when the in-memory map grows past its cap), so every journal page is
-  // written once per merge rather than once per batch. A Bloom filter per
-  // target spares the journal lookups for keys it has never seen.
-  Result<int64_t> TargetId(const std::string& recipe, const std::string& target);
-  // The newest batch this journal started for `target` (0: it never wrote to it).
-  Result<int64_t> LastBatch(int64_t target);
-  enum class BatchState { kPending, kDone, kRolledBack, kInDoubt };
-  struct Entry {
-    bool found = false;
-    std::optional<Digest> written;       // content hash last confirmed written
-    bool in_doubt = false;               // a write may or may not have happened
-    bool pending = false;                // intent in a batch of this run, not yet confirmed
-    std::optional<Digest> pending_hash;  // its content hash
-    std::string captures;                // JSON object, "" if none
-  };
-  Result<Entry> Get(int64_t target, const Digest& key);
-  Result<int64_t> NewBatch(int64_t target, int64_t run, const std::string& token_before);
-  // Journals the intent to write `key` with content `hash` in `batch`.
-  Status AddIntent(int64_t target, const Digest& key, const Digest& hash, int64_t batch,
-                   int64_t run);
-  // The write did not happen (permanent failure): forget this run's intent.
-  Status ClearIntent(int64_t target, const Digest& key);
-  // The write may or may not have happened and the target cannot tell now
-  // (WriteResult::in_doubt): forgets this run's intent and marks the key in
-  // doubt, so no run writes it again before Check or a person decides.
-  Status SetInDoubt(int64_t target, const Digest& key, int64_t run);
-  // Confirms a write directly (e.g. Check found it) with captured values.
-  Status SetWritten(int64_t target, const Digest& key, const Digest& hash,
-                    const std::string& captures, int64_t run);
-  // Values captured from the reply to this run's intent for `key`.
-  Status SetCaptures(int64_t target, const Digest& key, const std::string& captures);
-  Status SetBatchState(int64_t batch, BatchState state, const std::string& token_after = "");
-  struct Batch {
-    int64_t id = 0;
-    std::string token_before;
-  };
-  // Batches of a target still pending (from an interrupted run), oldest first.
-  Result<std::vector<Batch>> PendingBatches(int64_t target);
-  // Folds the intents of finished batches into the journal (own transaction).
-  Status Merge();
-  // Loads the Bloom filter of `target`'s journaled keys (call once per run,
-  // after the start-up Merge).
-  Status LoadFilter(int64_t target);
-  size_t pending_intents() const { return intents_.size(); }
 
   // --- quarantine ---
   struct QuarantineRow {
@@ -257,54 +214,19 @@ class StateStore {
   Status Exec(const char* sql);
   sqlite3_stmt* Prepare(const char* sql);
   std::string QuarantineColumns() const;
-  Result<BatchState> StateOf(int64_t batch);
   Status Error(const char* what);
-
-  struct TargetKey {
-    int64_t target;
-    Digest key;
-    bool operator==(const TargetKey& o) const { return target == o.target && key == o.key; }
-  };
-  struct TargetKeyHash {
-    size_t operator()(const TargetKey& k) const {
-      uint64_t h;
-      std::memcpy(&h, k.key.data(), sizeof h);  // already a keyed hash: well spread
-      return static_cast<size_t>(h ^ static_cast<uint64_t>(k.target) * 0x9E3779B97F4A7C15ull);
-    }
-  };
-  struct Intent {
-    Digest hash{};
-    int64_t batch = 0;
-    int64_t rowid = 0;
-    std::string captures;
-    std::shared_ptr<Intent> earlier;  // an earlier intent of this run for the same key
-  };
-  class Bloom {
-   public:
-    explicit Bloom(size_t bits) : bits_((bits + 63) / 64, 0), nbits_(((bits + 63) / 64) * 64) {}
-    void Add(const Digest& d);
-    bool MayContain(const Digest& d) const;
-
-   private:
-    std::vector<uint64_t> bits_;
-    size_t nbits_;
-  };
 
   sqlite3* db_ = nullptr;
   std::filesystem::path path_;
   std::string state_id_;
-  std::unordered_map<TargetKey, Intent, TargetKeyHash> intents_;
-  std::map<int64_t, std::unique_ptr<Bloom>> filters_;
   bool read_only_ = false;
   bool relaxed_ = false;  // synchronous=NORMAL for the open transaction
   bool empty_ = false;
   bool legacy_ = false;  // read-only, of an older schema (newer columns read as "")
   std::string pseudonym_key_;
   std::map<std::string, sqlite3_stmt*> stmts_;
-  std::map<int64_t, BatchState> batch_cache_;
+  TransactionHook* hook_ = nullptr;
 };
-
-const char* BatchStateName(StateStore::BatchState s);
 
 // A recipe held by this run (StateStore::LockRecipe); released when
 // destroyed. Must not outlive the store that made it.

@@ -64,10 +64,9 @@ sqlite3 -header -column out/sager.db \
    FROM boligstoette ORDER BY sagsnummer"
 
 echo; echo "== The audit log: each submit is a row (system, operation, the person's pseudonym)"
-sqlite3 "$KEYONCE_STATE" "SELECT system, operation, count(*) AS rows FROM audit
-  WHERE system = 'sagsportal' GROUP BY system, operation"
-submits=$(sqlite3 "$KEYONCE_STATE" \
-  "SELECT count(*) FROM audit WHERE system = 'sagsportal' AND operation = 'create'")
+"$keyonce" audit --recipe boligstoette-til-sagsportal --run 1 | grep -E ' (sagsportal|time) '
+submits=$("$keyonce" audit --recipe boligstoette-til-sagsportal --log-format json |
+  grep -c '"system":"sagsportal","operation":"create"' || true)
 [ "$submits" = 5 ] || { echo "expected 5 cases: 5 audited submits, found $submits" >&2; exit 1; }
 
 echo; echo "== What Sagsportalen holds"

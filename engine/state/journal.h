@@ -1,0 +1,176 @@
+// The journal: what keyonce wrote to each target, and the protocol that
+// writes every record exactly once in effect, across retries, crashes and
+// reruns.
+//
+// The protocol, in the order a batch goes through it:
+//   1. Lookup each record's key (a keyed hash) and content hash: what the
+//      target already holds decides insert, update, unchanged or check.
+//   2. NewBatch + Intend for every record that needs a write, committed (one
+//      StateStore transaction) before the target is touched.
+//   3. The target writes. A write that did not happen is forgotten (Forget);
+//      one that may or may not have happened is marked in doubt
+//      (MarkInDoubt), so no run writes it again before Check or a person
+//      decides.
+//   4. ConfirmBatch once the target made the batch durable.
+// A crash between 2 and 4 leaves batches pending; the next run asks the
+// target which of them arrived (Target::Recover) and Settles each one as done,
+// rolled back or in doubt. Merge folds finished batches into the journal.
+//
+// Storage, for speed: the journal proper is one row per target and key
+// (table `journal`); the intents of a batch are one blob in its row of
+// `batches` (32 bytes a record: key and content hash), kept in memory until
+// the transaction commits; values captured from a target's reply wait in
+// `intent_captures`. Merge visits the journal in key order, so each of its
+// pages is written once per merge. A Bloom filter per target spares the
+// lookups of keys it has never seen.
+//
+// Transactions: a StateStore transaction that commits stores the intents
+// made since the last one. One that rolls back after the journal changed
+// leaves the journal refusing further work (kInternal): the run stops, and
+// the next run recovers from what was committed.
+//
+// Thread-safety: as the StateStore it belongs to.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "keyonce/status.h"
+#include "state/privacy.h"
+#include "state/store.h"
+
+namespace keyonce {
+
+class Journal : private StateStore::TransactionHook {
+ public:
+  // The journal of `store`, which must outlive it. One per store.
+  explicit Journal(StateStore& store);
+  ~Journal();
+  Journal(const Journal&) = delete;
+  Journal& operator=(const Journal&) = delete;
+
+  enum class BatchState { kPending = 0, kDone = 1, kRolledBack = 2, kInDoubt = 3 };
+
+  // The id of a recipe's target (registered on first use; -1 in a read-only
+  // store that never saw it).
+  Result<int64_t> TargetId(const std::string& recipe, const std::string& target);
+  // The newest batch this journal started for `target` (0: it never wrote to it).
+  Result<int64_t> LastBatch(int64_t target);
+
+  // --- 1. what the target holds ---
+  struct Entry {
+    bool found = false;
+    std::optional<Digest> written;       // content hash last confirmed written
+    bool in_doubt = false;               // a write may or may not have happened
+    bool pending = false;                // intent in a batch of this run, not yet confirmed
+    std::optional<Digest> pending_hash;  // its content hash
+    std::string captures;                // JSON object, "" if none
+  };
+  Result<Entry> Lookup(int64_t target, const Digest& key);
+
+  // --- 2. intents ---
+  Result<int64_t> NewBatch(int64_t target, int64_t run, const std::string& token_before);
+  // The intent to write `key` with content `hash` in `batch` (stored when
+  // the transaction commits).
+  Status Intend(int64_t target, const Digest& key, const Digest& hash, int64_t batch);
+
+  // --- 3. after the write ---
+  // The write did not happen (permanent failure): forget this run's intent.
+  Status Forget(int64_t target, const Digest& key);
+  // The write may or may not have happened and the target cannot tell now:
+  // forgets the intent and marks the key in doubt.
+  Status MarkInDoubt(int64_t target, const Digest& key, int64_t run);
+  // Values captured from the reply to this run's write of `key`.
+  Status SetCaptures(int64_t target, const Digest& key, const std::string& captures);
+  // A write confirmed directly (a check found it there), with its captures.
+  Status ConfirmWrite(int64_t target, const Digest& key, const Digest& hash,
+                      const std::string& captures, int64_t run);
+
+  // --- 4. the batch ---
+  // The target made `batch` durable; token_after: its state after it.
+  Status ConfirmBatch(int64_t batch, const std::string& token_after) {
+    return Settle(batch, BatchState::kDone, token_after);
+  }
+  // The fate of a batch (after a crash: what the target says arrived).
+  Status Settle(int64_t batch, BatchState state, const std::string& token_after = "");
+
+  // --- recovery ---
+  struct Batch {
+    int64_t id = 0;
+    std::string token_before;
+  };
+  // Batches of a target still pending (from an interrupted run), oldest first.
+  Result<std::vector<Batch>> PendingBatches(int64_t target);
+
+  // Folds the intents of finished batches into the journal (own transaction).
+  Status Merge();
+  // Loads the Bloom filter of `target`'s journaled keys (once per run, after
+  // the start-up Merge).
+  Status LoadFilter(int64_t target);
+  // Intents of this run not yet merged.
+  size_t pending_intents() const { return intents_.size(); }
+
+  // Moves the intents of a state file of schema version 2 or older (table
+  // `intents`, a row each) into their batches (inside the caller's transaction).
+  static Status UpgradeIntents(StateStore& store);
+
+ private:
+  Status BeforeCommit() override;
+  void Committed() override { changed_ = false; }
+  void RolledBack() override;
+  Status Usable() const;
+  Result<BatchState> StateOf(int64_t batch);
+  Status Error(const char* what);
+  Status Prepare();
+
+  struct TargetKey {
+    int64_t target;
+    Digest key;
+    bool operator==(const TargetKey& o) const { return target == o.target && key == o.key; }
+  };
+  struct TargetKeyHash {
+    size_t operator()(const TargetKey& k) const {
+      uint64_t h;
+      std::memcpy(&h, k.key.data(), sizeof h);  // already a keyed hash: well spread
+      return static_cast<size_t>(h ^ static_cast<uint64_t>(k.target) * 0x9E3779B97F4A7C15ull);
+    }
+  };
+  struct Intent {
+    Digest hash{};
+    int64_t batch = 0;
+    uint32_t index = 0;  // in its batch's rows
+    std::string captures;
+    std::shared_ptr<Intent> earlier;  // an earlier intent of this run for the same key
+  };
+  // A batch of this run whose intents are not merged yet.
+  struct OpenBatch {
+    struct Row {
+      Digest key, hash;
+      bool forgotten = false;
+    };
+    std::vector<Row> rows;
+    bool dirty = false;  // changed since last stored
+  };
+  class Bloom;
+
+  StateStore& store_;
+  sqlite3* db_;
+  std::map<const char*, sqlite3_stmt*> stmts_;
+  sqlite3_stmt* Stmt(const char* sql);
+  std::unordered_map<TargetKey, Intent, TargetKeyHash> intents_;
+  std::unordered_map<int64_t, OpenBatch> open_;
+  std::map<int64_t, std::unique_ptr<Bloom>> filters_;
+  std::map<int64_t, BatchState> batch_cache_;
+  bool changed_ = false;  // since the last commit
+  bool broken_ = false;   // a transaction that changed it rolled back
+};
+
+const char* BatchStateName(Journal::BatchState s);
+
+}  // namespace keyonce

@@ -1,0 +1,230 @@
+// The journal's exactly-once protocol, and what a crash at each step leaves
+// for the next run. A crash is a store closed without the step that follows
+// (what SQLite committed survives kill -9: tests/crash_test.cc and the
+// connectors' kill tests run the real thing).
+#include "state/journal.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <filesystem>
+#include <memory>
+
+#include "state/state_sql.h"
+
+namespace keyonce {
+namespace {
+
+namespace fs = std::filesystem;
+using State = Journal::BatchState;
+
+Digest D(uint8_t b) {
+  Digest d{};
+  d.fill(b);
+  return d;
+}
+
+class JournalTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fs::path dir = fs::path(::testing::TempDir()) /
+                   ("keyonce_journal_" +
+                    std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    path_ = dir / "state.db";
+    Reopen();
+  }
+  // A new process on the same state file.
+  void Reopen() {
+    journal_.reset();
+    store_.reset();
+    auto s = StateStore::Open(path_);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    store_ = std::move(s).value();
+    journal_ = std::make_unique<Journal>(*store_);
+    auto t = journal_->TargetId("recipe", "crm");
+    ASSERT_TRUE(t.ok());
+    target_ = *t;
+  }
+  Journal::Entry Lookup(uint8_t key) {
+    auto e = journal_->Lookup(target_, D(key));
+    EXPECT_TRUE(e.ok()) << e.status().ToString();
+    return e.ok() ? *e : Journal::Entry{};
+  }
+  // Steps 1-2: a batch with intents for `keys` (content = key + 100), committed.
+  int64_t Intend(std::initializer_list<uint8_t> keys) {
+    auto tx = store_->Transact();
+    EXPECT_TRUE(tx.ok());
+    auto b = journal_->NewBatch(target_, 1, "token");
+    EXPECT_TRUE(b.ok());
+    for (uint8_t k : keys) {
+      EXPECT_TRUE(journal_->Intend(target_, D(k), D(static_cast<uint8_t>(k + 100)), *b).ok());
+    }
+    EXPECT_TRUE(tx->Commit().ok());
+    return *b;
+  }
+  int64_t Count(const std::string& sql) {
+    sqlite3_stmt* s = nullptr;
+    int64_t n = -1;
+    if (sqlite3_prepare_v2(StateSql::Of(*store_), sql.c_str(), -1, &s, nullptr) == SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW) {
+      n = sqlite3_column_int64(s, 0);
+    }
+    sqlite3_finalize(s);
+    return n;
+  }
+
+  fs::path path_;
+  std::unique_ptr<StateStore> store_;
+  std::unique_ptr<Journal> journal_;
+  int64_t target_ = 0;
+};
+
+TEST_F(JournalTest, AConfirmedBatchIsWrittenAfterTheMergeAndAnUnchangedRecordIsKnown) {
+  EXPECT_FALSE(Lookup(1).found);
+  int64_t b = Intend({1, 2});
+  auto pending = Lookup(1);
+  EXPECT_TRUE(pending.found && pending.pending);
+  EXPECT_EQ(pending.pending_hash, D(101));
+  EXPECT_FALSE(pending.written);
+  ASSERT_TRUE(journal_->ConfirmBatch(b, "after").ok());
+  EXPECT_EQ(Lookup(1).written, D(101)) << "confirmed, before the merge";
+  ASSERT_TRUE(journal_->Merge().ok());
+  EXPECT_EQ(Lookup(2).written, D(102));
+  EXPECT_EQ(journal_->pending_intents(), 0u);
+  EXPECT_EQ(Count("SELECT count(*) FROM journal"), 2);
+  EXPECT_EQ(Count("SELECT count(*) FROM batches WHERE intents IS NOT NULL"), 0)
+      << "merged intents are dropped a batch at a time";
+  Reopen();
+  EXPECT_EQ(Lookup(1).written, D(101));
+  EXPECT_FALSE(Lookup(1).pending);
+  EXPECT_EQ(journal_->LastBatch(target_).value(), b);
+}
+
+TEST_F(JournalTest, ACrashBeforeTheIntentsCommitLeavesNothing) {
+  {
+    auto tx = store_->Transact();
+    ASSERT_TRUE(tx.ok());
+    auto b = journal_->NewBatch(target_, 1, "");
+    ASSERT_TRUE(b.ok());
+    ASSERT_TRUE(journal_->Intend(target_, D(1), D(101), *b).ok());
+  }  // no commit
+  EXPECT_FALSE(journal_->Intend(target_, D(2), D(102), 1).ok())
+      << "after a rolled-back change the journal refuses more work";
+  EXPECT_EQ(journal_->Merge().code(), Status::Code::kInternal);
+  Reopen();
+  EXPECT_FALSE(Lookup(1).found);
+  EXPECT_TRUE(journal_->PendingBatches(target_)->empty());
+}
+
+TEST_F(JournalTest, ACrashAfterTheIntentsLeavesAPendingBatchThatRecoverySettles) {
+  int64_t done = Intend({1});
+  int64_t lost = Intend({2});
+  int64_t doubt = Intend({3});
+  // An earlier run wrote 3 with other content: in doubt, that still counts.
+  ASSERT_TRUE(journal_->ConfirmWrite(target_, D(3), D(7), "", 1).ok());
+  Reopen();  // the crash: nothing confirmed
+  auto pending = journal_->PendingBatches(target_);
+  ASSERT_TRUE(pending.ok());
+  ASSERT_EQ(pending->size(), 3u);
+  EXPECT_EQ((*pending)[0].id, done);
+  EXPECT_EQ((*pending)[0].token_before, "token");
+  EXPECT_FALSE(Lookup(1).found) << "not merged: the journal does not know yet";
+  // What the target says arrived.
+  ASSERT_TRUE(journal_->Settle(done, State::kDone).ok());
+  ASSERT_TRUE(journal_->Settle(lost, State::kRolledBack).ok());
+  ASSERT_TRUE(journal_->Settle(doubt, State::kInDoubt).ok());
+  ASSERT_TRUE(journal_->Merge().ok());
+  EXPECT_EQ(Lookup(1).written, D(101));
+  EXPECT_FALSE(Lookup(2).found) << "rolled back: written again by this run";
+  auto e3 = Lookup(3);
+  EXPECT_TRUE(e3.in_doubt);
+  EXPECT_EQ(e3.written, D(7)) << "what was written before the doubtful write still counts";
+  EXPECT_TRUE(journal_->PendingBatches(target_)->empty());
+  // A check found it there after all.
+  ASSERT_TRUE(journal_->ConfirmWrite(target_, D(3), D(103), "{\"id\":3}", 2).ok());
+  EXPECT_FALSE(Lookup(3).in_doubt);
+  EXPECT_EQ(Lookup(3).captures, "{\"id\":3}");
+}
+
+TEST_F(JournalTest, AForgottenIntentIsNotWrittenAndAWriteInDoubtIsNeverRepeated) {
+  int64_t b = Intend({1, 2, 3});
+  {
+    auto tx = store_->Transact();
+    ASSERT_TRUE(tx.ok());
+    ASSERT_TRUE(journal_->Forget(target_, D(1)).ok());
+    ASSERT_TRUE(journal_->MarkInDoubt(target_, D(2), 1).ok());
+    ASSERT_TRUE(tx->Commit().ok());
+  }
+  EXPECT_FALSE(Lookup(1).found);
+  EXPECT_TRUE(Lookup(2).in_doubt);
+  Reopen();  // a crash before the batch was confirmed: the forgotten intent stays forgotten
+  ASSERT_TRUE(journal_->Settle(b, State::kDone).ok());
+  ASSERT_TRUE(journal_->Merge().ok());
+  EXPECT_FALSE(Lookup(1).found);
+  EXPECT_TRUE(Lookup(2).in_doubt);
+  EXPECT_FALSE(Lookup(2).written);
+  EXPECT_EQ(Lookup(3).written, D(103));
+}
+
+TEST_F(JournalTest, TheSameKeyTwiceInARunAndCapturesKeptWithTheIntent) {
+  int64_t first = Intend({1});
+  ASSERT_TRUE(journal_->ConfirmBatch(first, "").ok());
+  ASSERT_TRUE(journal_->SetCaptures(target_, D(1), "{\"case\":\"A\"}").ok());
+  // The key again, with other content, in a later batch of the same run.
+  auto tx = store_->Transact();
+  ASSERT_TRUE(tx.ok());
+  auto second = journal_->NewBatch(target_, 1, "");
+  ASSERT_TRUE(second.ok());
+  ASSERT_TRUE(journal_->Intend(target_, D(1), D(55), *second).ok());
+  ASSERT_TRUE(tx->Commit().ok());
+  auto e = Lookup(1);
+  EXPECT_TRUE(e.pending);
+  EXPECT_EQ(e.pending_hash, D(55));
+  EXPECT_EQ(e.written, D(101)) << "the first write still counts until the second is confirmed";
+  // The second write fails: the first intent is what the key has again.
+  auto tx2 = store_->Transact();
+  ASSERT_TRUE(tx2.ok());
+  ASSERT_TRUE(journal_->Forget(target_, D(1)).ok());
+  ASSERT_TRUE(tx2->Commit().ok());
+  EXPECT_EQ(Lookup(1).written, D(101));
+  EXPECT_EQ(Lookup(1).captures, "{\"case\":\"A\"}");
+  ASSERT_TRUE(journal_->Settle(*second, State::kDone).ok());
+  ASSERT_TRUE(journal_->Merge().ok());
+  Reopen();
+  EXPECT_EQ(Lookup(1).written, D(101));
+  EXPECT_EQ(Lookup(1).captures, "{\"case\":\"A\"}");
+  EXPECT_EQ(Count("SELECT count(*) FROM intent_captures"), 0);
+}
+
+TEST_F(JournalTest, IntentsOfAnOlderStateFileAreMovedIntoTheirBatches) {
+  // Schema 2 kept an intent per row.
+  sqlite3* db = StateSql::Of(*store_);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "CREATE TABLE intents(id INTEGER PRIMARY KEY, target INTEGER NOT NULL,"
+                         " key BLOB NOT NULL, hash BLOB NOT NULL, batch INTEGER NOT NULL,"
+                         " run INTEGER, captures TEXT);"
+                         "INSERT INTO batches(id, target, run, state) VALUES(5, 1, 1, 1), "
+                         "(6, 1, 1, 0);"
+                         "INSERT INTO intents(target, key, hash, batch, run, captures) VALUES"
+                         " (1, zeroblob(16), randomblob(16), 5, 1, '{\"n\":1}'),"
+                         " (1, x'01010101010101010101010101010101', zeroblob(16), 6, 1, NULL);",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK)
+      << sqlite3_errmsg(db);
+  ASSERT_EQ(target_, 1);
+  ASSERT_TRUE(Journal::UpgradeIntents(*store_).ok());
+  EXPECT_EQ(Count("SELECT count(*) FROM sqlite_master WHERE name = 'intents'"), 0);
+  EXPECT_EQ(Count("SELECT length(intents) FROM batches WHERE id = 6"), 32);
+  ASSERT_TRUE(journal_->Merge().ok());
+  EXPECT_EQ(Lookup(0).captures, "{\"n\":1}");
+  EXPECT_TRUE(Lookup(0).written);
+  EXPECT_FALSE(Lookup(1).found) << "batch 6 is still pending";
+  ASSERT_TRUE(journal_->Settle(6, State::kDone).ok());
+  ASSERT_TRUE(journal_->Merge().ok());
+  EXPECT_EQ(Lookup(1).written, D(0));
+}
+
+}  // namespace
+}  // namespace keyonce
