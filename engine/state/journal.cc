@@ -404,30 +404,39 @@ Status Journal::Merge() {
   // run's), in key order, oldest intent first, so the newest intent for a
   // key wins and each journal page is visited once.
   struct Row {
-    int64_t target;
     uint64_t prefix;  // the key's first 8 bytes as a number: most comparisons end there
     int64_t batch;
+    uint32_t target;  // the batch's (target ids are small); its run and state are in `batches`
     uint32_t index;
-    bool doubt;
     Digest key, hash;
-    int64_t run;
+  };
+  struct FinishedBatch {
+    int64_t target, run;
+    bool doubt;
   };
   std::vector<Row> rows;
+  std::map<int64_t, FinishedBatch> batches;
   std::map<std::pair<int64_t, Digest>, std::string> captures;
+  {
+    // Counted first, so the rows take one allocation of the size they need.
+    KEYONCE_STMT(n, "SELECT IFNULL(SUM(length(intents)), 0) FROM batches WHERE state IN (1, 3)");
+    if (n.Step() != SQLITE_ROW) return Error("merging the journal");
+    rows.reserve(static_cast<size_t>(sqlite3_column_int64(n.s, 0)) / kIntentBytes);
+  }
   {
     KEYONCE_STMT(s,
                  "SELECT id, target, run, state, intents FROM batches "
                  "WHERE state IN (1, 3) AND intents IS NOT NULL");
     int rc;
     while ((rc = s.Step()) == SQLITE_ROW) {
-      const int64_t batch = sqlite3_column_int64(s.s, 0), target = sqlite3_column_int64(s.s, 1);
-      const int64_t run = sqlite3_column_int64(s.s, 2);
-      const bool doubt = sqlite3_column_int(s.s, 3) == 3;
+      const int64_t batch = sqlite3_column_int64(s.s, 0);
+      batches[batch] = {sqlite3_column_int64(s.s, 1), sqlite3_column_int64(s.s, 2),
+                        sqlite3_column_int(s.s, 3) == 3};
       const auto* p = static_cast<const unsigned char*>(sqlite3_column_blob(s.s, 4));
       const size_t n = static_cast<size_t>(sqlite3_column_bytes(s.s, 4)) / kIntentBytes;
-      rows.reserve(rows.size() + n);
+      const auto target = static_cast<uint32_t>(sqlite3_column_int64(s.s, 1));
       for (size_t i = 0; i < n; ++i) {
-        Row r{target, 0, batch, static_cast<uint32_t>(i), doubt, {}, {}, run};
+        Row r{0, batch, target, static_cast<uint32_t>(i), {}, {}};
         std::memcpy(r.key.data(), p + i * kIntentBytes, 16);
         std::memcpy(r.hash.data(), p + i * kIntentBytes + 16, 16);
         for (int k = 0; k < 8; ++k) r.prefix = r.prefix << 8 | r.key[k];
@@ -456,22 +465,23 @@ Status Journal::Merge() {
   sqlite3_stmt* upsert = Stmt(kUpsert);
   if (!upsert) return Error("preparing a journal statement");
   for (const Row& r : rows) {
+    const FinishedBatch& b = batches[r.batch];
     Use s(upsert);
-    s.Int(1, r.target);
+    s.Int(1, b.target);
     s.Digest16(2, r.key);
-    if (r.doubt) {
+    if (b.doubt) {
       s.Null(3);
     } else {
       s.Digest16(3, r.hash);
     }
-    s.Int(4, r.doubt ? 1 : 0);
+    s.Int(4, b.doubt ? 1 : 0);
     auto c = captures.find({r.batch, r.key});
     if (c != captures.end()) {
       s.Text(5, c->second);
     } else {
       s.Null(5);
     }
-    s.Int(6, r.run);
+    s.Int(6, b.run);
     s.Int(7, now);
     if (s.Step() != SQLITE_DONE) return Error("merging the journal");
   }

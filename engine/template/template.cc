@@ -1038,52 +1038,50 @@ void AppendText(std::string& out, const Value& v) {
 
 void AppendJsonEscaped(std::string& out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
-  size_t run = 0;  // start of the pending run of plain bytes
-  for (size_t i = 0; i < s.size(); ++i) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    const char* rep = nullptr;
-    char buf[7];
+  // The bytes JSON text must escape: controls, DEL, '"' and '\\'.
+  static constexpr std::array<bool, 256> kEscape = [] {
+    std::array<bool, 256> t{};
+    for (int c = 0; c < 0x20; ++c) t[c] = true;
+    t['"'] = t['\\'] = t[0x7F] = true;
+    return t;
+  }();
+  const char* p = s.data();
+  const char* const end = p + s.size();
+  while (p < end) {
+    const char* q = p;
+    while (q < end && !kEscape[static_cast<unsigned char>(*q)]) ++q;
+    out.append(p, static_cast<size_t>(q - p));
+    if (q == end) break;
+    const auto c = static_cast<unsigned char>(*q);
     switch (c) {
       case '"':
-        rep = "\\\"";
+        out += "\\\"";
         break;
       case '\\':
-        rep = "\\\\";
+        out += "\\\\";
         break;
       case '\n':
-        rep = "\\n";
+        out += "\\n";
         break;
       case '\r':
-        rep = "\\r";
+        out += "\\r";
         break;
       case '\t':
-        rep = "\\t";
+        out += "\\t";
         break;
       case '\b':
-        rep = "\\b";
+        out += "\\b";
         break;
       case '\f':
-        rep = "\\f";
+        out += "\\f";
         break;
-      default:
-        if (c < 0x20 || c == 0x7F) {
-          buf[0] = '\\';
-          buf[1] = 'u';
-          buf[2] = '0';
-          buf[3] = '0';
-          buf[4] = kHex[c >> 4];
-          buf[5] = kHex[c & 0xF];
-          buf[6] = '\0';
-          rep = buf;
-        }
+      default: {
+        const char u[] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xF]};
+        out.append(u, sizeof u);
+      }
     }
-    if (rep) {
-      out.append(s.data() + run, i - run);
-      out.append(rep);
-      run = i + 1;
-    }
+    p = q + 1;
   }
-  out.append(s.data() + run, s.size() - run);
 }
 
 void AppendJson(std::string& out, const Value& v) {

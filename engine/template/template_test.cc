@@ -385,6 +385,24 @@ TEST(Template, JsonContextEncodesValues) {
   EXPECT_EQ(J(out).at("v"), rec.at("s"));
 }
 
+TEST(Template, JsonEscapingCoversEveryControlByteAndLeavesTheRestAlone) {
+  // Every byte below 0x20, DEL, '"' and '\\' escaped; UTF-8 and '/' kept;
+  // escapes at both ends and side by side.
+  std::string text;
+  for (int c = 0; c < 0x20; ++c) text.push_back(static_cast<char>(c));
+  text += "\x7f\"\\/\xC3\xA6 plain text\"";
+  Value rec = boost::json::object{{"s", text}};
+  Scope s;
+  s.record = &rec;
+  std::string out = RenderIn("{{ record.s }}", TemplateContext::kJson, s);
+  EXPECT_EQ(out,
+            "\"\\u0000\\u0001\\u0002\\u0003\\u0004\\u0005\\u0006\\u0007\\b\\t\\n\\u000b\\f\\r"
+            "\\u000e\\u000f\\u0010\\u0011\\u0012\\u0013\\u0014\\u0015\\u0016\\u0017\\u0018"
+            "\\u0019\\u001a\\u001b\\u001c\\u001d\\u001e\\u001f\\u007f\\\"\\\\/\xC3\xA6 plain "
+            "text\\\"\"");
+  EXPECT_EQ(J(out), rec.at("s"));
+}
+
 TEST(Template, JsonContextWritesNumbersInShortestForm) {
   Value rec = J(R"({"a": 1234.5, "b": 0.1, "c": -3, "d": 1e300, "o": {"x": [2.5, "q\"", null]}})");
   Scope s;
