@@ -47,7 +47,7 @@
 
 namespace keyonce {
 
-class Journal : private StateStore::TransactionHook {
+class Journal final : private StateStore::TransactionHook {
  public:
   // The journal of `store`, which must outlive it. One per store.
   explicit Journal(StateStore& store);
