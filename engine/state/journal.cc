@@ -120,14 +120,7 @@ sqlite3_stmt* Journal::Stmt(const char* sql) {
 }
 
 Status Journal::Error(const char* what) {
-  int code = sqlite3_errcode(db_);
-  std::string msg = std::string(what) + ": " + sqlite3_errmsg(db_);
-  if (code == SQLITE_BUSY || code == SQLITE_LOCKED) return Status::Transient(msg);
-  if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) {
-    return Status::Io(msg + " (the state file is damaged: see `keyonce state check " +
-                      store_.path().string() + "` and restore a backup)");
-  }
-  return Status::Io(msg);
+  return StateFileError(db_, what, store_.path().string());
 }
 
 Status Journal::Usable() const {

@@ -21,6 +21,20 @@ inline Status ExecSql(sqlite3* db, const char* sql, const std::string& context) 
   return Status::OK();
 }
 
+// The last failure on the state file's connection as a Status naming `what`:
+// busy or locked is transient (worth a retry); a damaged file says how to
+// check it (`keyonce state check <state>`).
+inline Status StateFileError(sqlite3* db, const char* what, const std::string& state) {
+  const int code = sqlite3_errcode(db);
+  std::string msg = std::string(what) + ": " + sqlite3_errmsg(db);
+  if (code == SQLITE_BUSY || code == SQLITE_LOCKED) return Status::Transient(msg);
+  if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) {
+    return Status::Io(msg + " (the state file is damaged: see `keyonce state check " + state +
+                      "` and restore a backup)");
+  }
+  return Status::Io(msg);
+}
+
 // Column i as text ("" for NULL).
 inline std::string ColText(sqlite3_stmt* s, int i) {
   const unsigned char* t = sqlite3_column_text(s, i);

@@ -35,16 +35,7 @@ std::filesystem::path StateStore::DefaultPath() {
   return "keyonce-state.db";
 }
 
-Status StateStore::Error(const char* what) {
-  int code = sqlite3_errcode(db_);
-  std::string msg = std::string(what) + ": " + sqlite3_errmsg(db_);
-  if (code == SQLITE_BUSY || code == SQLITE_LOCKED) return Status::Transient(msg);
-  if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) {
-    return Status::Io(msg + " (the state file is damaged: see `keyonce state check " +
-                      path_.string() + "` and restore a backup)");
-  }
-  return Status::Io(msg);
-}
+Status StateStore::Error(const char* what) { return StateFileError(db_, what, path_.string()); }
 
 Status StateStore::Exec(const char* sql) { return ExecSql(db_, sql, "state store"); }
 
