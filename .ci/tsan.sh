@@ -8,7 +8,8 @@
 #  - connectors with requests in flight (http, OAuth token refresh, the rate
 #    limit) and the http target through the fault proxy (exactly-once test),
 #    plus the fault proxy's own tests (it runs an io_context);
-#  - the runner's concurrent-target tests and the cron tests the scheduler uses.
+#  - the runner (every run has a reading and a writing thread; its concurrent
+#    targets), the handoff between its stages, and the cron tests the scheduler uses.
 # keyonce serve and the fault proxy run as child processes of the tests, built
 # with TSan too; every report (also from a child, whose exit code a test may
 # not look at) goes to a file under build-tsan/tsan-logs/, and any such file
@@ -22,8 +23,8 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 BUILD_DIR=build-tsan
 TARGETS=(keyonce keyonce_api_load keyonce_fault_proxy service_test service_tls_test engine_test
-  cron_test http_test http_e2e_test fault_proxy_test exactly_once_test)
-TESTS='^(ServiceTest|ServiceTls|RunnerTest|Cron[A-Za-z]*|JsonServerTest|NginxTest|OAuthTest|HttpLookup|HttpEndToEnd|FaultProxyTest|ExactlyOnce)\.|^example:serve$'
+  runner_test cron_test http_test http_e2e_test fault_proxy_test exactly_once_test)
+TESTS='^(ServiceTest|ServiceTls|RunnerTest|Handoff|Cron[A-Za-z]*|JsonServerTest|NginxTest|OAuthTest|HttpLookup|HttpEndToEnd|FaultProxyTest|ExactlyOnce)\.|^example:serve$'
 
 # -Wno-tsan: gcc 12 warns that TSan does not model std::atomic_thread_fence,
 # which Boost.Asio's handler invocation uses (-Werror would stop the build);

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <boost/json/serialize.hpp>
-
 #include <map>
 #include <mutex>
 #include <ostream>
@@ -26,22 +25,34 @@ class RunLog : public Log, public WarningSink {
     recipe_ = std::move(recipe);
     run_ = run;
   }
-  void Info(const std::string& msg) override { Line("info", msg); }
+  // Thread-safe: the run's two stages log from their own threads.
+  void Info(const std::string& msg) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Line("info", msg);
+  }
   void Warn(const std::string& msg) override {
     // The same warning for many records is shown a few times, then counted.
+    std::lock_guard<std::mutex> lock(mu_);
     int n = ++seen_[msg];
     if (n <= 3) Line("warn", msg);
     if (n == 3) Line("warn", "(further identical warnings are not shown)");
   }
-  void Error(const std::string& msg) { Line("error", msg); }
+  void Error(const std::string& msg) {
+    std::lock_guard<std::mutex> lock(mu_);
+    Line("error", msg);
+  }
+  // The redactor's Apply, safe against a secret added meanwhile (AddSecret).
+  std::string Redact(std::string_view text) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return redactor_->Apply(text);
+  }
   void AddSecret(const std::string& value) override {
     std::lock_guard<std::mutex> lock(mu_);
     redactor_->AddSecret(value);
   }
 
  private:
-  void Line(const char* level, const std::string& msg) {
-    std::lock_guard<std::mutex> lock(mu_);
+  void Line(const char* level, const std::string& msg) {  // with mu_ held
     std::string text = redactor_->Apply(msg);
     std::string ts = UtcTimestamp();
     if (format_ == LogFormat::kJson) {

@@ -40,8 +40,10 @@ const std::string* RecipeTables::Detail(const std::string& table, const Componen
   return &it->second;
 }
 
-Result<std::optional<Record>> RecipeTables::Find(std::string_view table, const Value& key) {
-  const Template* criterion = std::exchange(next_key_, nullptr);  // for this Find only
+Result<std::optional<Record>> RecipeTables::Find(std::string_view table, const Value& key,
+                                                 const Template* criterion,
+                                                 std::vector<LookupNote>* notes) {
+  std::lock_guard<std::mutex> lock(mu_);
   auto it = open_.find(std::string(table));
   if (it == open_.end()) {
     const ComponentRef* def = nullptr;
@@ -57,7 +59,7 @@ Result<std::optional<Record>> RecipeTables::Find(std::string_view table, const V
   }
   if (audit_) {
     for (const auto& t : recipe_.tables) {
-      if (t.name == table) notes_.push_back({&it->first, Detail(it->first, t, criterion)});
+      if (t.name == table) notes->push_back({&it->first, Detail(it->first, t, criterion)});
     }
   }
   std::string k = ToText(key);

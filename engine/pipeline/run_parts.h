@@ -3,6 +3,7 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -17,42 +18,59 @@ namespace keyonce {
 
 // The recipe's lookup tables, each opened when first used; every key is
 // looked up once per run (up to 100,000 keys per table are remembered).
+// Shared by the run's two stages (reading and writing, each on its own
+// thread): Find is serialised, so a Lookup is only ever asked by one thread
+// at a time. Each stage asks through its own View.
 //
 // For the audit log, once EnableAudit() was called every Find (answered
-// from the cache or not: the record used the row either way) is noted with
-// its criterion until TakeLookups() hands the notes to the runner, which
-// logs them with the record's subject.
-class RecipeTables : public TableResolver, public LookupAuditSink {
+// from the cache or not: the record used the row either way) is noted in
+// the View with its criterion until TakeLookups() hands the notes to the
+// runner, which logs them with the record's subject.
+class RecipeTables {
  public:
   RecipeTables(const Recipe& recipe, RunContext ctx)
       : recipe_(recipe), ctx_(std::move(ctx)), retry_(recipe.errors) {}
-  Result<std::optional<Record>> Find(std::string_view table, const Value& key) override;
-  void NextCriterion(const Template* key) override { next_key_ = audit_ ? key : nullptr; }
+  void EnableAudit() { audit_ = true; }  // before the first Find
 
   struct LookupNote {
     const std::string* table;   // the table's name in the recipe
     const std::string* detail;  // the criterion, e.g. "key: {{ record.Afdeling }}"
   };
-  void EnableAudit() { audit_ = true; }
-  bool has_lookups() const { return !notes_.empty(); }
-  // The lookups noted since the last call, oldest first (pointers stay valid
-  // for the run).
-  std::vector<LookupNote> TakeLookups() { return std::exchange(notes_, {}); }
+  // One stage's access to the tables (use it from one thread).
+  class View : public TableResolver, public LookupAuditSink {
+   public:
+    explicit View(RecipeTables& tables) : tables_(tables) {}
+    Result<std::optional<Record>> Find(std::string_view table, const Value& key) override {
+      return tables_.Find(table, key, std::exchange(next_key_, nullptr), &notes_);
+    }
+    void NextCriterion(const Template* key) override { next_key_ = key; }
+    bool has_lookups() const { return !notes_.empty(); }
+    // The lookups noted since the last call, oldest first (pointers stay
+    // valid for the run).
+    std::vector<LookupNote> TakeLookups() { return std::exchange(notes_, {}); }
+
+   private:
+    RecipeTables& tables_;
+    const Template* next_key_ = nullptr;
+    std::vector<LookupNote> notes_;
+  };
 
  private:
   struct Entry {
     std::unique_ptr<Lookup> lookup;
     std::unordered_map<std::string, std::optional<Record>> cache;
   };
+  // `criterion`: the step's key template, for the note added to *notes.
+  Result<std::optional<Record>> Find(std::string_view table, const Value& key,
+                                     const Template* criterion, std::vector<LookupNote>* notes);
   const std::string* Detail(const std::string& table, const ComponentRef& def, const Template* key);
 
   const Recipe& recipe_;
   RunContext ctx_;
   RetryPolicy retry_;  // a system briefly away is asked again
+  std::mutex mu_;      // the rest
   std::map<std::string, Entry> open_;
   bool audit_ = false;
-  const Template* next_key_ = nullptr;
-  std::vector<LookupNote> notes_;
   std::map<std::pair<std::string, const Template*>, std::string> details_;
 };
 

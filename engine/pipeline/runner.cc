@@ -1,9 +1,11 @@
 #include "pipeline/runner.h"
 
+#include <atomic>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <chrono>
 #include <cmath>
+#include <exception>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
@@ -14,6 +16,7 @@
 #include <unordered_set>
 
 #include "core/clock.h"
+#include "pipeline/handoff.h"
 #include "pipeline/planner.h"
 #include "pipeline/retry.h"
 #include "pipeline/run_log.h"
@@ -414,6 +417,79 @@ struct TargetWrites {
   std::vector<size_t> forget, doubt;           // items whose write did not / may have happened
 };
 
+// What a stage of the run finds besides the records it passes on, in the
+// order found: audit rows waiting for a transaction, quarantined records.
+struct PendingAudit {
+  const std::string* system;
+  const char* operation;
+  std::string subject, detail;
+};
+struct PendingQuarantine {
+  StateStore::QuarantineRow row;
+  std::string subject;  // for the audit log, "" = none
+};
+struct Findings {
+  std::vector<PendingAudit> audit;
+  std::vector<PendingQuarantine> quarantine;
+};
+
+// What the reading stage hands the writing stage: a batch of planned records
+// and what reading them found. The writing stage takes the counts into the
+// run's summary and the findings into its own when it takes the batch.
+struct ReadBatch {
+  std::vector<Item> items;
+  Findings found;
+  int64_t read = 0, rejected = 0, filtered = 0, quarantined = 0;
+  bool last = false;         // the reading stage ends with this batch
+  bool interrupted = false;  // ... because a stop was asked for or run_seconds passed
+  bool over_time = false;
+  Status error;                  // reading failed after `items`: the run fails
+  std::exception_ptr exception;  // the reading stage threw (out of memory above all)
+};
+
+// The reading stage's own tools: it runs on a thread of its own, so nothing
+// here is shared with the writing stage (the tables serialise their lookups).
+struct ReadStage {
+  ReadStage(const Recipe& recipe, std::string pseudonym_key, RecipeTables& tables, Scope base)
+      : planner(recipe), pseudo(std::move(pseudonym_key)), tables(tables), scope(base) {
+    scope.tables = &this->tables;
+  }
+  const RecordPlanner planner;
+  Pseudonymizer pseudo;
+  ContentHasher hasher;
+  RecipeTables::View tables;
+  Scope scope;  // what templates see of the run (tables: the stage's own view)
+
+  // Batches written go back to the reading stage to be freed there: memory
+  // is returned to the thread that allocated it, not contended for (glibc's
+  // allocator locks the other thread's arena for every free).
+  void Recycle(std::vector<Item> items) {
+    std::lock_guard<std::mutex> lock(spent_mu);
+    spent.push_back(std::move(items));
+    ++written;
+    spent_cv.notify_all();
+  }
+  // Frees the batches written; with `wait`, first waits until every batch
+  // handed over is written (or the writing stage ended: Stop).
+  void FreeSpent(bool wait) {
+    std::vector<std::vector<Item>> done;
+    std::unique_lock<std::mutex> lock(spent_mu);
+    if (wait) spent_cv.wait(lock, [&] { return stopped || written >= handed; });
+    done.swap(spent);
+  }
+  void Stop() {
+    std::lock_guard<std::mutex> lock(spent_mu);
+    stopped = true;
+    spent_cv.notify_all();
+  }
+  std::mutex spent_mu;
+  std::condition_variable spent_cv;
+  std::vector<std::vector<Item>> spent;
+  uint64_t handed = 0;   // batches with items handed over (the reading stage's count)
+  uint64_t written = 0;  // of those, written and recycled
+  bool stopped = false;
+};
+
 class Runner {
  public:
   Runner(const Recipe& recipe, const RunOptions& opt)
@@ -454,11 +530,21 @@ class Runner {
   Status SetUpScope();                              // what templates and connectors see of the run
   Status PrepareTargets();  // made, checked, recovered, opened; the journal merged
   Result<std::unique_ptr<Source>> OpenSource(std::vector<StateStore::QuarantineRow> retry_rows);
-  // Reads the source to its end (or a stop), a batch at a time.
+  // Reads the source to its end (or a stop), a batch at a time, in two
+  // stages on two threads: one reads and plans batch N+1 (ReadBatches)
+  // while the other journals and writes batch N (WriteBatches).
   Status ReadAll(Source& source, bool* interrupted);
+  void ReadBatches(Source& source, ReadStage& stage, Handoff<ReadBatch>& out);
+  // Fills `b` up to a batch's size; true: the reading stage ends after it.
+  bool FillBatch(Source& source, ReadStage& stage, ReadBatch& b, const Handoff<ReadBatch>& out,
+                 bool* heavy);
+  Status WriteBatches(Handoff<ReadBatch>& in, ReadStage& stage, bool* interrupted);
+  // The counts and findings of a batch read become the run's.
+  void TakeFindings(ReadBatch& b);
+  void Stopped(const ReadBatch& last, bool* interrupted);
   // A record read: planned into an item for the batch, or quarantined,
-  // rejected or filtered (nullopt).
-  Result<std::optional<Item>> Admit(SourceItem& si, const RecordPlanner& planner);
+  // rejected or filtered (nullopt). Runs in the reading stage.
+  Result<std::optional<Item>> Admit(ReadStage& stage, SourceItem& si, ReadBatch& b);
   std::optional<std::string> RejectReason(const SourceItem& si) const;
   void NoteWatermark(const Scope& scope);
   Status Housekeep();  // between batches: merge, keep quarantined records, flush audit rows
@@ -509,32 +595,33 @@ class Runner {
   }
   // Keeps a record for a person (with this run's parameters for its retry);
   // `subject` (the person's reference, "" = none) gets an audit row.
-  void Quarantine(const std::string& stage, const std::string& target, const std::string& position,
-                  const std::string& ref, const std::string& reason, const std::string& record,
-                  const std::string& subject = "");
+  // Not counted here (sum_.quarantined, ReadBatch::quarantined: the caller's).
+  void Quarantine(Findings& found, const std::string& stage, const std::string& target,
+                  const std::string& position, const std::string& ref, const std::string& reason,
+                  const std::string& record, const std::string& subject = "");
   Status FlushQuarantine();
-  Scope RecordScope(Item& item) {
-    Scope s = base_scope_;
+  static Scope RecordScope(const Scope& base, Item& item) {
+    Scope s = base;
     s.record = &item.record;
     s.captures = &item.captures;
     return s;
   }
+  Scope RecordScope(Item& item) const { return RecordScope(base_scope_, item); }
   void Progress(bool final);
 
   // The audit log (real runs only): reads and lookups wait in
-  // pending_audit_ for the next state-store transaction; writes are logged
+  // pending_.audit for the next state-store transaction; writes are logged
   // with their intents (ProcessBatch).
   Status StartAudit(const std::string& params_text);
-  void AuditRead(const std::string& subject, const std::string& position);
-  void AuditLookups(const std::string& subject);
+  void AuditRead(Findings& found, RecipeTables::View& tables, const std::string& subject,
+                 const std::string& position);
+  // The lookups `tables` noted, as the subject's.
+  static void AuditLookups(Findings& found, RecipeTables::View& tables, const std::string& subject);
+  void AuditLookups(const std::string& subject) {  // the writing stage's
+    AuditLookups(pending_, *write_tables_, subject);
+  }
   Status FlushAudit(const std::string& time);  // inside a transaction
   Status FlushAuditNow();                      // in its own transaction
-  struct PendingAudit {
-    const std::string* system;
-    const char* operation;
-    std::string subject, detail;
-  };
-
   const Recipe& recipe_;
   const RunOptions& opt_;
   Redactor redactor_;
@@ -543,22 +630,18 @@ class Runner {
   std::unique_ptr<Journal> journal_;  // of store_
   std::unique_ptr<RecipeLock> lock_;  // released before the store closes
   std::unique_ptr<Pseudonymizer> pseudo_;
-  ContentHasher hasher_;
   Value params_, secrets_, run_, state_;
   Scope base_scope_;
   RunContext ctx_;
   std::unique_ptr<RecipeTables> tables_;
+  std::unique_ptr<RecipeTables::View> write_tables_;  // the writing stage's
   std::vector<TargetRun> targets_;
-  struct PendingQuarantine {
-    StateStore::QuarantineRow row;
-    std::string subject;  // for the audit log, "" = none
-  };
-  std::vector<PendingQuarantine> pending_quarantine_;
+  Findings pending_;  // the writing stage's, and those of the batches it took
   std::string run_params_json_, run_secrets_json_;  // kept with quarantined records
   std::unique_ptr<AuditWriter> audit_;
-  std::vector<PendingAudit> pending_audit_;
   std::string source_system_;
-  int64_t audit_no_subject_ = 0;
+  std::atomic<int64_t> audit_no_subject_ = 0;
+  std::atomic<int64_t> reading_ = 0;  // records the reading stage read and has not handed over
   bool audit_warned_ = false;
   RunSummary sum_;
   std::optional<Value> watermark_;
@@ -581,7 +664,7 @@ Result<RunSummary> Runner::RunRecords() {
   KEYONCE_RETURN_IF_ERROR(ResolveInputs(&retry_rows));
   if (!opt_.dry_run) KEYONCE_RETURN_IF_ERROR(TakeRecipe());
   pseudo_ = std::make_unique<Pseudonymizer>(store_->pseudonym_key());
-  if (!opt_.dry_run) KEYONCE_RETURN_IF_ERROR(StartRun(redactor_.Apply(ToJson(params_))));
+  if (!opt_.dry_run) KEYONCE_RETURN_IF_ERROR(StartRun(log_->Redact(ToJson(params_))));
   KEYONCE_RETURN_IF_ERROR(SetUpScope());
   if (opt_.dry_run) {
     log_->Info("Dry run of " + recipe_.name +
@@ -725,8 +808,9 @@ Status Runner::SetUpScope() {
   ctx_.log = log_.get();
   ctx_.dry_run = opt_.dry_run;
   tables_ = std::make_unique<RecipeTables>(recipe_, ctx_);
-  base_scope_.tables = tables_.get();
   if (audit_) tables_->EnableAudit();
+  write_tables_ = std::make_unique<RecipeTables::View>(*tables_);
+  base_scope_.tables = write_tables_.get();
   source_system_ = opt_.retry_quarantine.empty() ? "source:" + recipe_.source.type : "quarantine";
   return Status::OK();
 }
@@ -735,19 +819,19 @@ Result<RunSummary> Runner::Fail(const Status& st) {
   const bool refused = st.code() == Status::Code::kRefused;
   sum_.status = refused ? "refused" : "failed";
   sum_.exit_code = refused ? kExitRefused : kExitFailed;
-  sum_.error = redactor_.Apply(st.message());
+  sum_.error = log_->Redact(st.message());
   log_->Error((refused ? "The run was refused: " : "The run failed: ") + st.message());
   if (audit_) FlushAuditNow();  // what was read before the failure
-  if (!opt_.dry_run && !pending_quarantine_.empty()) {
+  if (!opt_.dry_run && !pending_.quarantine.empty()) {
     // Records already found bad are kept for a person even though the run
     // failed (a rerun that meets them again moves them to its own run). If
     // the state file cannot take them, they are not counted as kept.
     if (Status qs = FlushQuarantine(); !qs.ok()) {
-      log_->Error(std::to_string(pending_quarantine_.size()) +
+      log_->Error(std::to_string(pending_.quarantine.size()) +
                   " quarantined record(s) could not be kept (" + qs.message() +
                   "); the next run meets them again");
-      sum_.quarantined -= static_cast<int64_t>(pending_quarantine_.size());
-      pending_quarantine_.clear();
+      sum_.quarantined -= static_cast<int64_t>(pending_.quarantine.size());
+      pending_.quarantine.clear();
     }
   }
   for (auto& t : targets_) {
@@ -811,52 +895,147 @@ Result<std::unique_ptr<Source>> Runner::OpenSource(
 }
 
 Status Runner::ReadAll(Source& source, bool* interrupted) {
-  const RecordPlanner planner(recipe_);
-  std::vector<Item> batch;
-  batch.reserve(static_cast<size_t>(recipe_.batch_records));
-  size_t batch_bytes = 0;  // the items' ItemMemory: a batch is also written when it passes
-                           // limits.batch_bytes, so wide or big records are held a few at a time
+  Handoff<ReadBatch> handoff;
+  ReadStage stage(recipe_, store_->pseudonym_key(), *tables_, base_scope_);
+  std::thread reader([&] { ReadBatches(source, stage, handoff); });
+  // However the writing stage ends (an error, an exception), the reading
+  // stage is told to stop and waited for before what it uses goes away.
+  struct Join {
+    Handoff<ReadBatch>& handoff;
+    std::thread& reader;
+    ReadStage& stage;
+    ~Join() {
+      handoff.Close();
+      stage.Stop();
+      if (reader.joinable()) reader.join();
+    }
+  } join{handoff, reader, stage};
+  Status st = WriteBatches(handoff, stage, interrupted);
+  handoff.Close();
+  stage.Stop();
+  reader.join();
+  // Records read but never written: what reading them found (audit rows,
+  // quarantined records) is still the run's.
+  for (ReadBatch& rest : handoff.Drain()) TakeFindings(rest);
+  return st;
+}
+
+void Runner::ReadBatches(Source& source, ReadStage& stage, Handoff<ReadBatch>& out) {
+  bool heavy = false;  // the last batch was cut by its memory (limits.batch_bytes)
+  for (bool last = false; !last;) {
+    // After a batch of big records, the next is read once it is written:
+    // memory holds one such batch, not two.
+    stage.FreeSpent(heavy);
+    ReadBatch b;
+    try {
+      last = FillBatch(source, stage, b, out, &heavy);
+    } catch (...) {
+      b.exception = std::current_exception();
+      last = true;
+    }
+    b.last = last;
+    if (!b.items.empty()) ++stage.handed;  // only this thread changes it
+    if (!out.Put(std::move(b))) return;    // the writing stage ended
+  }
+}
+
+bool Runner::FillBatch(Source& source, ReadStage& stage, ReadBatch& b,
+                       const Handoff<ReadBatch>& out, bool* heavy) {
+  *heavy = false;
+  const auto batch_records = static_cast<size_t>(recipe_.batch_records);
+  b.items.reserve(batch_records);
+  // Two batches are in memory (one written, the next read), each within
+  // half of limits.batch_bytes: wide or big records are held a few at a time.
+  const size_t budget = std::max<size_t>(recipe_.limits.batch_bytes / 2, 1);
+  size_t bytes = 0;  // the items' ItemMemory and the quarantined records
   for (;;) {
+    if (out.closed()) return true;
     SourceItem si;
     auto more = source.Next(&si);
-    if (!more.ok()) return more.status().Wrap("reading the source");
+    if (!more.ok()) {
+      b.error = more.status().Wrap("reading the source");
+      return true;
+    }
     if (*more) {
-      ++sum_.read;
-      auto item = Admit(si, planner);
-      if (!item.ok()) return item.status();
+      ++b.read;
+      ++reading_;
+      const size_t quarantined = b.found.quarantine.size();
+      auto item = Admit(stage, si, b);
+      if (!item.ok()) {
+        b.error = item.status();
+        return true;
+      }
       if (*item) {
-        batch.push_back(std::move(**item));
-        batch_bytes += ItemMemory(batch.back());
+        b.items.push_back(std::move(**item));
+        bytes += ItemMemory(b.items.back());
+      } else if (b.found.quarantine.size() > quarantined) {
+        bytes += HeapBytes(b.found.quarantine.back().row.record.size());
       }
     }
     const bool over_time =
         recipe_.limits.run_seconds > 0 &&
         Clock::now() - start_ >= std::chrono::seconds(recipe_.limits.run_seconds);
-    const bool stop = (opt_.stop && opt_.stop->load()) || over_time;
-    if (!batch.empty() && (batch.size() >= static_cast<size_t>(recipe_.batch_records) ||
-                           batch_bytes >= recipe_.limits.batch_bytes || !*more || stop)) {
-      KEYONCE_RETURN_IF_ERROR(opt_.dry_run ? DryRunBatch(batch) : ProcessBatch(batch));
-      batch.clear();
-      batch_bytes = 0;
+    if (!*more) return true;
+    if ((opt_.stop && opt_.stop->load()) || over_time) {
+      b.interrupted = true;
+      b.over_time = over_time;
+      return true;
+    }
+    // A batch is full; so is one of only filtered or quarantined records
+    // after a while (their audit rows and records wait in memory).
+    *heavy = bytes >= budget;
+    if (b.items.size() >= batch_records || *heavy || b.found.quarantine.size() >= 1000 ||
+        b.found.audit.size() >= 20000) {
+      return false;
+    }
+  }
+}
+
+void Runner::TakeFindings(ReadBatch& b) {
+  sum_.read += b.read;
+  reading_ -= b.read;
+  sum_.rejected += b.rejected;
+  sum_.filtered += b.filtered;
+  sum_.quarantined += b.quarantined;
+  b.read = b.rejected = b.filtered = b.quarantined = 0;
+  for (auto& a : b.found.audit) pending_.audit.push_back(std::move(a));
+  for (auto& q : b.found.quarantine) pending_.quarantine.push_back(std::move(q));
+  b.found = {};
+}
+
+Status Runner::WriteBatches(Handoff<ReadBatch>& in, ReadStage& stage, bool* interrupted) {
+  for (;;) {
+    std::optional<ReadBatch> b = in.Take(std::chrono::milliseconds(250));
+    if (!b) {  // still reading (a slow source): show how far it got
+      Progress(false);
+      continue;
+    }
+    TakeFindings(*b);
+    if (b->exception) std::rethrow_exception(b->exception);
+    KEYONCE_RETURN_IF_ERROR(b->error);
+    if (!b->items.empty()) {
+      KEYONCE_RETURN_IF_ERROR(opt_.dry_run ? DryRunBatch(b->items) : ProcessBatch(b->items));
+      stage.Recycle(std::move(b->items));
     }
     KEYONCE_RETURN_IF_ERROR(Housekeep());
     Progress(false);
-    if (!*more) return Status::OK();
-    if (stop) {
-      *interrupted = true;
-      if (over_time) {
-        sum_.error = "the run reached limits.run_seconds (" +
-                     std::to_string(recipe_.limits.run_seconds) +
-                     " s) and stopped after the batch in flight; the next run goes on from here";
-        log_->Warn("The run reached limits.run_seconds (" +
-                   std::to_string(recipe_.limits.run_seconds) +
-                   " s): stopping after the batch in flight; the next run goes on from here.");
-      } else {
-        log_->Warn(
-            "Stopping on request after the batch in flight; the next run goes on from here.");
-      }
+    if (b->last) {
+      if (b->interrupted) Stopped(*b, interrupted);
       return Status::OK();
     }
+  }
+}
+
+void Runner::Stopped(const ReadBatch& last, bool* interrupted) {
+  *interrupted = true;
+  if (last.over_time) {
+    sum_.error = "the run reached limits.run_seconds (" +
+                 std::to_string(recipe_.limits.run_seconds) +
+                 " s) and stopped after the batch in flight; the next run goes on from here";
+    log_->Warn("The run reached limits.run_seconds (" + std::to_string(recipe_.limits.run_seconds) +
+               " s): stopping after the batch in flight; the next run goes on from here.");
+  } else {
+    log_->Warn("Stopping on request after the batch in flight; the next run goes on from here.");
   }
 }
 
@@ -864,10 +1043,10 @@ Status Runner::Housekeep() {
   if (!opt_.dry_run && journal_->pending_intents() >= kMergeIntents) {
     KEYONCE_RETURN_IF_ERROR(journal_->Merge());
   }
-  if (!opt_.dry_run && pending_quarantine_.size() >= 1000) {
+  if (!opt_.dry_run && pending_.quarantine.size() >= 1000) {
     KEYONCE_RETURN_IF_ERROR(FlushQuarantine());
   }
-  if (audit_ && pending_audit_.size() >= 20000) {  // e.g. a long run of filtered records
+  if (audit_ && pending_.audit.size() >= 20000) {  // e.g. a long run of filtered records
     KEYONCE_RETURN_IF_ERROR(FlushAuditNow());
   }
   return Status::OK();
@@ -886,12 +1065,13 @@ std::optional<std::string> Runner::RejectReason(const SourceItem& si) const {
   return std::nullopt;
 }
 
-Result<std::optional<Item>> Runner::Admit(SourceItem& si, const RecordPlanner& planner) {
+Result<std::optional<Item>> Runner::Admit(ReadStage& stage, SourceItem& si, ReadBatch& b) {
   if (auto why = RejectReason(si)) {
-    ++sum_.rejected;
+    ++b.rejected;
+    ++b.quarantined;
     // A record over the limits is not kept in the quarantine either: the
     // state file is no place for it.
-    Quarantine("source", "", si.position, "", *why, si.rejected ? si.raw : std::string());
+    Quarantine(b.found, "source", "", si.position, "", *why, si.rejected ? si.raw : std::string());
     return std::optional<Item>();
   }
   const bool has_steps = !recipe_.steps.empty();
@@ -901,40 +1081,42 @@ Result<std::optional<Item>> Runner::Admit(SourceItem& si, const RecordPlanner& p
   // record written, whose JSON the content hash makes anyway: no second copy.
   if (has_steps) item.source_json = ToJson(si.record);
   item.record = std::move(si.record);
-  if (audit_ && tables_->has_lookups()) tables_->TakeLookups();  // not this record's
-  auto plan = planner.Plan(&item.record, RecordScope(item));
+  if (audit_ && stage.tables.has_lookups()) stage.tables.TakeLookups();  // not this record's
+  auto plan = stage.planner.Plan(&item.record, RecordScope(stage.scope, item));
   if (!plan.ok()) return plan.status();
-  Scope ks = RecordScope(item);
+  Scope ks = RecordScope(stage.scope, item);
   if (plan->kind == RecordPlan::Kind::kFiltered) {
-    ++sum_.filtered;
+    ++b.filtered;
     if (audit_) {
       auto key = recipe_.key.Evaluate(ks);
-      AuditRead(RecordSubject(SubjectOf(recipe_), ks, key.ok() ? ToText(*key) : "", *pseudo_),
+      AuditRead(b.found, stage.tables,
+                RecordSubject(SubjectOf(recipe_), ks, key.ok() ? ToText(*key) : "", stage.pseudo),
                 item.position);
     }
     return std::optional<Item>();
   }
   std::string subject;
   if (audit_) {
-    subject = RecordSubject(SubjectOf(recipe_), ks, plan->key, *pseudo_);
-    AuditRead(subject, item.position);
+    subject = RecordSubject(SubjectOf(recipe_), ks, plan->key, stage.pseudo);
+    AuditRead(b.found, stage.tables, subject, item.position);
   }
   if (plan->kind == RecordPlan::Kind::kQuarantined) {
     const bool step = std::string_view(plan->stage) == "step";
     // A reference helps a person find the record again, if the key can be had.
     std::string ref = step && !plan->key.empty()
-                          ? Pseudonymizer::Reference(pseudo_->KeyHash(recipe_.name, plan->key))
+                          ? Pseudonymizer::Reference(stage.pseudo.KeyHash(recipe_.name, plan->key))
                           : std::string();
-    Quarantine(step ? "step" : "key", "", item.position, ref, plan->reason,
+    ++b.quarantined;
+    Quarantine(b.found, step ? "step" : "key", "", item.position, ref, plan->reason,
                has_steps ? item.source_json : ToJson(item.record), subject);
     return std::optional<Item>();
   }
   item.subject = std::move(subject);
   item.key = std::move(plan->key);
-  item.key_hash = pseudo_->KeyHash(recipe_.name, item.key);
+  item.key_hash = stage.pseudo.KeyHash(recipe_.name, item.key);
   item.ref = Pseudonymizer::Reference(item.key_hash);
   std::string json = ToJson(item.record);
-  item.content = hasher_.Hash(json);
+  item.content = stage.hasher.Hash(json);
   if (!has_steps) item.source_json = std::move(json);
   if (recipe_.source.watermark) NoteWatermark(ks);
   return std::optional<Item>(std::move(item));
@@ -1080,7 +1262,7 @@ Value Runner::NotificationRecord(const RunSummary& s, std::filesystem::path* qfi
       for (const auto& q : *rows) {
         out << q.id << ',' << CsvField(q.ref) << ',' << CsvField(q.stage) << ','
             << CsvField(q.target) << ',' << CsvField(q.position) << ','
-            << CsvField(redactor_.Apply(q.reason)) << ',' << q.run << "\r\n";
+            << CsvField(log_->Redact(q.reason)) << ',' << q.run << "\r\n";
       }
       if (out.good()) rec["quarantine_file"] = qfile->string();
     }
@@ -1292,7 +1474,9 @@ std::vector<WriteResult> Runner::WriteInOrder(TargetRun& t, const std::vector<Wr
     for (int attempts = 1;; ++attempts) {
       std::vector<WriteResult> got = t.target->WriteMany(one);
       // Lookups made by the target's templates belong to the record written.
-      if (audit_ && tables_->has_lookups() && k < subjects.size()) AuditLookups(*subjects[k]);
+      if (audit_ && write_tables_->has_lookups() && k < subjects.size()) {
+        AuditLookups(*subjects[k]);
+      }
       WriteResult r = got.empty() ? NoResult() : std::move(got[0]);
       if (!retry_->Retries(r.status, attempts)) {
         results[k] = std::move(r);
@@ -1321,12 +1505,12 @@ std::vector<WriteResult> Runner::WriteRounds(TargetRun& t, const std::vector<Wri
     call.reserve(round.size());
     for (size_t k : round) call.push_back(ops[k]);
     std::vector<WriteResult> got = t.target->WriteMany(call);
-    if (audit_ && tables_->has_lookups() && round.size() == 1 && round[0] < subjects.size()) {
+    if (audit_ && write_tables_->has_lookups() && round.size() == 1 && round[0] < subjects.size()) {
       AuditLookups(*subjects[round[0]]);
-    } else if (audit_ && tables_->has_lookups()) {
+    } else if (audit_ && write_tables_->has_lookups()) {
       // Lookups made by the target's templates cannot be told apart when
       // several writes were in flight.
-      tables_->TakeLookups();
+      write_tables_->TakeLookups();
       if (!audit_warned_) {
         audit_warned_ = true;
         log_->Warn("Lookups made while writing to " + t.def->name +
@@ -1368,8 +1552,9 @@ Status Runner::ProcessBatch(std::vector<Item>& items) {
   for (auto& item : items) {
     if (!item.failed || item.stopped) continue;
     if (item.quarantined_in_doubt) ++sum_.in_doubt;
-    Quarantine(item.quarantined_in_doubt ? "in_doubt" : "target", item.fail_target, item.position,
-               item.ref, item.fail_reason, item.source_json, item.subject);
+    ++sum_.quarantined;
+    Quarantine(pending_, item.quarantined_in_doubt ? "in_doubt" : "target", item.fail_target,
+               item.position, item.ref, item.fail_reason, item.source_json, item.subject);
   }
   return b.stop;
 }
@@ -1596,7 +1781,7 @@ Status Runner::ConfirmBatch(std::vector<Item>& items, BatchRun& b) {
   // Writes confirmed by Check must be durable; batch marks need not be.
   auto tx = store_->Transact(!b.confirmed.empty());
   if (!tx.ok()) return tx.status();
-  if (audit_ && !pending_audit_.empty()) KEYONCE_RETURN_IF_ERROR(FlushAudit(AuditTime()));
+  if (audit_ && !pending_.audit.empty()) KEYONCE_RETURN_IF_ERROR(FlushAudit(AuditTime()));
   for (size_t ti = 0; ti < targets_.size(); ++ti) {
     if (b.batch_ids[ti] < 0) {
       KEYONCE_RETURN_IF_ERROR(journal_->ConfirmBatch(-b.batch_ids[ti], targets_[ti].token));
@@ -1671,10 +1856,10 @@ Status Runner::DryRunBatch(std::vector<Item>& items) {
                               {"ref", item.ref},
                               {"position", item.position},
                               {"write", *rendered}};
-        out << redactor_.Apply(ToJson(o)) << "\n";
+        out << log_->Redact(ToJson(o)) << "\n";
       } else {
         out << t.def->name << " " << what << " " << item.ref << " (" << item.position
-            << "): " << redactor_.Apply(ToJson(*rendered)) << "\n";
+            << "): " << log_->Redact(ToJson(*rendered)) << "\n";
       }
     }
     if (item.failed) ++sum_.quarantined;
@@ -1682,11 +1867,10 @@ Status Runner::DryRunBatch(std::vector<Item>& items) {
   return Status::OK();
 }
 
-void Runner::Quarantine(const std::string& stage, const std::string& target,
+void Runner::Quarantine(Findings& found, const std::string& stage, const std::string& target,
                         const std::string& position, const std::string& ref,
                         const std::string& reason, const std::string& record,
                         const std::string& subject) {
-  ++sum_.quarantined;
   std::string where = position.empty() ? "" : " (" + position + ")";
   log_->Warn("Quarantined " + (ref.empty() ? std::string("a record") : "record " + ref) + where +
              ": " + reason);
@@ -1698,21 +1882,21 @@ void Runner::Quarantine(const std::string& stage, const std::string& target,
   q.row.stage = stage;
   q.row.target = target;
   q.row.position = position;
-  q.row.reason = redactor_.Apply(reason);
+  q.row.reason = log_->Redact(reason);
   q.row.record = record;
   q.row.params = run_params_json_;
   q.row.secrets = run_secrets_json_;
   q.subject = subject;
-  pending_quarantine_.push_back(std::move(q));
+  found.quarantine.push_back(std::move(q));
 }
 
 Status Runner::FlushQuarantine() {
-  if (pending_quarantine_.empty()) return Status::OK();
+  if (pending_.quarantine.empty()) return Status::OK();
   auto tx = store_->Transact();
   if (!tx.ok()) return tx.status();
   const std::string time = audit_ ? AuditTime() : std::string();
   if (audit_) KEYONCE_RETURN_IF_ERROR(FlushAudit(time));
-  for (const auto& q : pending_quarantine_) {
+  for (const auto& q : pending_.quarantine) {
     auto id = store_->AddQuarantine(q.row);
     if (!id.ok()) return id.status();
     // The quarantine keeps the person's record: the audit log says so, under
@@ -1729,7 +1913,7 @@ Status Runner::FlushQuarantine() {
     }
   }
   KEYONCE_RETURN_IF_ERROR(tx->Commit());
-  pending_quarantine_.clear();
+  pending_.quarantine.clear();
   return Status::OK();
 }
 
@@ -1762,27 +1946,28 @@ Status Runner::StartAudit(const std::string& params_text) {
   return audit_->Append(AuditTime(), "keyonce", kAuditStartRun, subject, MaskCpr(detail)).status();
 }
 
-void Runner::AuditRead(const std::string& subject, const std::string& position) {
+void Runner::AuditRead(Findings& found, RecipeTables::View& tables, const std::string& subject,
+                       const std::string& position) {
   if (subject.empty()) {
     ++audit_no_subject_;
-    if (tables_->has_lookups()) tables_->TakeLookups();
+    if (tables.has_lookups()) tables.TakeLookups();
     return;
   }
-  pending_audit_.push_back({&source_system_, kAuditRead, subject, MaskCpr(position)});
-  AuditLookups(subject);
+  found.audit.push_back({&source_system_, kAuditRead, subject, MaskCpr(position)});
+  AuditLookups(found, tables, subject);
 }
 
-void Runner::AuditLookups(const std::string& subject) {
-  if (!tables_->has_lookups()) return;
-  for (const auto& n : tables_->TakeLookups()) {
-    if (!subject.empty()) pending_audit_.push_back({n.table, kAuditLookup, subject, *n.detail});
+void Runner::AuditLookups(Findings& found, RecipeTables::View& tables, const std::string& subject) {
+  if (!tables.has_lookups()) return;
+  for (const auto& n : tables.TakeLookups()) {
+    if (!subject.empty()) found.audit.push_back({n.table, kAuditLookup, subject, *n.detail});
   }
 }
 
 Status Runner::FlushAudit(const std::string& time) {
   // One chunk per system and operation (the source's reads, each table's lookups).
   std::vector<AuditChunk> chunks;
-  for (const auto& a : pending_audit_) {
+  for (const auto& a : pending_.audit) {
     auto c = std::find_if(chunks.begin(), chunks.end(), [&](const AuditChunk& c) {
       return c.system() == *a.system && c.operation() == a.operation;
     });
@@ -1793,12 +1978,12 @@ Status Runner::FlushAudit(const std::string& time) {
     }
   }
   for (AuditChunk& c : chunks) KEYONCE_RETURN_IF_ERROR(audit_->Save(time, c));
-  pending_audit_.clear();
+  pending_.audit.clear();
   return Status::OK();
 }
 
 Status Runner::FlushAuditNow() {
-  if (!audit_ || pending_audit_.empty()) return Status::OK();
+  if (!audit_ || pending_.audit.empty()) return Status::OK();
   auto tx = store_->Transact();
   if (!tx.ok()) return tx.status();
   KEYONCE_RETURN_IF_ERROR(FlushAudit(AuditTime()));
@@ -1808,6 +1993,7 @@ Status Runner::FlushAuditNow() {
 void Runner::Progress(bool final) {
   if (opt_.on_progress && !final) {
     RunSummary snapshot = sum_;
+    snapshot.read += reading_;
     snapshot.status = "running";
     snapshot.seconds = std::chrono::duration<double>(Clock::now() - start_).count();
     for (const auto& t : targets_) snapshot.targets.emplace_back(t.def->name, t.counts);
@@ -1822,8 +2008,9 @@ void Runner::Progress(bool final) {
   int64_t written = 0;
   for (const auto& t : targets_) written += t.counts.written + t.counts.updated;
   std::ostream& err = opt_.err ? *opt_.err : std::cerr;
-  err << "\r\033[Kread " << sum_.read << " · written " << written << " · quarantined "
-      << sum_.quarantined << " · " << static_cast<int64_t>(sum_.read / std::max(elapsed, 1e-9))
+  const int64_t read = sum_.read + reading_;
+  err << "\r\033[Kread " << read << " · written " << written << " · quarantined "
+      << sum_.quarantined << " · " << static_cast<int64_t>(read / std::max(elapsed, 1e-9))
       << " records/s" << (final ? "\n" : "") << std::flush;
 }
 
@@ -1837,18 +2024,18 @@ Result<RunSummary> Runner::EndAfterException(const std::string& message) {
   if (!log_ || !store_ || (sum_.run == 0 && !opt_.dry_run)) return Status::Io(message);
   sum_.status = "failed";
   sum_.exit_code = kExitFailed;
-  sum_.error = redactor_.Apply(message);
+  sum_.error = log_->Redact(message);
   try {
     log_->Error("The run failed: " + message);
     if (audit_) FlushAuditNow();  // what was read
-    if (!opt_.dry_run && !pending_quarantine_.empty() && !FlushQuarantine().ok()) {
-      sum_.quarantined -= static_cast<int64_t>(pending_quarantine_.size());
+    if (!opt_.dry_run && !pending_.quarantine.empty() && !FlushQuarantine().ok()) {
+      sum_.quarantined -= static_cast<int64_t>(pending_.quarantine.size());
     }
   } catch (const std::exception&) {
     // Still short of memory: the run's row below matters more.
   }
-  pending_quarantine_.clear();
-  pending_audit_.clear();
+  pending_.quarantine.clear();
+  pending_.audit.clear();
   for (auto& t : targets_) {
     try {
       if (t.target) t.target->Close(false);

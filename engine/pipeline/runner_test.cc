@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -36,8 +37,15 @@ struct Script {
   std::string out_of_memory;                    // writing this key throws std::bad_alloc
   std::set<std::string> lost_answer;            // the write may have happened: in doubt (once)
   std::string stop_at;                          // writing this key: the target cannot go on (once)
+  // The scripted source: records {"id": "1"} ... {"id": "<records>"}.
+  int records = 0;
+  int fail_at = 0;   // reading this record fails (the source cannot go on)
+  int throw_at = 0;  // reading this record throws std::bad_alloc
 };
 Script* g_script = nullptr;
+// Written by the writing stage, read by the reading stage (own threads).
+std::atomic<int> g_writes{0};
+std::atomic<int> g_most_ahead{0};  // most records read but not yet written
 
 class ScriptedTarget : public Target {
  public:
@@ -79,6 +87,7 @@ class ScriptedTarget : public Target {
       std::this_thread::sleep_for(std::chrono::duration<double>(g_script->write_seconds));
     }
     g_script->written.push_back(op.key);
+    ++g_writes;
     return {Status::OK(), Value({{"id", "case-" + op.key}})};
   }
   Result<CommitResult> Commit(uint64_t, bool) override {
@@ -102,6 +111,39 @@ ConnectorDef ScriptedDef() {
 }
 KEYONCE_REGISTER_CONNECTOR(ScriptedDef());
 
+class ScriptedSource : public Source {
+ public:
+  Status Open(const RunContext&) override { return Status::OK(); }
+  Result<bool> Next(SourceItem* item) override {
+    if (next_ > g_script->records) return false;
+    const int k = next_++;
+    if (k == g_script->fail_at) return Status::Io("the export was cut off");
+    if (k == g_script->throw_at) throw std::bad_alloc();
+    int ahead = k - g_writes.load();
+    for (int most = g_most_ahead.load(); ahead > most;) {
+      if (g_most_ahead.compare_exchange_weak(most, ahead)) break;
+    }
+    item->record = {{"id", std::to_string(k)}};
+    item->position = "record " + std::to_string(k);
+    return true;
+  }
+
+ private:
+  int next_ = 1;
+};
+
+ConnectorDef ScriptedSourceDef() {
+  ConnectorDef d;
+  d.name = "scripted_source";
+  d.summary = "Test source.";
+  d.source = ComponentSpec{"scripted_source", {}, ""};
+  d.make_source = [](const Settings&) -> Result<std::unique_ptr<Source>> {
+    return std::unique_ptr<Source>(new ScriptedSource());
+  };
+  return d;
+}
+KEYONCE_REGISTER_CONNECTOR(ScriptedSourceDef());
+
 class RunnerTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -112,6 +154,8 @@ class RunnerTest : public ::testing::Test {
     std::filesystem::create_directories(dir_);
     script_ = Script();
     g_script = &script_;
+    g_writes = 0;
+    g_most_ahead = 0;
   }
   void Write(const std::string& name, const std::string& text) {
     std::ofstream(dir_ / name, std::ios::binary) << text;
@@ -714,6 +758,76 @@ targets:
   RunSummary again = Run(*r);
   EXPECT_EQ(again.exit_code, kExitOk) << err_.str();
   EXPECT_EQ(script_.written.back(), "3");
+}
+
+// Two stages: batch N+1 is read and planned while batch N is written, and
+// the reading stage is never more than that one batch ahead (memory holds
+// two batches, however fast the source).
+TEST_F(RunnerTest, ReadingOverlapsWritingByAtMostOneBatch) {
+  script_.records = 12;
+  script_.write_seconds = 0.005;
+  auto r = Load(R"(recipe: stages
+source: {type: scripted_source}
+key: "{{ record.id }}"
+batch_records: 2
+targets:
+  - {name: api, type: scripted}
+)");
+  ASSERT_TRUE(r);
+  RunSummary s = Run(*r);
+  EXPECT_EQ(s.exit_code, kExitOk) << err_.str();
+  EXPECT_EQ(s.read, 12);
+  std::vector<std::string> in_order;
+  for (int i = 1; i <= 12; ++i) in_order.push_back(std::to_string(i));
+  EXPECT_EQ(script_.written, in_order) << "batches are written in the order read";
+  // One after the other, a record is read when every earlier batch is
+  // written: at most batch_records ahead. Overlapped: more.
+  EXPECT_GT(g_most_ahead.load(), 2) << "the next batch was not read while one was written";
+  EXPECT_LE(g_most_ahead.load(), 4) << "the reading stage ran more than one batch ahead";
+}
+
+// The source fails in the third batch: the two batches before it are written,
+// the third is not (as when one stage did both), the run fails, and the next
+// run writes the rest, each record once.
+TEST_F(RunnerTest, ASourceFailureEndsTheRunAfterTheBatchesReadBeforeIt) {
+  script_.records = 10;
+  script_.fail_at = 6;
+  auto r = Load(R"(recipe: cut
+source: {type: scripted_source}
+key: "{{ record.id }}"
+batch_records: 2
+targets:
+  - {name: api, type: scripted}
+)");
+  ASSERT_TRUE(r);
+  RunSummary s = Run(*r);
+  EXPECT_EQ(s.status, "failed");
+  EXPECT_NE(s.error.find("the export was cut off"), std::string::npos) << s.error;
+  EXPECT_EQ(script_.written, (std::vector<std::string>{"1", "2", "3", "4"}));
+  script_.fail_at = 0;
+  RunSummary again = Run(*r);
+  EXPECT_EQ(again.exit_code, kExitOk) << err_.str();
+  EXPECT_EQ(script_.written,
+            (std::vector<std::string>{"1", "2", "3", "4", "5", "6", "7", "8", "9", "10"}));
+}
+
+// The reading stage runs out of memory: the run ends as failed (not a
+// crash, not a hang), with what was written before kept.
+TEST_F(RunnerTest, TheReadingStageRunningOutOfMemoryEndsTheRunAsFailed) {
+  script_.records = 6;
+  script_.throw_at = 4;
+  auto r = Load(R"(recipe: oom_reading
+source: {type: scripted_source}
+key: "{{ record.id }}"
+batch_records: 2
+targets:
+  - {name: api, type: scripted}
+)");
+  ASSERT_TRUE(r);
+  RunSummary s = Run(*r);
+  EXPECT_EQ(s.status, "failed");
+  EXPECT_NE(s.error.find("the run ran out of memory"), std::string::npos) << s.error;
+  EXPECT_EQ(script_.written, (std::vector<std::string>{"1", "2"}));
 }
 
 }  // namespace

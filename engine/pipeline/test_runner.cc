@@ -91,7 +91,8 @@ int RunRecipeTest(const std::filesystem::path& test_file, std::ostream& out, std
   ctx.log = &log;
   ctx.dry_run = true;
   RecipeTables tables(*recipe, ctx);
-  base_scope.tables = &tables;
+  RecipeTables::View table_view(tables);
+  base_scope.tables = &table_view;
 
   std::vector<std::unique_ptr<Target>> targets;
   for (const auto& t : recipe->targets) {

@@ -70,7 +70,7 @@ const std::vector<FieldSpec>& RecipeFields() {
       FieldSpec::Int("batch_records")
           .Default("5000")
           .Describe("Records per journal batch: larger is faster, smaller redoes less after a "
-                    "crash. Memory holds one batch."),
+                    "crash. Memory holds two batches: one written while the next is read."),
       FieldSpec::Object("limits", LimitFields())
           .Describe("Resource limits of a run, so that a hostile or broken input fails with a "
                     "clear message instead of exhausting memory or running forever."),
@@ -229,11 +229,13 @@ const std::vector<FieldSpec>& LimitFields() {
           .Example("100000"),
       FieldSpec::Int("batch_bytes")
           .Default("67108864")
-          .Describe("Most bytes the records of one batch may take in memory (estimated: their "
-                    "fields, names and the copy kept for the quarantine). A batch is written "
-                    "when it holds batch_records records or this many bytes, whichever comes "
-                    "first, so wide or large records are written a few at a time; a single "
-                    "larger record is written alone."),
+          .Describe("Most bytes the records of a run's batches may take in memory (estimated: "
+                    "their fields, names and the copy kept for the quarantine). Two batches are "
+                    "in memory (one written while the next is read), each within half of this: a "
+                    "batch is written when it holds batch_records records or half this many "
+                    "bytes, whichever comes first, so wide or large records are written a few at "
+                    "a time; a single larger record is written alone, and the next is read once "
+                    "it is written."),
   };
   return f;
 }

@@ -9,7 +9,9 @@
 // only through these interfaces and the Registry.
 //
 // Threading: the engine calls one instance from one thread at a time. A new
-// instance is made per run.
+// instance is made per run. A run reads its source on one thread while its
+// targets write on another (and lookup tables are asked from both, one call
+// at a time), so a source and a target must not share unsynchronised state.
 //
 // Nothing lost, nothing twice: the engine journals each write intent before
 // calling Target::Write, and marks a batch as done only after Target::Commit
