@@ -744,7 +744,7 @@ Result<bool> CsvReader::Next(SourceItem* item) {
     // Copying the prototype (names, null values) skips the duplicate-key
     // checks of emplace; then each value is decoded straight into its place
     // (a row that fails is dropped whole).
-    Record rec(prototype_);
+    Record rec(prototype_, item->storage);
     auto it = rec.begin();
     bool ok = true;
     for (size_t i = 0; i < count; ++i, ++it) {
@@ -772,7 +772,7 @@ Result<bool> CsvReader::Next(SourceItem* item) {
       it->value().emplace_string().assign(value.data(), value.size());
     }
     if (!ok) return true;
-    item->record = std::move(rec);
+    item->SetRecord(std::move(rec));
     item->rejected = false;
     item->reason.clear();
     item->raw.clear();

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/json/monotonic_resource.hpp>
+
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -85,6 +87,21 @@ CsvReaderOptions Semicolon() {
 TEST(CsvReader, CommaDialectWithHeader) {
   EXPECT_EQ(Items("id,name\n1,Anna\n2,Bo\n"),
             (Lines{R"(in.csv:2 {"id":"1","name":"Anna"})", R"(in.csv:3 {"id":"2","name":"Bo"})"}));
+}
+
+// The engine asks for each record in its batch's memory (SourceItem::storage);
+// the reader builds it there, and the record keeps that memory.
+TEST(CsvReader, BuildsTheRecordInTheMemoryTheEngineGives) {
+  CsvReader reader{CsvReaderOptions{}};
+  ASSERT_TRUE(reader.Open(WriteFile("id,name\n1,Åse Ørsted Christiansen\n"), nullptr).ok());
+  boost::json::monotonic_resource arena;
+  SourceItem item;
+  item.storage = boost::json::storage_ptr(&arena);
+  auto r = reader.Next(&item);
+  ASSERT_TRUE(r.ok() && *r) << r.status().message();
+  EXPECT_EQ(item.record.storage().get(), &arena);
+  EXPECT_EQ(item.record.at("name").storage().get(), &arena);
+  EXPECT_EQ(ToJson(item.record), R"({"id":"1","name":"Åse Ørsted Christiansen"})");
 }
 
 TEST(CsvReader, SemicolonDialectWithDecimalCommasKeptAsText) {

@@ -51,6 +51,12 @@ std::string ToJson(const Value& v) {
   return out;
 }
 
+std::string ToJson(const Record& o) {
+  std::string out;
+  AppendJson(out, o);
+  return out;
+}
+
 void AppendJson(std::string& out, const Value& v) { tmpl::AppendJson(out, v); }
 
 void AppendJson(std::string& out, const Record& o) {

@@ -122,6 +122,10 @@ class QuarantineSource : public Source {
 };
 
 struct Item {
+  Item() = default;
+  // Takes the record with its memory (a Value assigned would be copied into
+  // the default memory instead of the batch's arena).
+  explicit Item(Value r) : record(std::move(r)) {}
   Value record;             // after steps
   std::string source_json;  // the record as read, for the quarantine
   std::string position;
@@ -433,10 +437,51 @@ struct Findings {
   std::vector<PendingQuarantine> quarantine;
 };
 
+// The memory of one batch's records: bump allocation from 256 KiB chunks,
+// nothing given back until the batch goes (a record's fields are never freed
+// one by one). Fixed-size chunks keep the overshoot under one chunk, where a
+// doubling arena would hold up to twice the batch. Not thread-safe, and need
+// not be: the reading stage allocates from it while it builds the batch, the
+// writing stage (copies of fields its templates make) only after taking it.
+class BatchArena : public boost::json::memory_resource {
+ public:
+  ~BatchArena() override {
+    for (void* c : chunks_) std::free(c);
+  }
+
+ private:
+  static constexpr size_t kChunk = 256 << 10;
+  void* do_allocate(size_t n, size_t align) override {
+    size_t at = (used_ + align - 1) & ~(align - 1);
+    if (chunks_.empty() || at + n > size_) {
+      const size_t size = std::max(kChunk, n + align);
+      void* c = std::malloc(size);
+      if (!c) throw std::bad_alloc();
+      chunks_.push_back(c);
+      size_ = size;
+      at = (reinterpret_cast<uintptr_t>(c) % align) ? align - reinterpret_cast<uintptr_t>(c) % align
+                                                    : 0;
+    }
+    used_ = at + n;
+    return static_cast<char*>(chunks_.back()) + at;
+  }
+  void do_deallocate(void*, size_t, size_t) override {}
+  bool do_is_equal(const memory_resource& other) const noexcept override { return this == &other; }
+
+  std::vector<void*> chunks_;
+  size_t used_ = 0, size_ = 0;
+};
+
 // What the reading stage hands the writing stage: a batch of planned records
 // and what reading them found. The writing stage takes the counts into the
 // run's summary and the findings into its own when it takes the batch.
 struct ReadBatch {
+  // The memory of the batch's records (SourceItem::storage): one arena,
+  // given back at once when the last value made in it goes. Shared, not
+  // owned by the batch: a copy of a field that outlives the batch (Boost.JSON
+  // copies keep the memory of what they copy) keeps the arena, never points
+  // into freed memory.
+  boost::json::storage_ptr storage = boost::json::make_shared_resource<BatchArena>();
   std::vector<Item> items;
   Findings found;
   int64_t read = 0, rejected = 0, filtered = 0, quarantined = 0;
@@ -544,8 +589,9 @@ class Runner {
   void Stopped(const ReadBatch& last, bool* interrupted);
   // A record read: planned into an item for the batch, or quarantined,
   // rejected or filtered (nullopt). Runs in the reading stage.
-  Result<std::optional<Item>> Admit(ReadStage& stage, SourceItem& si, ReadBatch& b);
-  std::optional<std::string> RejectReason(const SourceItem& si) const;
+  Result<std::optional<Item>> Admit(ReadStage& stage, SourceItem& si, size_t bytes, ReadBatch& b);
+  // `bytes`: RecordBytes(si.record).
+  std::optional<std::string> RejectReason(const SourceItem& si, size_t bytes) const;
   void NoteWatermark(const Scope& scope);
   Status Housekeep();  // between batches: merge, keep quarantined records, flush audit rows
   Status FinishTargets(bool interrupted);  // final commits, merge, watermark
@@ -951,6 +997,7 @@ bool Runner::FillBatch(Source& source, ReadStage& stage, ReadBatch& b,
   for (;;) {
     if (out.closed()) return true;
     SourceItem si;
+    si.storage = b.storage;
     auto more = source.Next(&si);
     if (!more.ok()) {
       b.error = more.status().Wrap("reading the source");
@@ -960,7 +1007,8 @@ bool Runner::FillBatch(Source& source, ReadStage& stage, ReadBatch& b,
       ++b.read;
       ++reading_;
       const size_t quarantined = b.found.quarantine.size();
-      auto item = Admit(stage, si, b);
+      const size_t record_bytes = RecordBytes(si.record);
+      auto item = Admit(stage, si, record_bytes, b);
       if (!item.ok()) {
         b.error = item.status();
         return true;
@@ -968,8 +1016,12 @@ bool Runner::FillBatch(Source& source, ReadStage& stage, ReadBatch& b,
       if (*item) {
         b.items.push_back(std::move(**item));
         bytes += ItemMemory(b.items.back());
-      } else if (b.found.quarantine.size() > quarantined) {
-        bytes += HeapBytes(b.found.quarantine.back().row.record.size());
+      } else {
+        // A record not passed on still took its place in the batch's arena.
+        bytes += HeapBytes(record_bytes);
+        if (b.found.quarantine.size() > quarantined) {
+          bytes += HeapBytes(b.found.quarantine.back().row.record.size());
+        }
       }
     }
     const bool over_time =
@@ -1052,9 +1104,9 @@ Status Runner::Housekeep() {
   return Status::OK();
 }
 
-std::optional<std::string> Runner::RejectReason(const SourceItem& si) const {
+std::optional<std::string> Runner::RejectReason(const SourceItem& si, size_t bytes) const {
   if (si.rejected) return si.reason;
-  if (size_t bytes = RecordBytes(si.record); bytes > recipe_.limits.record_bytes) {
+  if (bytes > recipe_.limits.record_bytes) {
     return "the record is about " + std::to_string(bytes) +
            " bytes, more than limits.record_bytes (" + ByteSize(recipe_.limits.record_bytes) + ")";
   }
@@ -1065,8 +1117,9 @@ std::optional<std::string> Runner::RejectReason(const SourceItem& si) const {
   return std::nullopt;
 }
 
-Result<std::optional<Item>> Runner::Admit(ReadStage& stage, SourceItem& si, ReadBatch& b) {
-  if (auto why = RejectReason(si)) {
+Result<std::optional<Item>> Runner::Admit(ReadStage& stage, SourceItem& si, size_t bytes,
+                                          ReadBatch& b) {
+  if (auto why = RejectReason(si, bytes)) {
     ++b.rejected;
     ++b.quarantined;
     // A record over the limits is not kept in the quarantine either: the
@@ -1075,12 +1128,15 @@ Result<std::optional<Item>> Runner::Admit(ReadStage& stage, SourceItem& si, Read
     return std::optional<Item>();
   }
   const bool has_steps = !recipe_.steps.empty();
-  Item item;
-  item.position = std::move(si.position);
   // The record as read is kept for the quarantine. Without steps it is the
   // record written, whose JSON the content hash makes anyway: no second copy.
-  if (has_steps) item.source_json = ToJson(si.record);
-  item.record = std::move(si.record);
+  std::string source_json = has_steps ? ToJson(si.record) : std::string();
+  // Made with the record, which keeps its memory (the batch's arena):
+  // without naming it, Value would copy the record instead of moving it.
+  boost::json::storage_ptr memory = si.record.storage();
+  Item item(Value(std::move(si.record), std::move(memory)));
+  item.source_json = std::move(source_json);
+  item.position = std::move(si.position);
   if (audit_ && stage.tables.has_lookups()) stage.tables.TakeLookups();  // not this record's
   auto plan = stage.planner.Plan(&item.record, RecordScope(stage.scope, item));
   if (!plan.ok()) return plan.status();
@@ -1135,7 +1191,8 @@ void Runner::NoteWatermark(const Scope& scope) {
       bigger = ToText(a) > ToText(b);
     }
   }
-  if (bigger) watermark_ = *w;
+  // In the run's own memory: *w may be a copy of a field, made in the batch's arena.
+  if (bigger) watermark_.emplace(*w, boost::json::storage_ptr());
 }
 
 Status Runner::FinishTargets(bool interrupted) {

@@ -79,7 +79,15 @@ Result<StepOutcome> StepRunner::Apply(Value* record, Scope scope) const {
         *record = std::move(out);
       } else {
         auto& rec = record->as_object();
-        for (auto& kv : out) rec[kv.key()] = std::move(kv.value());
+        for (auto& kv : out) {
+          // operator[] grows a full object before it looks the key up: a
+          // field that is there is replaced without it.
+          if (auto it = rec.find(kv.key()); it != rec.end()) {
+            it->value() = std::move(kv.value());
+          } else {
+            rec[kv.key()] = std::move(kv.value());
+          }
+        }
       }
     } else if (kind == "drop") {
       auto& rec = record->as_object();

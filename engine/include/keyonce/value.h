@@ -27,6 +27,7 @@ bool IsTruthy(const Value& v);
 // Compact JSON serialisation (insertion order; doubles in their shortest
 // round-trip form, 7.5 not 7.5E0). Use this, not boost::json::serialize.
 std::string ToJson(const Value& v);
+std::string ToJson(const Record& o);  // without copying it into a Value first
 void AppendJson(std::string& out, const Value& v);
 void AppendJson(std::string& out, const Record& o);
 
