@@ -182,6 +182,13 @@ class RunnerTest : public ::testing::Test {
     EXPECT_TRUE(s.ok()) << s.status().message();
     return s.ok() ? *s : RunSummary{};
   }
+  // Records 1..script_.records from the scripted source, batches of two,
+  // to the scripted target.
+  std::shared_ptr<const Recipe> ScriptedSourceRecipe(const std::string& name) {
+    return Load("recipe: " + name +
+                "\nsource: {type: scripted_source}\nkey: \"{{ record.id }}\"\nbatch_records: 2\n"
+                "targets:\n  - {name: api, type: scripted}\n");
+  }
   static int Lines(const std::string& s) {
     return static_cast<int>(std::count(s.begin(), s.end(), '\n'));
   }
@@ -766,13 +773,7 @@ targets:
 TEST_F(RunnerTest, ReadingOverlapsWritingByAtMostOneBatch) {
   script_.records = 12;
   script_.write_seconds = 0.005;
-  auto r = Load(R"(recipe: stages
-source: {type: scripted_source}
-key: "{{ record.id }}"
-batch_records: 2
-targets:
-  - {name: api, type: scripted}
-)");
+  auto r = ScriptedSourceRecipe("stages");
   ASSERT_TRUE(r);
   RunSummary s = Run(*r);
   EXPECT_EQ(s.exit_code, kExitOk) << err_.str();
@@ -792,13 +793,7 @@ targets:
 TEST_F(RunnerTest, ASourceFailureEndsTheRunAfterTheBatchesReadBeforeIt) {
   script_.records = 10;
   script_.fail_at = 6;
-  auto r = Load(R"(recipe: cut
-source: {type: scripted_source}
-key: "{{ record.id }}"
-batch_records: 2
-targets:
-  - {name: api, type: scripted}
-)");
+  auto r = ScriptedSourceRecipe("cut");
   ASSERT_TRUE(r);
   RunSummary s = Run(*r);
   EXPECT_EQ(s.status, "failed");
@@ -816,13 +811,7 @@ targets:
 TEST_F(RunnerTest, TheReadingStageRunningOutOfMemoryEndsTheRunAsFailed) {
   script_.records = 6;
   script_.throw_at = 4;
-  auto r = Load(R"(recipe: oom_reading
-source: {type: scripted_source}
-key: "{{ record.id }}"
-batch_records: 2
-targets:
-  - {name: api, type: scripted}
-)");
+  auto r = ScriptedSourceRecipe("oom_reading");
   ASSERT_TRUE(r);
   RunSummary s = Run(*r);
   EXPECT_EQ(s.status, "failed");
