@@ -14,7 +14,7 @@
 
 #include "connectors/common/net/transfer.h"
 #include "keyonce/connector.h"
-#include "recipe/spec_walk.h"
+#include "keyonce/testing.h"
 #include "tests/support/http_servers.h"
 
 namespace keyonce {
@@ -66,16 +66,13 @@ const ConnectorDef& Http() {
 // Settings from YAML, checked by the engine's own walker like a recipe.
 Settings Walk(const std::vector<FieldSpec>& fields, const std::string& yaml,
               const fs::path& base = {}) {
-  Diagnostics diags;
-  SpecWalker w("test.yaml", yaml, &diags);
-  w.params = {"base", "user"};
-  w.secrets = {"token", "password", "client_secret", "api_key", "key_password"};
-  w.base_dir = base;
-  Settings s = w.Walk(YAML::Load(yaml), fields, "section");
-  std::string errors;
-  for (const auto& d : diags.items()) errors += d.ToString() + "\n";
-  if (diags.HasErrors()) throw std::runtime_error("settings do not validate:\n" + errors);
-  return s;
+  testing::SettingsYaml options;
+  options.params = {"base", "user"};
+  options.secrets = {"token", "password", "client_secret", "api_key", "key_password"};
+  options.base_dir = base;
+  auto s = testing::SettingsFromYaml(fields, yaml, options);
+  if (!s.ok()) throw std::runtime_error(s.status().message());
+  return std::move(s).value();
 }
 
 // The values templates see: params, secrets and a record.

@@ -10,7 +10,7 @@
 #include <fstream>
 
 #include "keyonce/connector.h"
-#include "recipe/loader.h"
+#include "keyonce/testing.h"
 #include "tests/cli_util.h"
 #include "tests/support/mail_server.h"
 #include "tests/support/sshd.h"
@@ -63,17 +63,13 @@ class MailTarget {
         "  - name: mail\n"
         "    type: smtp\n" +
         target_yaml;
-    Diagnostics diags;
-    recipe_ = LoadRecipeText("mail-test.yaml", text, dir, &diags);
-    for (const auto& d : diags.items()) load_errors_ += d.ToString() + "\n";
-    if (!recipe_) return;
-    const auto& t = recipe_->targets.at(0);
-    auto made = t.def->make_target(t.settings);
+    auto made = testing::TargetFromRecipe(text, dir, "mail-test.yaml");
     if (!made.ok()) {
-      load_errors_ += made.status().ToString();
+      load_errors_ = made.status().ToString();
       return;
     }
-    target_ = std::move(made).value();
+    recipe_ = std::move(made->recipe);
+    target_ = std::move(made->target);
     boost::json::object secrets;
     secrets["smtp_password"] = kPassword;
     secrets_ = std::move(secrets);
@@ -115,7 +111,7 @@ class MailTarget {
   NullLog& log() { return log_; }
 
  private:
-  std::shared_ptr<const Recipe> recipe_;
+  std::shared_ptr<const void> recipe_;  // what the target was made from
   std::unique_ptr<Target> target_;
   std::string load_errors_;
   Value secrets_, run_, record_;

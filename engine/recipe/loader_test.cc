@@ -1,5 +1,7 @@
 #include "recipe/loader.h"
 
+#include "keyonce/testing.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -100,6 +102,39 @@ targets:
   auto r = LoadRecipeText("many.yaml", text, ".", &diags);
   EXPECT_EQ(r, nullptr);
   EXPECT_GE(diags.items().size(), 4u);  // name, pth (unknown + missing path), colour
+}
+
+// keyonce/testing.h, what connector tests use instead of the validator
+// itself: the same checks, the same places in messages.
+TEST(TestingApi, SettingsFromYamlChecksLikeARecipeAndSaysWhere) {
+  const std::vector<FieldSpec> fields = {FieldSpec::String("url").Required(),
+                                         FieldSpec::Int("timeout_seconds")};
+  auto ok = testing::SettingsFromYaml(fields, "url: http://127.0.0.1/x\ntimeout_seconds: 5\n");
+  ASSERT_TRUE(ok.ok()) << ok.status().message();
+  EXPECT_EQ(ok->Int("timeout_seconds").value_or(0), 5);
+  auto bad = testing::SettingsFromYaml(fields, "url: http://127.0.0.1/x\ntimeout_secs: 5\n");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("test.yaml:2:1"), std::string::npos)
+      << bad.status().message();
+  EXPECT_NE(bad.status().message().find("timeout_seconds"), std::string::npos)
+      << bad.status().message();
+}
+
+TEST(TestingApi, TargetFromRecipeMakesTheFirstTargetOrSaysWhyNot) {
+  const auto dir = std::filesystem::path(::testing::TempDir());
+  auto made = testing::TargetFromRecipe(
+      "recipe: t\nsource: {type: jsonl, path: in.jsonl}\nkey: \"{{ record.id }}\"\n"
+      "targets:\n  - {name: out, type: jsonl, path: out.jsonl}\n",
+      dir);
+  ASSERT_TRUE(made.ok()) << made.status().message();
+  EXPECT_NE(made->target, nullptr);
+  auto bad = testing::TargetFromRecipe(
+      "recipe: t\nsource: {type: jsonl, path: in.jsonl}\nkey: \"{{ record.id }}\"\n"
+      "targets:\n  - {name: out, type: jsonll, path: out.jsonl}\n",
+      dir);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("test.yaml:5:"), std::string::npos)
+      << bad.status().message();
 }
 
 }  // namespace
