@@ -943,7 +943,15 @@ Result<std::unique_ptr<Source>> Runner::OpenSource(
 Status Runner::ReadAll(Source& source, bool* interrupted) {
   Handoff<ReadBatch> handoff;
   ReadStage stage(recipe_, store_->pseudonym_key(), *tables_, base_scope_);
-  std::thread reader([&] { ReadBatches(source, stage, handoff); });
+  std::thread reader([&] {
+    try {
+      ReadBatches(source, stage, handoff);
+    } catch (...) {
+      // Handing a batch over failed (out of memory): the writing stage
+      // sees the handoff closed without a last batch.
+      handoff.Close();
+    }
+  });
   // However the writing stage ends (an error, an exception), the reading
   // stage is told to stop and waited for before what it uses goes away.
   struct Join {
@@ -1058,8 +1066,10 @@ void Runner::TakeFindings(ReadBatch& b) {
 Status Runner::WriteBatches(Handoff<ReadBatch>& in, ReadStage& stage, bool* interrupted) {
   for (;;) {
     std::optional<ReadBatch> b = in.Take(std::chrono::milliseconds(250));
-    if (!b) {  // still reading (a slow source): show how far it got
-      Progress(false);
+    if (!b) {
+      if (in.closed())
+        return Status::Internal("the reading stage ended without handing over its last batch");
+      Progress(false);  // still reading (a slow source): show how far it got
       continue;
     }
     TakeFindings(*b);
