@@ -24,11 +24,8 @@ class Handoff {
   // gets) closed meanwhile (the item then waits for Drain).
   bool Put(T item) {
     std::unique_lock<std::mutex> lock(mu_);
-    if (closed_) {
-      waiting_.push_back(std::move(item));
-      return false;
-    }
     waiting_.push_back(std::move(item));
+    if (closed_) return false;
     const uint64_t mine = ++put_;
     changed_.notify_all();
     changed_.wait(lock, [&] { return closed_ || taken_ >= mine; });

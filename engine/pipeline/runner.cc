@@ -958,16 +958,15 @@ Status Runner::ReadAll(Source& source, bool* interrupted) {
     Handoff<ReadBatch>& handoff;
     std::thread& reader;
     ReadStage& stage;
-    ~Join() {
+    void operator()() {
       handoff.Close();
       stage.Stop();
       if (reader.joinable()) reader.join();
     }
+    ~Join() { (*this)(); }
   } join{handoff, reader, stage};
   Status st = WriteBatches(handoff, stage, interrupted);
-  handoff.Close();
-  stage.Stop();
-  reader.join();
+  join();
   // Records read but never written: what reading them found (audit rows,
   // quarantined records) is still the run's.
   for (ReadBatch& rest : handoff.Drain()) TakeFindings(rest);
@@ -1148,9 +1147,9 @@ Result<std::optional<Item>> Runner::Admit(ReadStage& stage, SourceItem& si, size
   item.source_json = std::move(source_json);
   item.position = std::move(si.position);
   if (audit_ && stage.tables.has_lookups()) stage.tables.TakeLookups();  // not this record's
-  auto plan = stage.planner.Plan(&item.record, RecordScope(stage.scope, item));
-  if (!plan.ok()) return plan.status();
   Scope ks = RecordScope(stage.scope, item);
+  auto plan = stage.planner.Plan(&item.record, ks);
+  if (!plan.ok()) return plan.status();
   if (plan->kind == RecordPlan::Kind::kFiltered) {
     ++b.filtered;
     if (audit_) {

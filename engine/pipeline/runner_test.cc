@@ -99,18 +99,6 @@ class ScriptedTarget : public Target {
   }
 };
 
-ConnectorDef ScriptedDef() {
-  ConnectorDef d;
-  d.name = "scripted";
-  d.summary = "Test target.";
-  d.target = ComponentSpec{"scripted", {}, ""};
-  d.make_target = [](const Settings&) -> Result<std::unique_ptr<Target>> {
-    return std::unique_ptr<Target>(new ScriptedTarget());
-  };
-  return d;
-}
-KEYONCE_REGISTER_CONNECTOR(ScriptedDef());
-
 class ScriptedSource : public Source {
  public:
   Status Open(const RunContext&) override { return Status::OK(); }
@@ -132,17 +120,22 @@ class ScriptedSource : public Source {
   int next_ = 1;
 };
 
-ConnectorDef ScriptedSourceDef() {
+// One connector, both roles: `type: scripted` as the source and as a target.
+ConnectorDef ScriptedDef() {
   ConnectorDef d;
-  d.name = "scripted_source";
-  d.summary = "Test source.";
-  d.source = ComponentSpec{"scripted_source", {}, ""};
+  d.name = "scripted";
+  d.summary = "Test source and target.";
+  d.source = ComponentSpec{"scripted", {}, ""};
   d.make_source = [](const Settings&) -> Result<std::unique_ptr<Source>> {
     return std::unique_ptr<Source>(new ScriptedSource());
   };
+  d.target = ComponentSpec{"scripted", {}, ""};
+  d.make_target = [](const Settings&) -> Result<std::unique_ptr<Target>> {
+    return std::unique_ptr<Target>(new ScriptedTarget());
+  };
   return d;
 }
-KEYONCE_REGISTER_CONNECTOR(ScriptedSourceDef());
+KEYONCE_REGISTER_CONNECTOR(ScriptedDef());
 
 class RunnerTest : public ::testing::Test {
  protected:
@@ -186,7 +179,7 @@ class RunnerTest : public ::testing::Test {
   // to the scripted target.
   std::shared_ptr<const Recipe> ScriptedSourceRecipe(const std::string& name) {
     return Load("recipe: " + name +
-                "\nsource: {type: scripted_source}\nkey: \"{{ record.id }}\"\nbatch_records: 2\n"
+                "\nsource: {type: scripted}\nkey: \"{{ record.id }}\"\nbatch_records: 2\n"
                 "targets:\n  - {name: api, type: scripted}\n");
   }
   static int Lines(const std::string& s) {
