@@ -382,6 +382,8 @@ async function operator(page, base, tokens, dir, first) {
 
   log('operator: opens the inbox and the quarantined record');
   await page.getByRole('link', {name: 'Inbox', exact: true}).click();
+  // The overview lists the same record; wait until the inbox itself is shown.
+  await view.locator('p.lead', {hasText: 'Records a run could not process'}).waitFor();
   const link = page.locator('#view table a', {hasText: first.ref});
   await link.waitFor();
   assert.match(await page.locator('#view tbody tr').innerText(), new RegExp(REASON));
