@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark: POST 10,000 JSON records to a local nginx, with wrk (the
 # physical limit), a plain Python http.client script and keyonce's http
-# target (journal on), at 1 and 8 requests in flight. See bench/HTTP.md.
+# target (journal on), at 1 and 8 requests in flight. See bench/README.md.
 # Prints figures; asserts no speed, but exits 1 when a workload fails or does
 # not post every record.
 set -euo pipefail

@@ -483,6 +483,8 @@ class NginxTest : public ::testing::Test {
         "    location = /wrongtype { default_type text/html; return 200 '<html>oops</html>'; }\n"
         "    location = /huge { default_type application/json; error_page 405 =200 $uri; "
         "alias {dir}/www/huge.json; }\n"
+        "    location = /brief { keepalive_timeout 150ms; default_type application/json; "
+        "return 201 '{\"id\": 7}'; }\n"
         "    location = /r429 { add_header Retry-After 7 always; return 429 'slow down'; }\n"
         "    location = /r503 { return 503 'maintenance'; }\n"
         "    location = /r500 { return 500 'oops 010185-1233'; }\n"
@@ -595,6 +597,27 @@ TEST_F(NginxTest, MutualTlsNeedsTheClientCertificate) {
   auto bad_key = PostOne(base + "client_cert: '" + certs.client_cert.string() + "'\nclient_key: '" +
                          certs.other_ca.string() + "'\n");
   EXPECT_EQ(bad_key.status.code(), Status::Code::kPermanent) << bad_key.status.message();
+}
+
+// A kept-alive connection the server closes while it is idle (keep-alive
+// timeout) must not take the next request: written into a dead connection,
+// a POST ends in doubt although the server never saw it.
+TEST_F(NginxTest, AConnectionTheServerClosedWhileIdleIsNotUsedSoNothingIsInDoubt) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  for (const std::string& url : {Url("/brief"), TlsUrl("/brief")}) {
+    SCOPED_TRACE(url);
+    auto t = MakeTarget("url: '" + url + "'\nca_file: '" + certs.ca.string() + "'\n");
+    ASSERT_TRUE(t->Open(env.Ctx()).ok());
+    Ops ops(env, {Rec(R"({"id": 1})"), Rec(R"({"id": 2})")});
+    WriteResult first = t->Write(ops.ops[0]);
+    ASSERT_TRUE(first.status.ok()) << first.status.message();
+    // nginx closes the idle connection after 150 ms.
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    WriteResult second = t->Write(ops.ops[1]);
+    EXPECT_TRUE(second.status.ok()) << second.status.message();
+    EXPECT_FALSE(second.in_doubt);
+  }
+  EXPECT_EQ(Intervals("/brief", 4).size(), 4u) << "each POST reached nginx once";
 }
 
 TEST_F(NginxTest, FaultyRepliesGiveClearPerRecordErrors) {

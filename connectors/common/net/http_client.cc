@@ -1,10 +1,12 @@
-// HttpClient: several HTTP transfers in flight in one thread with curl multi.
+// HttpClient: several HTTP transfers in flight in one thread: plain
+// HTTP/1.1 requests through Http1Client (http1.h), the rest with curl multi.
 
 #include <algorithm>
 #include <cstring>
 #include <cctype>
 #include <thread>
 
+#include "connectors/common/net/http1.h"
 #include "connectors/common/net/transfer.h"
 
 namespace keyonce::connectors::net {
@@ -79,6 +81,7 @@ struct HttpClient::Impl {
   CURLM* multi = nullptr;
   std::vector<CURL*> idle;  // easy handles kept for reuse
   Clock::time_point next_start = Clock::time_point::min();
+  std::unique_ptr<Http1Client> http1;
 
   ~Impl() {
     for (CURL* e : idle) curl_easy_cleanup(e);
@@ -107,9 +110,16 @@ std::vector<Result<HttpReply>> HttpClient::PerformMany(const std::vector<HttpReq
     return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
   }();
   (void)kGlobalInit;
-  const size_t n = requests.size();
-  std::vector<Result<HttpReply>> results(n, Result<HttpReply>(Status::Internal("not performed")));
-  if (infos) infos->assign(n, TransferInfo{});
+  std::vector<Result<HttpReply>> results(requests.size(),
+                                        Result<HttpReply>(Status::Internal("not performed")));
+  if (infos) infos->assign(requests.size(), TransferInfo{});
+  if (requests.empty()) return results;
+  if (!impl_->http1) impl_->http1 = std::make_unique<Http1Client>(options_);
+  // What Http1Client declines (a proxy, user info in the URL, ...) goes
+  // through curl.
+  const std::vector<size_t> todo =
+      impl_->http1->PerformMany(requests, &results, infos, &impl_->next_start);
+  const size_t n = todo.size();
   if (n == 0) return results;
   if (!impl_->multi) {
     impl_->multi = curl_multi_init();
@@ -234,7 +244,7 @@ std::vector<Result<HttpReply>> HttpClient::PerformMany(const std::vector<HttpReq
         break;
       }
       if (rate > 0) impl_->next_start = std::max(impl_->next_start, now) + interval;
-      start(next++);
+      start(todo[next++]);
     }
     if (active.empty()) continue;
     int running = 0;
