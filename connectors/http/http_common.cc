@@ -145,9 +145,9 @@ Result<Value> Connection::RenderHeaders(const Scope& scope) const {
   return Value(std::move(o));
 }
 
-std::vector<Result<net::HttpReply>> Connection::PerformMany(std::vector<net::HttpRequest> requests,
-                                                            std::vector<net::TransferInfo>* infos) {
-  const size_t n = requests.size();
+std::vector<Result<net::HttpReply>> Connection::PerformMany(
+    std::vector<net::HttpRequest>* requests, std::vector<net::TransferInfo>* infos) {
+  const size_t n = requests->size();
   std::vector<Result<net::HttpReply>> out(n, Result<net::HttpReply>(Status::Internal("not sent")));
   if (infos) infos->assign(n, net::TransferInfo{});
   if (!client_) {
@@ -158,19 +158,26 @@ std::vector<Result<net::HttpReply>> Connection::PerformMany(std::vector<net::Htt
   // fresh OAuth2 token.
   std::vector<size_t> todo(n);
   for (size_t i = 0; i < n; ++i) todo[i] = i;
+  std::vector<size_t> own_headers(n);  // each request's headers before auth
   for (int attempt = 0; attempt < 2 && !todo.empty(); ++attempt) {
-    std::vector<net::HttpRequest> batch;
     std::vector<size_t> where;
     for (size_t i : todo) {
-      net::HttpRequest req = requests[i];
+      net::HttpRequest& req = (*requests)[i];
+      if (attempt == 0) own_headers[i] = req.headers.size();
+      req.headers.resize(own_headers[i]);
       Status st = auth_.Apply(&req);
       if (!st.ok()) {
         out[i] = st;
         continue;
       }
-      batch.push_back(std::move(req));
       where.push_back(i);
     }
+    // All of them as they are, or copies of the few that are sent (again).
+    std::vector<net::HttpRequest> some;
+    if (where.size() != n) {
+      for (size_t i : where) some.push_back((*requests)[i]);
+    }
+    const std::vector<net::HttpRequest>& batch = where.size() == n ? *requests : some;
     std::vector<net::TransferInfo> got_infos;
     auto got = client_->PerformMany(batch, infos ? &got_infos : nullptr);
     todo.clear();
@@ -191,7 +198,7 @@ Result<net::HttpReply> Connection::Perform(net::HttpRequest request, net::Transf
   std::vector<net::HttpRequest> one;
   one.push_back(std::move(request));
   std::vector<net::TransferInfo> infos;
-  auto r = PerformMany(std::move(one), info ? &infos : nullptr);
+  auto r = PerformMany(&one, info ? &infos : nullptr);
   if (info) *info = infos[0];
   return std::move(r[0]);
 }

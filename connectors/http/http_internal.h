@@ -50,10 +50,11 @@ class Connection {
   // The same as a JSON object (for dry-run renders; auth never included).
   Result<Value> RenderHeaders(const Scope& scope) const;
 
-  // Performs requests with authentication; a 401 with OAuth2 refreshes the
-  // token and resends that request once. Failures applying auth (token
-  // endpoint down) become the request's result.
-  std::vector<Result<net::HttpReply>> PerformMany(std::vector<net::HttpRequest> requests,
+  // Performs requests with authentication (added to `requests`' headers, not
+  // copied); a 401 with OAuth2 refreshes the token and resends that request
+  // once. Failures applying auth (token endpoint down) become the request's
+  // result.
+  std::vector<Result<net::HttpReply>> PerformMany(std::vector<net::HttpRequest>* requests,
                                                   std::vector<net::TransferInfo>* infos = nullptr);
   Result<net::HttpReply> Perform(net::HttpRequest request, net::TransferInfo* info = nullptr);
 

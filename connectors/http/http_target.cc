@@ -150,7 +150,7 @@ class HttpTarget : public Target {
       where.push_back(i);
     }
     std::vector<net::TransferInfo> infos;
-    auto got = conn_.PerformMany(batch, &infos);
+    auto got = conn_.PerformMany(&batch, &infos);
     for (size_t j = 0; j < got.size(); ++j) {
       size_t i = where[j];
       const std::string& url = batch[j].shown_url();
@@ -319,7 +319,7 @@ class HttpTarget : public Target {
       reqs.push_back(std::move(req));
       where.push_back(i);
     }
-    auto got = conn_.PerformMany(reqs);
+    auto got = conn_.PerformMany(&reqs);
     for (size_t j = 0; j < got.size(); ++j) {
       size_t i = where[j];
       const std::string& url = reqs[j].shown_url();
