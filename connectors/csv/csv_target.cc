@@ -146,7 +146,7 @@ class CsvTarget : public Target {
     need_newline_ = false;
     ++rows_written_;
     uncommitted_ = true;
-    result.reply = Value(ToObject(names, values));
+    if (op.wants_reply) result.reply = Value(ToObject(names, values));
     return result;
   }
 

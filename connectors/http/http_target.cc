@@ -161,12 +161,12 @@ class HttpTarget : public Target {
       const net::HttpReply& reply = *got[j];
       if (reply.status >= 200 && reply.status < 300) {
         ambiguous_.erase(ops[i].key);
-        auto body = ReplyBody(reply, url);
+        auto body = ReplyBody(reply, url);  // checked even when not wanted
         if (!body.ok()) {
           out[i].status = body.status();
           continue;
         }
-        out[i].reply = ReplyValue(reply, std::move(body).value());
+        if (ops[i].wants_reply) out[i].reply = ReplyValue(reply, std::move(body).value());
         continue;
       }
       if (reply.status < 400) {

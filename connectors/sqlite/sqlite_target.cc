@@ -224,7 +224,7 @@ class SqliteTarget : public Target {
       return res;
     }
     sqlite3_reset(s);
-    if (!returning) {
+    if (!returning && op.wants_reply) {
       sqlite3_int64 rowid = sqlite3_last_insert_rowid(db_.get());
       if (rowid == 0 && c_.upsert) {
         // The upsert updated an existing row (an update leaves the insert

@@ -1700,6 +1700,7 @@ Result<bool> Runner::PrepareWrite(size_t ti, Item& item, size_t i, BatchRun& b, 
   op.scope = scope.get();
   op.key = item.key;
   op.ref = item.ref;
+  op.wants_reply = !t.def->capture.empty();
   if (a == Action::kCheck || a == Action::kAdopt) {
     auto write = CheckInDoubt(ti, item, i, b, op);
     if (!write.ok()) return write.status();

@@ -123,6 +123,9 @@ struct WriteOp {
   std::string key;               // the record's key (identity); never log it
   std::string ref;               // pseudonymous reference (ref-...): safe to log, names files
   uint64_t batch = 0;            // the journal batch this write belongs to
+  // False when nothing reads WriteResult::reply (the target has no
+  // `capture`): a target may then leave it empty instead of building it.
+  bool wants_reply = true;
 };
 
 struct WriteResult {
