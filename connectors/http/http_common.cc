@@ -145,8 +145,8 @@ Result<Value> Connection::RenderHeaders(const Scope& scope) const {
   return Value(std::move(o));
 }
 
-std::vector<Result<net::HttpReply>> Connection::PerformMany(
-    std::vector<net::HttpRequest>* requests, std::vector<net::TransferInfo>* infos) {
+std::vector<Result<net::HttpReply>> Connection::PerformMany(std::vector<net::HttpRequest>* requests,
+                                                            std::vector<net::TransferInfo>* infos) {
   const size_t n = requests->size();
   std::vector<Result<net::HttpReply>> out(n, Result<net::HttpReply>(Status::Internal("not sent")));
   if (infos) infos->assign(n, net::TransferInfo{});
