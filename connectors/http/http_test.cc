@@ -485,6 +485,8 @@ class NginxTest : public ::testing::Test {
         "alias {dir}/www/huge.json; }\n"
         "    location = /brief { keepalive_timeout 150ms; default_type application/json; "
         "return 201 '{\"id\": 7}'; }\n"
+        "    location = /once { keepalive_requests 1; default_type application/json; "
+        "return 201 '{\"id\": 8}'; }\n"
         "    location = /r429 { add_header Retry-After 7 always; return 429 'slow down'; }\n"
         "    location = /r503 { return 503 'maintenance'; }\n"
         "    location = /r500 { return 500 'oops 010185-1233'; }\n"
@@ -618,6 +620,28 @@ TEST_F(NginxTest, AConnectionTheServerClosedWhileIdleIsNotUsedSoNothingIsInDoubt
     EXPECT_FALSE(second.in_doubt);
   }
   EXPECT_EQ(Intervals("/brief", 4).size(), 4u) << "each POST reached nginx once";
+}
+
+// A reply with "Connection: close" ends that connection: the next requests
+// go out on new ones, none lost or in doubt.
+TEST_F(NginxTest, AConnectionTheServerEndsAfterItsReplyIsNotUsedAgain) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  for (const std::string& url : {Url("/once"), TlsUrl("/once")}) {
+    SCOPED_TRACE(url);
+    auto t = MakeTarget("url: '" + url + "'\nca_file: '" + certs.ca.string() + "'\nin_flight: 2\n");
+    ASSERT_TRUE(t->Open(env.Ctx()).ok());
+    std::vector<std::string> json;
+    for (int i = 0; i < 6; ++i) json.push_back("{\"id\": " + std::to_string(i) + "}");
+    Ops ops(env,
+            {Rec(json[0]), Rec(json[1]), Rec(json[2]), Rec(json[3]), Rec(json[4]), Rec(json[5])});
+    for (int round = 0; round < 2; ++round) {
+      for (const WriteResult& r : t->WriteMany(ops.ops)) {
+        EXPECT_TRUE(r.status.ok()) << r.status.message();
+        EXPECT_FALSE(r.in_doubt);
+      }
+    }
+  }
+  EXPECT_EQ(Intervals("/once", 24).size(), 24u) << "each POST reached nginx once";
 }
 
 TEST_F(NginxTest, FaultyRepliesGiveClearPerRecordErrors) {
