@@ -486,7 +486,9 @@ Awaitable<void> Http1Client::Impl::Exchange(Job& job) {
     }
   }
   if (!st.ok()) *job.result = std::move(st);
-  if (st.ok() && keep) PutIdle(std::move(conn));
+  // Bytes past the reply (a server talking unasked) would be read as the next
+  // reply: such a connection is closed.
+  if (st.ok() && keep && conn->buffer.size() == 0) PutIdle(std::move(conn));
   job.info->seconds = std::chrono::duration<double>(Clock::now() - job.started).count();
 }
 

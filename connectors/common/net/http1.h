@@ -26,7 +26,7 @@
 // "TLS certificate verification failed for URL: ...", permanent). Connections
 // are kept alive per origin, at most max(8, 2 x max_in_flight) idle, for at
 // most 118 s idle (as curl), and checked before reuse: one the server has
-// closed is not used. request_sent is true once the request's first byte was
+// closed, or that holds bytes nobody asked for, is not used. request_sent is true once the request's first byte was
 // handed to the connection.
 #pragma once
 
