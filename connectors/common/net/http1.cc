@@ -30,7 +30,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 
 namespace keyonce::connectors::net {
 namespace {
@@ -169,6 +168,10 @@ struct Conn {
   Clock::time_point last_used;
 };
 
+Clock::duration Seconds(double s) {
+  return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
+}
+
 std::string Millis(Clock::duration d) {
   return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
 }
@@ -296,11 +299,9 @@ Awaitable<Status> Http1Client::Impl::Connect(Job& job, std::unique_ptr<Conn>* ou
   auto conn = std::make_unique<Conn>(ex);
   conn->origin = job.url.origin;
   const auto& o = options.transfer;
-  auto connect_deadline =
-      o.connect_timeout_seconds > 0
-          ? job.started + std::chrono::duration_cast<Clock::duration>(
-                              std::chrono::duration<double>(o.connect_timeout_seconds))
-          : Clock::time_point::max();
+  auto connect_deadline = o.connect_timeout_seconds > 0
+                              ? job.started + Seconds(o.connect_timeout_seconds)
+                              : Clock::time_point::max();
   connect_deadline = std::min(connect_deadline, job.deadline);
 
   asio::ip::basic_resolver<tcp, Executor> resolver(ex);
@@ -355,15 +356,9 @@ Awaitable<Status> Http1Client::Impl::Connect(Job& job, std::unique_ptr<Conn>* ou
 void Http1Client::Impl::Head(const Job& job, std::string* out) const {
   const HttpRequest& req = *job.request;
   std::string& h = *out;
-  h.clear();
-  const size_t method_at = h.size();
-  h += req.method.empty() ? "GET" : req.method;
-  for (size_t i = method_at; i < h.size(); ++i) {
-    h[i] = static_cast<char>(std::toupper(static_cast<unsigned char>(h[i])));
-  }
-  const std::string_view method(h.data() + method_at, h.size() - method_at);
-  const bool has_body =
-      !req.body.empty() || (method != "GET" && method != "HEAD" && method != "DELETE");
+  h.assign(req.method.empty() ? "GET" : req.method);
+  for (char& c : h) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  const bool has_body = SendsBody(h, req.body);
   h += ' ';
   h += job.url.target;
   h += " HTTP/1.1\r\n";
@@ -417,10 +412,7 @@ Awaitable<Status> Http1Client::Impl::WriteRead(Stream& stream, Conn& conn, Job& 
     if (head) parser->skip(true);
     auto [rec, got] = co_await http::async_read(stream, conn.buffer, *parser, kNoThrow);
     if (rec == http::error::body_limit) {
-      co_return Status::Permanent("reply from " + SafeUrl(req.shown_url()) +
-                                  " is larger than max_reply_bytes (" +
-                                  std::to_string(options.transfer.max_reply_bytes) +
-                                  " bytes), which defaults to the recipe's limits.reply_bytes");
+      co_return ReplyTooLarge(req.shown_url(), options.transfer.max_reply_bytes);
     }
     if (rec == beast::error::timeout) co_return TimedOut(job);
     if (rec == http::error::end_of_stream) {
@@ -451,16 +443,7 @@ Awaitable<Status> Http1Client::Impl::WriteRead(Stream& stream, Conn& conn, Job& 
   auto& msg = parser->get();
   HttpReply reply;
   reply.status = msg.result_int();
-  for (const auto& field : msg) {
-    if (reply.headers.size() >= 1000) break;
-    std::string name(field.name_string());
-    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    std::string_view value = field.value();
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
-      value.remove_prefix(1);
-    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
-    reply.headers.emplace_back(std::move(name), std::string(value));
-  }
+  for (const auto& field : msg) AddReplyHeader(&reply, field.name_string(), field.value());
   reply.body = std::move(msg.body());
   *keep = parser->keep_alive();
   *job.result = std::move(reply);
@@ -470,9 +453,7 @@ Awaitable<Status> Http1Client::Impl::WriteRead(Stream& stream, Conn& conn, Job& 
 Awaitable<void> Http1Client::Impl::Exchange(Job& job) {
   job.started = Clock::now();
   const double timeout = options.transfer.timeout_seconds;
-  job.deadline = timeout > 0 ? job.started + std::chrono::duration_cast<Clock::duration>(
-                                                 std::chrono::duration<double>(timeout))
-                             : Clock::time_point::max();
+  job.deadline = timeout > 0 ? job.started + Seconds(timeout) : Clock::time_point::max();
   std::unique_ptr<Conn> conn = TakeIdle(job.url.origin);
   Status st = Status::OK();
   if (!conn) st = co_await Connect(job, &conn);
@@ -495,10 +476,7 @@ Awaitable<void> Http1Client::Impl::Exchange(Job& job) {
 Awaitable<void> Http1Client::Impl::Worker(std::vector<Job>* jobs, size_t* next,
                                           Clock::time_point* next_start) {
   const double rate = options.rate_limit;
-  const auto interval =
-      rate > 0
-          ? std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(1.0 / rate))
-          : Clock::duration::zero();
+  const auto interval = rate > 0 ? Seconds(1.0 / rate) : Clock::duration::zero();
   asio::basic_waitable_timer<Clock, asio::wait_traits<Clock>, Executor> timer(
       co_await asio::this_coro::executor);
   while (*next < jobs->size()) {

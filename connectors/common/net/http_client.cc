@@ -66,12 +66,7 @@ size_t OnHeader(char* data, size_t size, size_t n, void* user) {
   }
   size_t colon = line.find(':');
   if (colon == std::string_view::npos || colon == 0) return len;
-  std::string name(line.substr(0, colon));
-  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  std::string_view value = line.substr(colon + 1);
-  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
-  if (t->reply.headers.size() < 1000) t->reply.headers.emplace_back(std::move(name), value);
+  AddReplyHeader(&t->reply, line.substr(0, colon), line.substr(colon + 1));
   return len;
 }
 
@@ -111,7 +106,7 @@ std::vector<Result<HttpReply>> HttpClient::PerformMany(const std::vector<HttpReq
   }();
   (void)kGlobalInit;
   std::vector<Result<HttpReply>> results(requests.size(),
-                                        Result<HttpReply>(Status::Internal("not performed")));
+                                         Result<HttpReply>(Status::Internal("not performed")));
   if (infos) infos->assign(requests.size(), TransferInfo{});
   if (requests.empty()) return results;
   if (!impl_->http1) impl_->http1 = std::make_unique<Http1Client>(options_);
@@ -170,8 +165,7 @@ std::vector<Result<HttpReply>> HttpClient::PerformMany(const std::vector<HttpReq
     curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");  // whatever curl can decode
     std::string method = req.method.empty() ? "GET" : req.method;
     for (char& c : method) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    bool has_body =
-        !req.body.empty() || (method != "GET" && method != "HEAD" && method != "DELETE");
+    const bool has_body = SendsBody(method, req.body);
     if (method == "HEAD") {
       curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
     } else if (has_body) {
@@ -212,10 +206,7 @@ std::vector<Result<HttpReply>> HttpClient::PerformMany(const std::vector<HttpReq
       (*infos)[i].seconds = std::chrono::duration<double>(Clock::now() - t->started).count();
     }
     if (t->too_big) {
-      results[i] =
-          Status::Permanent("reply from " + SafeUrl(t->request->shown_url()) +
-                            " is larger than max_reply_bytes (" + std::to_string(t->max_bytes) +
-                            " bytes), which defaults to the recipe's limits.reply_bytes");
+      results[i] = ReplyTooLarge(t->request->shown_url(), t->max_bytes);
     } else if (code != CURLE_OK) {
       results[i] = CurlStatus(code, t->errbuf, t->request->shown_url());
     } else {

@@ -284,6 +284,23 @@ std::string NextLink(std::string_view h) {
   }
 }
 
+bool SendsBody(std::string_view method, const std::string& body) {
+  return !body.empty() || (method != "GET" && method != "HEAD" && method != "DELETE");
+}
+
+void AddReplyHeader(HttpReply* reply, std::string_view name, std::string_view value) {
+  if (reply->headers.size() >= 1000) return;
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+  reply->headers.emplace_back(Lower(name), value);
+}
+
+Status ReplyTooLarge(const std::string& url, size_t max_reply_bytes) {
+  return Status::Permanent("reply from " + SafeUrl(url) + " is larger than max_reply_bytes (" +
+                           std::to_string(max_reply_bytes) +
+                           " bytes), which defaults to the recipe's limits.reply_bytes");
+}
+
 std::string Excerpt(std::string_view text, size_t max_chars) {
   std::string out(text.substr(0, max_chars + 64));
   for (char& c : out) {

@@ -169,6 +169,16 @@ Status HttpStatus(const HttpReply& reply, const std::string& url);
 Status HttpStatus(long status, const Headers& headers, std::string_view body,
                   const std::string& url);
 
+// For HttpClient's transports (curl and http1.cc), so both behave alike:
+// whether a request with this (upper-case) method sends a body (always when
+// it has one; POST, PUT, PATCH and others also when it is empty);
+bool SendsBody(std::string_view method, const std::string& body);
+// a reply header added as HttpReply keeps them (name lowercased, value
+// without surrounding blanks, at most 1000 headers);
+void AddReplyHeader(HttpReply* reply, std::string_view name, std::string_view value);
+// the permanent error for a reply over max_reply_bytes.
+Status ReplyTooLarge(const std::string& url, size_t max_reply_bytes);
+
 struct ClientOptions {
   TransferOptions transfer;
   int max_in_flight = 4;  // transfers kept in flight by PerformMany (>= 1)
