@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
 #include <tuple>
 
 #include "state/sqlite_util.h"
@@ -177,21 +178,20 @@ Result<Journal::Entry> Journal::Lookup(int64_t target, const Digest& key) {
   Entry e;
   if (target < 0) return e;
   // This run's own intents first: they are newer than the journal.
-  if (auto it = intents_.find({target, key}); it != intents_.end()) {
-    const Intent* in = &it->second;
-    auto st = StateOf(in->batch);
+  if (const Ref* in = FindIntent(target, key)) {
+    auto st = StateOf(open_[in->slot].id);
     if (!st.ok()) return st.status();
     e.found = true;
-    e.captures = in->captures;
+    if (auto c = captures_.find(in->packed()); c != captures_.end()) e.captures = c->second;
     if (*st == BatchState::kPending) {
       e.pending = true;
-      e.pending_hash = in->hash;
+      e.pending_hash = RowOf(*in).hash;
       // What was written before this intent, if anything, still counts.
-      if (in->earlier) e.written = in->earlier->hash;
+      if (auto er = earlier_.find(in->packed()); er != earlier_.end()) e.written = er->second.hash;
       return e;
     }
     if (*st == BatchState::kDone) {
-      e.written = in->hash;
+      e.written = RowOf(*in).hash;
       return e;
     }
   }
@@ -221,54 +221,58 @@ Result<int64_t> Journal::NewBatch(int64_t target, int64_t run, const std::string
   s.Int(4, NowUnix());
   if (s.Step() != SQLITE_DONE) return Error("starting a batch");
   const int64_t id = sqlite3_last_insert_rowid(db_);
-  open_[id];
+  slot_of_[id] = static_cast<uint32_t>(open_.size());
+  open_.push_back({id, target, {}, false});
   changed_ = true;
   return id;
 }
 
 Status Journal::Intend(int64_t target, const Digest& key, const Digest& hash, int64_t batch) {
   KEYONCE_RETURN_IF_ERROR(Usable());
-  auto b = open_.find(batch);
-  if (b == open_.end()) return Status::Internal("an intent for a batch this run did not start");
-  if (intents_.empty()) intents_.reserve(1 << 17);
-  Intent in;
-  in.hash = hash;
-  in.batch = batch;
-  in.index = static_cast<uint32_t>(b->second.rows.size());
-  b->second.rows.push_back({key, hash, false});
-  b->second.dirty = true;
+  auto slot = slot_of_.find(batch);
+  if (slot == slot_of_.end() || open_[slot->second].target != target) {
+    return Status::Internal("an intent for a batch this run did not start");
+  }
+  OpenBatch& b = open_[slot->second];
+  const Ref ref{slot->second, static_cast<uint32_t>(b.rows.size())};
+  b.rows.push_back({key, hash, false});
+  b.dirty = true;
+  ++rows_;
   changed_ = true;
-  auto it = intents_.find({target, key});
-  if (it != intents_.end()) {
-    in.earlier = std::make_shared<Intent>(std::move(it->second));
-    in.earlier->earlier.reset();  // one level is all a rollback needs
-    it->second = std::move(in);
+  if (Ref* at = FindIntent(target, key)) {
+    earlier_.erase(at->packed());  // one level is all a rollback needs
+    earlier_[ref.packed()] = {*at, RowOf(*at).hash};
+    *at = ref;
   } else {
-    intents_.emplace(TargetKey{target, key}, std::move(in));
+    IndexIntent(target, key, ref);
   }
   return Status::OK();
 }
 
 Status Journal::Forget(int64_t target, const Digest& key) {
   KEYONCE_RETURN_IF_ERROR(Usable());
-  auto it = intents_.find({target, key});
-  if (it == intents_.end()) return Status::OK();
-  if (auto b = open_.find(it->second.batch); b != open_.end()) {
-    b->second.rows[it->second.index].forgotten = true;
-    b->second.dirty = true;
-  }
-  if (!it->second.captures.empty()) {
+  Ref* at = FindIntent(target, key);
+  if (!at) return Status::OK();
+  OpenBatch& b = open_[at->slot];
+  b.rows[at->row].forgotten = true;
+  b.dirty = true;
+  if (auto c = captures_.find(at->packed()); c != captures_.end()) {
     KEYONCE_STMT(s, "DELETE FROM intent_captures WHERE batch=? AND key=?");
-    s.Int(1, it->second.batch);
+    s.Int(1, b.id);
     s.Digest16(2, key);
     if (s.Step() != SQLITE_DONE) return Error("clearing a write intent");
+    captures_.erase(c);
   }
   changed_ = true;
-  if (it->second.earlier) {
-    Intent prev = std::move(*it->second.earlier);
-    it->second = std::move(prev);
+  auto er = earlier_.find(at->packed());
+  // An earlier intent whose batch is merged is in the journal proper.
+  const Ref back = er != earlier_.end() ? er->second.ref : Ref{};
+  if (er != earlier_.end()) earlier_.erase(er);
+  if (back.live()) {
+    *at = back;
   } else {
-    intents_.erase(it);
+    at->slot = Ref::kGone;
+    --live_;
   }
   return Status::OK();
 }
@@ -314,8 +318,8 @@ Status Journal::ConfirmWrite(int64_t target, const Digest& key, const Digest& ha
 
 Status Journal::SetCaptures(int64_t target, const Digest& key, const std::string& captures) {
   KEYONCE_RETURN_IF_ERROR(Usable());
-  auto it = intents_.find({target, key});
-  if (it == intents_.end()) {
+  const Ref* at = FindIntent(target, key);
+  if (!at) {
     KEYONCE_STMT(s, "UPDATE journal SET captures=? WHERE target=? AND key=?");
     s.Text(1, captures);
     s.Int(2, target);
@@ -324,11 +328,11 @@ Status Journal::SetCaptures(int64_t target, const Digest& key, const std::string
     return Status::OK();
   }
   KEYONCE_STMT(s, "INSERT OR REPLACE INTO intent_captures(batch, key, captures) VALUES(?,?,?)");
-  s.Int(1, it->second.batch);
+  s.Int(1, open_[at->slot].id);
   s.Digest16(2, key);
   s.Text(3, captures);
   if (s.Step() != SQLITE_DONE) return Error("journaling captured values");
-  it->second.captures = captures;
+  captures_[at->packed()] = captures;
   changed_ = true;
   return Status::OK();
 }
@@ -365,7 +369,7 @@ Status Journal::BeforeCommit() {
   // Each batch changed since the last commit is stored whole: its rows that
   // were not forgotten, 32 bytes each.
   std::string blob;
-  for (auto& [id, b] : open_) {
+  for (auto& b : open_) {
     if (!b.dirty) continue;
     blob.clear();
     blob.reserve(b.rows.size() * kIntentBytes);
@@ -376,7 +380,7 @@ Status Journal::BeforeCommit() {
     }
     KEYONCE_STMT(s, "UPDATE batches SET intents=? WHERE id=?");
     s.Blob(1, blob.data(), blob.size());
-    s.Int(2, id);
+    s.Int(2, b.id);
     if (s.Step() != SQLITE_DONE) return Error("journaling write intents");
     b.dirty = false;
   }
@@ -393,48 +397,39 @@ Status Journal::Merge() {
   auto tx = store_.Transact();
   if (!tx.ok()) return tx.status();
   KEYONCE_RETURN_IF_ERROR(BeforeCommit());
-  // The intents of every finished batch (this run's and an interrupted
-  // run's), in key order, oldest intent first, so the newest intent for a
-  // key wins and each journal page is visited once.
-  struct Row {
-    uint64_t prefix;  // the key's first 8 bytes as a number: most comparisons end there
-    int64_t batch;
-    uint32_t target;  // the batch's (target ids are small); its run and state are in `batches`
-    uint32_t index;
-    Digest key, hash;
-  };
-  struct FinishedBatch {
-    int64_t target, run;
+  // The intents of every finished batch: this run's from memory, an
+  // interrupted run's from their rows in `batches`.
+  struct Finished {
+    const OpenBatch* batch;
+    int64_t run;
     bool doubt;
   };
-  std::vector<Row> rows;
-  std::map<int64_t, FinishedBatch> batches;
+  std::vector<Finished> finished;
+  std::deque<OpenBatch> loaded;
   std::map<std::pair<int64_t, Digest>, std::string> captures;
-  {
-    // Counted first, so the rows take one allocation of the size they need.
-    KEYONCE_STMT(n, "SELECT IFNULL(SUM(length(intents)), 0) FROM batches WHERE state IN (1, 3)");
-    if (n.Step() != SQLITE_ROW) return Error("merging the journal");
-    rows.reserve(static_cast<size_t>(sqlite3_column_int64(n.s, 0)) / kIntentBytes);
-  }
   {
     KEYONCE_STMT(s,
                  "SELECT id, target, run, state, intents FROM batches "
-                 "WHERE state IN (1, 3) AND intents IS NOT NULL");
+                 "WHERE state IN (1, 3) AND intents IS NOT NULL ORDER BY id");
     int rc;
     while ((rc = s.Step()) == SQLITE_ROW) {
-      const int64_t batch = sqlite3_column_int64(s.s, 0);
-      batches[batch] = {sqlite3_column_int64(s.s, 1), sqlite3_column_int64(s.s, 2),
-                        sqlite3_column_int(s.s, 3) == 3};
-      const auto* p = static_cast<const unsigned char*>(sqlite3_column_blob(s.s, 4));
-      const size_t n = static_cast<size_t>(sqlite3_column_bytes(s.s, 4)) / kIntentBytes;
-      const auto target = static_cast<uint32_t>(sqlite3_column_int64(s.s, 1));
-      for (size_t i = 0; i < n; ++i) {
-        Row r{0, batch, target, static_cast<uint32_t>(i), {}, {}};
-        std::memcpy(r.key.data(), p + i * kIntentBytes, 16);
-        std::memcpy(r.hash.data(), p + i * kIntentBytes + 16, 16);
-        for (int k = 0; k < 8; ++k) r.prefix = r.prefix << 8 | r.key[k];
-        rows.push_back(r);
+      const int64_t id = sqlite3_column_int64(s.s, 0);
+      const OpenBatch* b = nullptr;
+      if (auto slot = slot_of_.find(id); slot != slot_of_.end()) {
+        b = &open_[slot->second];
+      } else {
+        OpenBatch& l = loaded.emplace_back();
+        l.id = id;
+        l.target = sqlite3_column_int64(s.s, 1);
+        const auto* p = static_cast<const unsigned char*>(sqlite3_column_blob(s.s, 4));
+        l.rows.resize(static_cast<size_t>(sqlite3_column_bytes(s.s, 4)) / kIntentBytes);
+        for (size_t i = 0; i < l.rows.size(); ++i) {
+          std::memcpy(l.rows[i].key.data(), p + i * kIntentBytes, 16);
+          std::memcpy(l.rows[i].hash.data(), p + i * kIntentBytes + 16, 16);
+        }
+        b = &l;
       }
+      finished.push_back({b, sqlite3_column_int64(s.s, 2), sqlite3_column_int(s.s, 3) == 3});
     }
     if (rc != SQLITE_DONE) return Error("merging the journal");
   }
@@ -449,32 +444,62 @@ Status Journal::Merge() {
     }
     if (rc != SQLITE_DONE) return Error("merging the journal");
   }
-  std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
-    if (a.target != b.target) return a.target < b.target;
+  // In target and key order, so each journal page is visited once; for a key
+  // in several batches, oldest first, so the newest intent wins. 16 bytes a
+  // row: where it is, and the key's first 8 bytes as a number (most
+  // comparisons end there).
+  struct At {
+    uint64_t prefix;
+    uint32_t finished, row;
+  };
+  std::vector<At> order;
+  {
+    size_t n = 0;
+    for (const Finished& f : finished) n += f.batch->rows.size();
+    order.reserve(n);
+  }
+  for (uint32_t f = 0; f < finished.size(); ++f) {
+    const auto& rows = finished[f].batch->rows;
+    for (uint32_t i = 0; i < rows.size(); ++i) {
+      if (rows[i].forgotten) continue;
+      uint64_t prefix = 0;
+      for (int k = 0; k < 8; ++k) prefix = prefix << 8 | rows[i].key[k];
+      order.push_back({prefix, f, i});
+    }
+  }
+  auto row = [&](const At& a) -> const OpenBatch::Row& {
+    return finished[a.finished].batch->rows[a.row];
+  };
+  std::sort(order.begin(), order.end(), [&](const At& a, const At& b) {
+    const int64_t ta = finished[a.finished].batch->target;
+    const int64_t tb = finished[b.finished].batch->target;
+    if (ta != tb) return ta < tb;
     if (a.prefix != b.prefix) return a.prefix < b.prefix;
-    return std::tie(a.key, a.batch, a.index) < std::tie(b.key, b.batch, b.index);
+    if (row(a).key != row(b).key) return row(a).key < row(b).key;
+    return std::tie(a.finished, a.row) < std::tie(b.finished, b.row);  // batches by id
   });
   const int64_t now = NowUnix();
   sqlite3_stmt* upsert = Stmt(kUpsert);
   if (!upsert) return Error("preparing a journal statement");
-  for (const Row& r : rows) {
-    const FinishedBatch& b = batches[r.batch];
+  for (const At& a : order) {
+    const Finished& f = finished[a.finished];
+    const OpenBatch::Row& r = row(a);
     Use s(upsert);
-    s.Int(1, b.target);
+    s.Int(1, f.batch->target);
     s.Digest16(2, r.key);
-    if (b.doubt) {
+    if (f.doubt) {
       s.Null(3);
     } else {
       s.Digest16(3, r.hash);
     }
-    s.Int(4, b.doubt ? 1 : 0);
-    auto c = captures.find({r.batch, r.key});
+    s.Int(4, f.doubt ? 1 : 0);
+    auto c = captures.find({f.batch->id, r.key});
     if (c != captures.end()) {
       s.Text(5, c->second);
     } else {
       s.Null(5);
     }
-    s.Int(6, b.run);
+    s.Int(6, f.run);
     s.Int(7, now);
     if (s.Step() != SQLITE_DONE) return Error("merging the journal");
   }
@@ -486,25 +511,99 @@ Status Journal::Merge() {
     if (s.Step() != SQLITE_DONE) return Error("merging the journal");
   }
   KEYONCE_RETURN_IF_ERROR(tx->Commit());
-  // This run's finished intents are in the journal now.
-  for (auto it = intents_.begin(); it != intents_.end();) {
-    auto st = StateOf(it->second.batch);
+  return DropMerged();
+}
+
+// This run's finished intents are in the journal now: only those of pending
+// batches stay in memory (renumbered), and the filters learn the others' keys.
+Status Journal::DropMerged() {
+  std::vector<uint32_t> new_slot(open_.size(), Ref::kNone);
+  uint32_t kept = 0;
+  for (uint32_t i = 0; i < open_.size(); ++i) {
+    auto st = StateOf(open_[i].id);
     if (!st.ok()) return st.status();
-    if (*st == BatchState::kPending) {
-      ++it;
-      continue;
-    }
-    if (auto f = filters_.find(it->first.target); f != filters_.end()) {
-      f->second->Add(it->first.key);
-    }
-    it = intents_.erase(it);
+    if (*st == BatchState::kPending) new_slot[i] = kept++;
   }
-  for (auto it = open_.begin(); it != open_.end();) {
-    auto st = StateOf(it->first);
-    if (!st.ok()) return st.status();
-    it = *st == BatchState::kPending ? std::next(it) : open_.erase(it);
+  auto moved = [&](Ref r) { return r.live() ? Ref{new_slot[r.slot], r.row} : Ref{}; };
+  std::vector<Ref> live;
+  for (const Ref& r : index_) {
+    if (!r.live()) continue;
+    if (moved(r).live()) {
+      live.push_back(moved(r));
+    } else if (auto f = filters_.find(open_[r.slot].target); f != filters_.end()) {
+      f->second->Add(RowOf(r).key);
+    }
   }
+  std::unordered_map<uint64_t, Earlier> earlier;
+  for (const auto& [at, e] : earlier_) {
+    const Ref r = moved({static_cast<uint32_t>(at >> 32), static_cast<uint32_t>(at)});
+    if (r.live()) earlier[r.packed()] = {moved(e.ref), e.hash};
+  }
+  std::unordered_map<uint64_t, std::string> captures;
+  for (auto& [at, c] : captures_) {
+    const Ref r = moved({static_cast<uint32_t>(at >> 32), static_cast<uint32_t>(at)});
+    if (r.live()) captures[r.packed()] = std::move(c);
+  }
+  std::vector<OpenBatch> pending;
+  for (uint32_t i = 0; i < open_.size(); ++i) {
+    if (new_slot[i] != Ref::kNone) pending.push_back(std::move(open_[i]));
+  }
+  open_ = std::move(pending);
+  earlier_ = std::move(earlier);
+  captures_ = std::move(captures);
+  slot_of_.clear();
+  rows_ = 0;
+  for (uint32_t i = 0; i < open_.size(); ++i) {
+    slot_of_[open_[i].id] = i;
+    rows_ += open_[i].rows.size();
+  }
+  index_.clear();
+  live_ = used_ = 0;
+  Reindex(live.size());
+  for (Ref r : live) IndexIntent(open_[r.slot].target, RowOf(r).key, r);
   return Status::OK();
+}
+
+namespace {
+size_t IndexHome(int64_t target, const Digest& key) {
+  uint64_t h;
+  std::memcpy(&h, key.data(), sizeof h);  // already a keyed hash: well spread
+  return static_cast<size_t>(h ^ static_cast<uint64_t>(target) * 0x9E3779B97F4A7C15ull);
+}
+}  // namespace
+
+Journal::Ref* Journal::FindIntent(int64_t target, const Digest& key) {
+  if (index_.empty()) return nullptr;
+  const size_t mask = index_.size() - 1;
+  for (size_t i = IndexHome(target, key) & mask;; i = (i + 1) & mask) {
+    Ref& r = index_[i];
+    if (r.slot == Ref::kNone) return nullptr;
+    if (r.live() && open_[r.slot].target == target && RowOf(r).key == key) return &r;
+  }
+}
+
+// Adds an intent the index does not have yet; at most half of it in use.
+void Journal::IndexIntent(int64_t target, const Digest& key, Ref ref) {
+  if ((used_ + 1) * 2 > index_.size()) Reindex(live_ + 1);
+  const size_t mask = index_.size() - 1;
+  size_t i = IndexHome(target, key) & mask;
+  while (index_[i].slot != Ref::kNone) i = (i + 1) & mask;
+  index_[i] = ref;
+  ++live_;
+  ++used_;
+}
+
+// Rebuilds the index with room for `live` entries, without forgotten ones.
+void Journal::Reindex(size_t live) {
+  size_t capacity = 1024;
+  while (capacity < live * 4) capacity *= 2;
+  std::vector<Ref> old;
+  old.swap(index_);
+  index_.assign(capacity, Ref{});
+  live_ = used_ = 0;
+  for (Ref r : old) {
+    if (r.live()) IndexIntent(open_[r.slot].target, RowOf(r).key, r);
+  }
 }
 
 Status Journal::LoadFilter(int64_t target) {

@@ -114,7 +114,7 @@ class Journal final : private StateStore::TransactionHook {
   // the start-up Merge).
   Status LoadFilter(int64_t target);
   // Intents of this run not yet merged.
-  size_t pending_intents() const { return intents_.size(); }
+  size_t pending_intents() const { return rows_; }
 
   // Moves the intents of a state file of schema version 2 or older (table
   // `intents`, a row each) into their batches (inside the caller's transaction).
@@ -129,24 +129,14 @@ class Journal final : private StateStore::TransactionHook {
   Status Error(const char* what);
   Status Prepare();
 
-  struct TargetKey {
-    int64_t target;
-    Digest key;
-    bool operator==(const TargetKey& o) const { return target == o.target && key == o.key; }
-  };
-  struct TargetKeyHash {
-    size_t operator()(const TargetKey& k) const {
-      uint64_t h;
-      std::memcpy(&h, k.key.data(), sizeof h);  // already a keyed hash: well spread
-      return static_cast<size_t>(h ^ static_cast<uint64_t>(k.target) * 0x9E3779B97F4A7C15ull);
-    }
-  };
-  struct Intent {
-    Digest hash{};
-    int64_t batch = 0;
-    uint32_t index = 0;  // in its batch's rows
-    std::string captures;
-    std::shared_ptr<Intent> earlier;  // an earlier intent of this run for the same key
+  // Where one of this run's intents is: its batch's slot in open_, its row there.
+  struct Ref {
+    static constexpr uint32_t kNone = UINT32_MAX;      // an empty index slot; a merged batch
+    static constexpr uint32_t kGone = UINT32_MAX - 1;  // an index slot whose intent was forgotten
+    uint32_t slot = kNone;
+    uint32_t row = 0;
+    bool live() const { return slot < kGone; }
+    uint64_t packed() const { return uint64_t{slot} << 32 | row; }
   };
   // A batch of this run whose intents are not merged yet.
   struct OpenBatch {
@@ -154,17 +144,38 @@ class Journal final : private StateStore::TransactionHook {
       Digest key, hash;
       bool forgotten = false;
     };
+    int64_t id = 0, target = 0;
     std::vector<Row> rows;
     bool dirty = false;  // changed since last stored
   };
+  // The intent a later one of the same key replaced (one level is all a
+  // rollback needs); ref.slot is kNone once its batch was merged.
+  struct Earlier {
+    Ref ref;
+    Digest hash;
+  };
+  const OpenBatch::Row& RowOf(Ref r) const { return open_[r.slot].rows[r.row]; }
+  Ref* FindIntent(int64_t target, const Digest& key);
+  void IndexIntent(int64_t target, const Digest& key, Ref ref);
+  void Reindex(size_t live);
+  Status DropMerged();
   class Bloom;
 
   StateStore& store_;
   sqlite3* db_;
   std::map<const char*, sqlite3_stmt*> stmts_;
   sqlite3_stmt* Stmt(const char* sql);
-  std::unordered_map<TargetKey, Intent, TargetKeyHash> intents_;
-  std::unordered_map<int64_t, OpenBatch> open_;
+  // This run's intents not merged yet: the rows of their batches, and the
+  // newest intent of each target and key found by an open-addressing index
+  // (8 bytes an entry) over them. What a few intents have (an earlier intent,
+  // captures) is kept beside, by Ref::packed().
+  std::vector<OpenBatch> open_;
+  std::unordered_map<int64_t, uint32_t> slot_of_;  // batch id → slot in open_
+  std::vector<Ref> index_;
+  size_t live_ = 0, used_ = 0;  // index entries; entries and forgotten ones
+  size_t rows_ = 0;             // rows of open_
+  std::unordered_map<uint64_t, Earlier> earlier_;
+  std::unordered_map<uint64_t, std::string> captures_;
   std::map<int64_t, std::unique_ptr<Bloom>> filters_;
   std::map<int64_t, BatchState> batch_cache_;
   bool changed_ = false;  // since the last commit

@@ -198,6 +198,103 @@ TEST_F(JournalTest, TheSameKeyTwiceInARunAndCapturesKeptWithTheIntent) {
   EXPECT_EQ(Count("SELECT count(*) FROM intent_captures"), 0);
 }
 
+// Keys over the whole digest, and a content hash told apart per batch.
+Digest K(uint32_t i) {
+  Digest d{};
+  for (size_t b = 0; b < d.size(); ++b)
+    d[b] = static_cast<uint8_t>((i * 2654435761u) >> (b % 4 * 8));
+  d[15] = static_cast<uint8_t>(i);
+  d[14] = static_cast<uint8_t>(i >> 8);
+  return d;
+}
+Digest H(uint32_t i, uint8_t batch) {
+  Digest d = K(i);
+  d[0] ^= batch;
+  return d;
+}
+
+TEST_F(JournalTest, ThousandsOfIntentsOfTwoTargetsStayFoundAcrossForgetsAndAPartialMerge) {
+  auto other = journal_->TargetId("recipe", "erp");
+  ASSERT_TRUE(other.ok());
+  // Batch a (done): keys 0..2999 of both targets. Batch b (pending): 2000..4999 of
+  // the first target, so 2000..2999 have an earlier intent in a.
+  auto tx = store_->Transact();
+  ASSERT_TRUE(tx.ok());
+  auto a = journal_->NewBatch(target_, 1, "");
+  auto a2 = journal_->NewBatch(*other, 1, "");
+  ASSERT_TRUE(a.ok() && a2.ok());
+  for (uint32_t i = 0; i < 3000; ++i) {
+    ASSERT_TRUE(journal_->Intend(target_, K(i), H(i, 1), *a).ok());
+    ASSERT_TRUE(journal_->Intend(*other, K(i), H(i, 2), *a2).ok());
+  }
+  EXPECT_EQ(journal_->Intend(*other, K(1), H(1, 2), *a).code(), Status::Code::kInternal)
+      << "a batch belongs to one target";
+  ASSERT_TRUE(tx->Commit().ok());
+  ASSERT_TRUE(journal_->ConfirmBatch(*a, "").ok());
+  ASSERT_TRUE(journal_->ConfirmBatch(*a2, "").ok());
+  auto tx2 = store_->Transact();
+  ASSERT_TRUE(tx2.ok());
+  auto b = journal_->NewBatch(target_, 1, "");
+  ASSERT_TRUE(b.ok());
+  for (uint32_t i = 2000; i < 5000; ++i)
+    ASSERT_TRUE(journal_->Intend(target_, K(i), H(i, 3), *b).ok());
+  // Two writes of b fail: one had an earlier intent (it comes back), one not.
+  ASSERT_TRUE(journal_->Forget(target_, K(2500)).ok());
+  ASSERT_TRUE(journal_->Forget(target_, K(4500)).ok());
+  ASSERT_TRUE(journal_->SetCaptures(target_, K(4000), "{\"id\":4000}").ok());
+  ASSERT_TRUE(tx2->Commit().ok());
+  EXPECT_EQ(journal_->pending_intents(), 9000u);
+
+  auto check = [&](const char* when) {
+    SCOPED_TRACE(when);
+    for (uint32_t i : {2000u, 2999u, 3000u, 4999u}) {
+      auto e = journal_->Lookup(target_, K(i));
+      ASSERT_TRUE(e.ok());
+      EXPECT_TRUE(e->found && e->pending) << i;
+      EXPECT_EQ(e->pending_hash, H(i, 3)) << i;
+      // What an earlier intent wrote still counts, merged or not.
+      EXPECT_EQ(e->written, i < 3000 ? std::optional<Digest>(H(i, 1)) : std::nullopt) << i;
+    }
+    auto back = journal_->Lookup(target_, K(2500));
+    ASSERT_TRUE(back.ok());
+    EXPECT_TRUE(back->found && !back->pending);
+    EXPECT_EQ(back->written, H(2500, 1)) << "the forgotten write's earlier intent counts again";
+    auto gone = journal_->Lookup(target_, K(4500));
+    ASSERT_TRUE(gone.ok());
+    EXPECT_FALSE(gone->found);
+    auto captured = journal_->Lookup(target_, K(4000));
+    ASSERT_TRUE(captured.ok());
+    EXPECT_EQ(captured->captures, "{\"id\":4000}");
+    auto theirs = journal_->Lookup(*other, K(2500));
+    ASSERT_TRUE(theirs.ok());
+    EXPECT_EQ(theirs->written, H(2500, 2)) << "the other target's intent for the same key";
+  };
+  auto not_pending = [&](uint32_t i) {
+    auto e = journal_->Lookup(target_, K(i));
+    ASSERT_TRUE(e.ok());
+    EXPECT_TRUE(e->found && !e->pending);
+    EXPECT_EQ(e->written, H(i, 1));
+  };
+  not_pending(0);
+  not_pending(1999);
+  check("before the merge");
+  ASSERT_TRUE(journal_->Merge().ok());
+  EXPECT_EQ(journal_->pending_intents(), 3000u) << "only the pending batch stays in memory";
+  not_pending(0);
+  check("after a merge that left b pending");
+  ASSERT_TRUE(journal_->Settle(*b, State::kDone).ok());
+  ASSERT_TRUE(journal_->Merge().ok());
+  Reopen();
+  ASSERT_TRUE(journal_->LoadFilter(target_).ok());
+  auto e = journal_->Lookup(target_, K(2001));
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->written, H(2001, 3));
+  auto forgotten = journal_->Lookup(target_, K(4500));
+  ASSERT_TRUE(forgotten.ok());
+  EXPECT_FALSE(forgotten->found);
+  EXPECT_EQ(Count("SELECT count(*) FROM journal"), 3000 + 3000 + 2000 - 1);
+}
+
 TEST_F(JournalTest, IntentsOfAnOlderStateFileAreMovedIntoTheirBatches) {
   // Schema 2 kept an intent per row.
   sqlite3* db = StateSql::Of(*store_);
