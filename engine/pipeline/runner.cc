@@ -502,6 +502,13 @@ struct ReadStage {
   const RecordPlanner planner;
   Pseudonymizer pseudo;
   ContentHasher hasher;
+  std::string json;  // a record's JSON, made here (the buffer kept) and copied where it stays
+  template <typename R>  // Value or Record: never converted (a copy)
+  const std::string& Json(const R& record) {
+    json.clear();
+    AppendJson(json, record);
+    return json;
+  }
   RecipeTables::View tables;
   Scope scope;  // what templates see of the run (tables: the stage's own view)
 
@@ -1139,7 +1146,8 @@ Result<std::optional<Item>> Runner::Admit(ReadStage& stage, SourceItem& si, size
   const bool has_steps = !recipe_.steps.empty();
   // The record as read is kept for the quarantine. Without steps it is the
   // record written, whose JSON the content hash makes anyway: no second copy.
-  std::string source_json = has_steps ? ToJson(si.record) : std::string();
+  std::string source_json;
+  if (has_steps) source_json = stage.Json(si.record);
   // Made with the record, which keeps its memory (the batch's arena):
   // without naming it, Value would copy the record instead of moving it.
   boost::json::storage_ptr memory = si.record.storage();
@@ -1180,9 +1188,9 @@ Result<std::optional<Item>> Runner::Admit(ReadStage& stage, SourceItem& si, size
   item.key = std::move(plan->key);
   item.key_hash = stage.pseudo.KeyHash(recipe_.name, item.key);
   item.ref = Pseudonymizer::Reference(item.key_hash);
-  std::string json = ToJson(item.record);
-  item.content = stage.hasher.Hash(json);
-  if (!has_steps) item.source_json = std::move(json);
+  // Over the record's JSON, written into the stage's buffer: no string made per record.
+  item.content = stage.hasher.Hash(stage.Json(item.record));
+  if (!has_steps) item.source_json = stage.json;
   if (recipe_.source.watermark) NoteWatermark(ks);
   return std::optional<Item>(std::move(item));
 }
