@@ -46,12 +46,24 @@ struct Use {
   int Step() { return sqlite3_step(s); }
 };
 
-constexpr const char* kUpsert =
-    "INSERT INTO journal(target, key, written, doubt, captures, run, updated_at) "
-    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(target, key) DO UPDATE SET "
-    "written = CASE WHEN excluded.doubt THEN journal.written ELSE excluded.written END, "
-    "doubt = excluded.doubt, captures = COALESCE(excluded.captures, journal.captures), "
-    "run = excluded.run, updated_at = excluded.updated_at";
+// The merge's upsert of `rows` journal rows (1 or kUpsertRows) in one
+// statement: many rows share a statement's cost (its savepoint, its halt).
+constexpr int kUpsertRows = 64;
+constexpr int kUpsertColumns = 7;
+const char* Upsert(int rows) {
+  auto make = [](int n) {
+    std::string sql =
+        "INSERT INTO journal(target, key, written, doubt, captures, run, updated_at) VALUES";
+    for (int i = 0; i < n; ++i) sql += i ? ",(?,?,?,?,?,?,?)" : "(?,?,?,?,?,?,?)";
+    return sql +
+           " ON CONFLICT(target, key) DO UPDATE SET "
+           "written = CASE WHEN excluded.doubt THEN journal.written ELSE excluded.written END, "
+           "doubt = excluded.doubt, captures = COALESCE(excluded.captures, journal.captures), "
+           "run = excluded.run, updated_at = excluded.updated_at";
+  };
+  static const std::string one = make(1), many = make(kUpsertRows);
+  return rows == 1 ? one.c_str() : many.c_str();
+}
 
 }  // namespace
 
@@ -479,29 +491,35 @@ Status Journal::Merge() {
     return std::tie(a.finished, a.row) < std::tie(b.finished, b.row);  // batches by id
   });
   const int64_t now = NowUnix();
-  sqlite3_stmt* upsert = Stmt(kUpsert);
-  if (!upsert) return Error("preparing a journal statement");
-  for (const At& a : order) {
+  auto bind = [&](Use& s, int at, const At& a) {
     const Finished& f = finished[a.finished];
     const OpenBatch::Row& r = row(a);
-    Use s(upsert);
-    s.Int(1, f.batch->target);
-    s.Digest16(2, r.key);
+    s.Int(at + 1, f.batch->target);
+    s.Digest16(at + 2, r.key);
     if (f.doubt) {
-      s.Null(3);
+      s.Null(at + 3);
     } else {
-      s.Digest16(3, r.hash);
+      s.Digest16(at + 3, r.hash);
     }
-    s.Int(4, f.doubt ? 1 : 0);
-    auto c = captures.find({f.batch->id, r.key});
+    s.Int(at + 4, f.doubt ? 1 : 0);
+    auto c = captures.empty() ? captures.end() : captures.find({f.batch->id, r.key});
     if (c != captures.end()) {
-      s.Text(5, c->second);
+      s.Text(at + 5, c->second);
     } else {
-      s.Null(5);
+      s.Null(at + 5);
     }
-    s.Int(6, f.run);
-    s.Int(7, now);
+    s.Int(at + 6, f.run);
+    s.Int(at + 7, now);
+  };
+  // Rows of the same key stay in order within a statement: the newest wins.
+  for (size_t i = 0; i < order.size();) {
+    const int n = order.size() - i >= kUpsertRows ? kUpsertRows : 1;
+    sqlite3_stmt* upsert = Stmt(Upsert(n));
+    if (!upsert) return Error("preparing a journal statement");
+    Use s(upsert);
+    for (int k = 0; k < n; ++k) bind(s, k * kUpsertColumns, order[i + k]);
     if (s.Step() != SQLITE_DONE) return Error("merging the journal");
+    i += n;
   }
   // Whole batches at once, never a row at a time.
   for (const char* sql :

@@ -295,6 +295,38 @@ TEST_F(JournalTest, ThousandsOfIntentsOfTwoTargetsStayFoundAcrossForgetsAndAPart
   EXPECT_EQ(Count("SELECT count(*) FROM journal"), 3000 + 3000 + 2000 - 1);
 }
 
+TEST_F(JournalTest, OneMergeOfTwoBatchesWithTheSameKeysKeepsTheNewestAndEarlierCaptures) {
+  // More rows than one merge statement takes, each key in both batches.
+  auto batch = [&](uint8_t n) {
+    auto tx = store_->Transact();
+    EXPECT_TRUE(tx.ok());
+    auto b = journal_->NewBatch(target_, 1, "");
+    EXPECT_TRUE(b.ok());
+    for (uint32_t i = 0; i < 300; ++i) {
+      EXPECT_TRUE(journal_->Intend(target_, K(i), H(i, n), *b).ok());
+    }
+    if (n == 1) {
+      EXPECT_TRUE(journal_->SetCaptures(target_, K(5), "{\"id\":5}").ok());
+    }
+    EXPECT_TRUE(tx->Commit().ok());
+    EXPECT_TRUE(journal_->ConfirmBatch(*b, "").ok());
+  };
+  batch(1);
+  batch(2);
+  ASSERT_TRUE(journal_->Merge().ok());
+  Reopen();
+  for (uint32_t i : {0u, 5u, 63u, 64u, 150u, 299u}) {
+    auto e = journal_->Lookup(target_, K(i));
+    ASSERT_TRUE(e.ok());
+    EXPECT_EQ(e->written, H(i, 2)) << i;
+  }
+  auto e = journal_->Lookup(target_, K(5));
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->captures, "{\"id\":5}")
+      << "the newer intent captured nothing: the earlier captures stay";
+  EXPECT_EQ(Count("SELECT count(*) FROM journal"), 300);
+}
+
 TEST_F(JournalTest, IntentsOfAnOlderStateFileAreMovedIntoTheirBatches) {
   // Schema 2 kept an intent per row.
   sqlite3* db = StateSql::Of(*store_);
