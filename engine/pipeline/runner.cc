@@ -169,7 +169,25 @@ struct TargetRun {
   // (adopt_asks: until the target says it cannot tell).
   bool adopting = false;
   bool adopt_asks = true;
+  // Writes a WriteMany call takes (WriteInOrder): 1 unless the target
+  // writes_in_order and the audit log need not know whom each of its
+  // templates' lookups was for.
+  size_t writes_per_call = 1;
 };
+
+// Whether a target's templates may use the `lookup` filter (by their text:
+// a false alarm only costs speed). A structured setting is not looked into.
+bool MayLookUp(const TargetDef& def) {
+  auto uses = [](const Template& t) { return t.source().find("lookup") != std::string::npos; };
+  if (def.when && uses(*def.when)) return true;
+  for (const auto& [_, e] : def.settings.entries) {
+    if (e.structure || (e.tmpl && uses(*e.tmpl))) return true;
+    for (const auto& [__, t] : e.tmpl_map) {
+      if (uses(t)) return true;
+    }
+  }
+  return false;
+}
 
 Value ParseCaptures(const std::string& json) {
   if (json.empty()) return boost::json::object();
@@ -502,7 +520,7 @@ struct ReadStage {
   const RecordPlanner planner;
   Pseudonymizer pseudo;
   ContentHasher hasher;
-  std::string json;  // a record's JSON, made here (the buffer kept) and copied where it stays
+  std::string json;      // a record's JSON, made here (the buffer kept) and copied where it stays
   template <typename R>  // Value or Record: never converted (a copy)
   const std::string& Json(const R& record) {
     json.clear();
@@ -904,6 +922,7 @@ Status Runner::PrepareTargets() {
     if (!made.ok()) return made.status().Wrap("preparing target " + def.name);
     t.target = std::move(made).value();
     t.traits = t.target->Traits();
+    if (t.traits.writes_in_order && !(audit_ && MayLookUp(def))) t.writes_per_call = 1024;
     auto id = journal_->TargetId(recipe_.name, def.name);
     if (!id.ok()) return id.status();
     t.id = *id;
@@ -1540,25 +1559,33 @@ void Runner::WarnRetry(const TargetRun& t, size_t records, const std::string& wh
 
 std::vector<WriteResult> Runner::WriteInOrder(TargetRun& t, const std::vector<WriteOp>& ops,
                                               const std::vector<const std::string*>& subjects) {
-  // One write per call, in order: a retried record keeps its place.
+  // In order: a retried record keeps its place. A call takes one write, or
+  // a run of them for a target that returns right after a failed write
+  // (writes_per_call), so everything after the failure is tried again after it.
   std::vector<WriteResult> results(ops.size());
-  std::vector<WriteOp> one(1);
-  for (size_t k = 0; k < ops.size(); ++k) {
-    one[0] = ops[k];
-    for (int attempts = 1;; ++attempts) {
-      std::vector<WriteResult> got = t.target->WriteMany(one);
-      // Lookups made by the target's templates belong to the record written.
-      if (audit_ && write_tables_->has_lookups() && k < subjects.size()) {
-        AuditLookups(*subjects[k]);
-      }
-      WriteResult r = got.empty() ? NoResult() : std::move(got[0]);
-      if (!retry_->Retries(r.status, attempts)) {
-        results[k] = std::move(r);
-        break;
-      }
+  std::vector<WriteOp> call;
+  auto write = [&](size_t k, size_t n) {
+    call.assign(ops.begin() + static_cast<std::ptrdiff_t>(k),
+                ops.begin() + static_cast<std::ptrdiff_t>(k + n));
+    std::vector<WriteResult> got = t.target->WriteMany(call);
+    // Lookups made by the target's templates belong to the record written.
+    if (audit_ && write_tables_->has_lookups() && k < subjects.size()) AuditLookups(*subjects[k]);
+    if (got.empty()) got.push_back(NoResult());
+    if (got.size() > n) got.resize(n);
+    return got;
+  };
+  for (size_t k = 0; k < ops.size();) {
+    std::vector<WriteResult> got = write(k, std::min(t.writes_per_call, ops.size() - k));
+    const size_t last = k + got.size() - 1;  // the one that failed, or the run's end
+    for (size_t j = k; j < last; ++j) results[j] = std::move(got[j - k]);
+    WriteResult r = std::move(got.back());
+    for (int attempts = 1; retry_->Retries(r.status, attempts); ++attempts) {
       WarnRetry(t, 1, r.status.message() + " " + retry_->AttemptText(attempts),
                 retry_->Wait(attempts, r.retry_after_seconds));
+      r = std::move(write(last, 1).front());
     }
+    results[last] = std::move(r);
+    k = last + 1;
   }
   return results;
 }

@@ -30,6 +30,7 @@ struct Script {
   bool recover_known = true;
   bool idempotent = false;
   bool concurrent = false;
+  bool in_order = false;  // writes_in_order: WriteMany returns after the first failed write
   double retry_after = 0;
   double write_seconds = 0;  // each write takes this long
   int commits = 0;
@@ -53,13 +54,20 @@ class ScriptedTarget : public Target {
     TargetTraits t;
     t.idempotent = g_script->idempotent;
     t.concurrent = g_script->concurrent;
+    t.writes_in_order = g_script->in_order;
     return t;
   }
   std::vector<WriteResult> WriteMany(const std::vector<WriteOp>& ops) override {
     std::vector<std::string> keys;
     for (const auto& op : ops) keys.push_back(op.key);
     g_script->calls.push_back(keys);
-    return Target::WriteMany(ops);
+    if (!g_script->in_order) return Target::WriteMany(ops);
+    std::vector<WriteResult> out;
+    for (const auto& op : ops) {
+      out.push_back(Write(op));
+      if (!out.back().status.ok()) break;
+    }
+    return out;
   }
   Status Open(const RunContext&) override { return Status::OK(); }
   Result<Value> Render(const WriteOp& op) override { return Value(op.key); }
@@ -310,6 +318,28 @@ TEST_F(RunnerTest, SequentialTargetGetsOneWritePerCallInOrder) {
   Run(*r);
   for (const auto& c : script_.calls) EXPECT_EQ(c.size(), 1u);
   EXPECT_EQ(script_.written, (std::vector<std::string>{"1", "2", "3"}));
+}
+
+TEST_F(RunnerTest, AnInOrderTargetGetsRunsOfWritesAndWhatFollowsAFailureComesAfterIt) {
+  // Key 3 twice (a changed record): its two writes stay in order.
+  Write("in.jsonl",
+        "{\"id\":\"1\"}\n{\"id\":\"2\"}\n{\"id\":\"3\"}\n{\"id\":\"4\"}\n"
+        "{\"id\":\"3\",\"v\":2}\n{\"id\":\"5\"}\n");
+  script_.in_order = true;
+  script_.transient_failures["2"] = 1;
+  script_.permanent.insert("4");
+  auto r = Load(std::string(kScripted) + "batch_records: 100\n");
+  ASSERT_TRUE(r);
+  auto s = Run(*r);
+  EXPECT_EQ(s.exit_code, kExitQuarantined);
+  EXPECT_EQ(s.quarantined, 1);
+  using Keys = std::vector<std::string>;
+  EXPECT_EQ(script_.calls, (std::vector<Keys>{{"1", "2", "3", "4", "3", "5"},
+                                              {"2"},  // the retry, alone, before what follows
+                                              {"3", "4", "3", "5"},
+                                              {"3", "5"}}));
+  EXPECT_EQ(script_.written, (Keys{"1", "2", "3", "3", "5"}));
+  EXPECT_EQ(Lines(Read("out.jsonl")), 5);
 }
 
 TEST_F(RunnerTest, PermanentErrorQuarantinesOneRecordAndTheRunGoesOn) {

@@ -176,7 +176,9 @@ struct TargetTraits {
   bool supports_update = false;  // can replace an earlier write of the same key
   bool idempotent = false;       // writing the same record twice leaves one copy (upsert)
   bool concurrent = false;       // WriteMany may run writes at the same time (their order is
-                                 // not kept); otherwise the engine passes one write per call
+                                 // not kept); otherwise the engine passes one write per call,
+  bool writes_in_order = false;  // unless WriteMany writes in order and returns right after the
+                                 // first write that failed (the rest untried): then many
 };
 
 class Target {
@@ -200,8 +202,9 @@ class Target {
   // Writes several records of one batch; results in the order of `ops`. A
   // target that can keep several requests in flight (e.g. HTTP with curl
   // multi) overrides this. The engine never passes the same key twice in one
-  // call, and retries the transient failures in a later call. Default: Write
-  // for each op in turn.
+  // call to a concurrent target, and retries the transient failures in a
+  // later call. A target with writes_in_order returns after the first failed
+  // write (its result last). Default: Write for each op in turn.
   virtual std::vector<WriteResult> WriteMany(const std::vector<WriteOp>& ops) {
     std::vector<WriteResult> out;
     out.reserve(ops.size());
