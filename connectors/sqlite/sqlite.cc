@@ -61,7 +61,9 @@ ConnectorDef SqliteConnector() {
   target.summary =
       "Inserts or upserts one row per record. Each batch is one transaction, committed together "
       "with a checkpoint row (table keyonce_checkpoint) in the same database, so after a crash "
-      "keyonce knows exactly which batches arrived: nothing lost, nothing twice.";
+      "keyonce knows exactly which batches arrived: nothing lost, nothing twice. Without capture "
+      "or returning, 32 rows go to one statement (faster); a statement that fails is rolled back "
+      "to a savepoint and its rows written one by one, so a failing row is quarantined alone.";
   target.fields = {
       PathField("Database file to write (WAL mode is switched on).", "out/payroll.sqlite"),
       FieldSpec::String("table")

@@ -1,5 +1,6 @@
-// The sqlite target: inserts or upserts one row per record, a transaction per
-// batch, with its checkpoint row committed in the same transaction.
+// The sqlite target: inserts or upserts one row per record (many rows a
+// statement when nothing is read back), a transaction per batch, with its
+// checkpoint row committed in the same transaction.
 
 #include <algorithm>
 #include <boost/json/object.hpp>
@@ -38,11 +39,18 @@ std::string ReturningClause(const Config& c) {
   return out;
 }
 
-std::string WriteSql(const Config& c) {
-  std::vector<std::string> params;
-  for (size_t i = 0; i < c.columns.size(); ++i) params.push_back("?" + std::to_string(i + 1));
-  std::string sql = "INSERT INTO " + c.table_q + " (" + Join(c.columns_q, ", ") + ") VALUES (" +
-                    Join(params, ", ") + ")";
+// The insert (or upsert) of `rows` rows in one statement.
+std::string WriteSql(const Config& c, size_t rows = 1) {
+  std::vector<std::string> tuples;
+  for (size_t r = 0; r < rows; ++r) {
+    std::vector<std::string> params;
+    for (size_t i = 0; i < c.columns.size(); ++i) {
+      params.push_back("?" + std::to_string(r * c.columns.size() + i + 1));
+    }
+    tuples.push_back("(" + Join(params, ", ") + ")");
+  }
+  std::string sql = "INSERT INTO " + c.table_q + " (" + Join(c.columns_q, ", ") + ") VALUES " +
+                    Join(tuples, ", ");
   if (c.upsert) {
     std::vector<std::string> keys, sets;
     for (size_t k : c.keys) keys.push_back(c.columns_q[k]);
@@ -89,6 +97,7 @@ class SqliteTarget : public Target {
     TargetTraits t;
     t.supports_update = c_.upsert;
     t.idempotent = c_.upsert;
+    t.writes_in_order = true;
     return t;
   }
 
@@ -245,6 +254,32 @@ class SqliteTarget : public Target {
     return res;
   }
 
+  // Writes that nothing reads a reply of go ChunkRows() rows to a statement:
+  // a statement's own cost (its statement journal, its end) is then shared,
+  // which halves the cost of a row. A chunk that fails is rolled back to a
+  // savepoint (whatever the table's conflict clauses: FAIL keeps earlier
+  // rows of a statement), and its rows are written again one at a time, so
+  // each failure is told apart and reported as Write reports it.
+  std::vector<WriteResult> WriteMany(const std::vector<WriteOp>& ops) override {
+    std::vector<WriteResult> out;
+    out.reserve(ops.size());
+    const size_t chunk = ChunkRows();
+    for (size_t i = 0; i < ops.size();) {
+      size_t end = i;
+      while (end < ops.size() && end - i < chunk && !ops[end].wants_reply) ++end;
+      if (chunk > 1 && end - i == chunk && WriteChunk(ops, i, chunk)) {
+        for (; i < end; ++i) out.emplace_back().reply = boost::json::object();
+        continue;
+      }
+      // One at a time, returning after the first failure (writes_in_order).
+      for (end = std::max(end, i + 1); i < end; ++i) {
+        out.push_back(Write(ops[i]));
+        if (!out.back().status.ok()) return out;
+      }
+    }
+    return out;
+  }
+
   Result<CommitResult> Commit(uint64_t batch, bool /*final*/) override {
     if (!db_) return Status::Internal("sqlite target committed before Open");
     if (!broken_.ok()) return broken_;
@@ -357,6 +392,10 @@ class SqliteTarget : public Target {
     }
     in_txn_ = false;
     write_.reset();
+    write_many_.reset();
+    savepoint_.reset();
+    undo_.reset();
+    release_.reset();
     check_.reset();
     checkpoint_.reset();
     begin_.reset();
@@ -380,6 +419,64 @@ class SqliteTarget : public Target {
     }
     return Status::OK();
   }
+  // Rows a chunk statement takes: none (1) with `returning`; fewer for wide
+  // tables, within SQLite's 32,766 parameters.
+  size_t ChunkRows() const {
+    if (!c_.returning.empty() || c_.columns.empty()) return 1;
+    return std::min<size_t>(32, 32766 / c_.columns.size());
+  }
+
+  // ops[at, at + rows) in one statement; false (nothing written) when a
+  // value cannot be rendered or bound, or the statement fails.
+  bool WriteChunk(const std::vector<WriteOp>& ops, size_t at, size_t rows) {
+    if (!write_ || !broken_.ok() || !BeginIfNeeded().ok()) return false;
+    if (!write_many_) {
+      for (auto [stmt, sql] : {std::pair{&write_many_, WriteSql(c_, rows)},
+                               std::pair{&savepoint_, std::string("SAVEPOINT keyonce_rows")},
+                               std::pair{&undo_, std::string("ROLLBACK TO keyonce_rows")},
+                               std::pair{&release_, std::string("RELEASE keyonce_rows")}}) {
+        auto st = Prepare(db_.get(), sql, "preparing the insert of many rows");
+        if (!st.ok()) {
+          write_many_.reset();
+          return false;
+        }
+        *stmt = std::move(st).value();
+      }
+    }
+    const size_t n = c_.columns.size();
+    chunk_values_.resize(rows * n);
+    sqlite3_stmt* s = write_many_.get();
+    bool ok = true;
+    for (size_t r = 0; ok && r < rows; ++r) {
+      ok = RenderValues(ops[at + r]).ok();
+      for (size_t i = 0; ok && i < n; ++i) {
+        // A value a template made lives in values_ until the next record:
+        // the chunk keeps it until the statement ran.
+        const Value* v = bound_[i];
+        if (v == &values_[i]) v = &(chunk_values_[r * n + i] = std::move(values_[i]));
+        ok = BindValue(s, static_cast<int>(r * n + i + 1), *v) == SQLITE_OK;
+      }
+    }
+    auto run = [&](sqlite3_stmt* st) {
+      const int rc = sqlite3_step(st);
+      sqlite3_reset(st);
+      return rc;
+    };
+    int rc = ok ? run(savepoint_.get()) : SQLITE_OK;
+    if (ok && rc == SQLITE_DONE) {
+      rc = run(s);
+      if (rc == SQLITE_DONE) rc = run(release_.get());
+      if (rc != SQLITE_DONE && !sqlite3_get_autocommit(db_.get())) {
+        run(undo_.get());
+        run(release_.get());
+      }
+    }
+    sqlite3_clear_bindings(s);
+    if (!ok) return false;
+    NoteLostTransaction();  // then every row's Write reports the lost batch
+    return rc == SQLITE_DONE;
+  }
+
   // A copy of the bound values (for a dry run's rendering, and for error
   // messages, which must not repeat them).
   std::vector<Value> Bound() const {
@@ -438,10 +535,12 @@ class SqliteTarget : public Target {
   Config c_;
   DbPtr db_;
   StmtPtr write_, check_, checkpoint_, begin_, commit_, rollback_;
+  StmtPtr write_many_, savepoint_, undo_, release_;  // WriteChunk's
   std::string checkpoint_key_;
   std::string state_id_;             // the journal's, kept in the checkpoint row
   std::vector<Value> values_;        // values the column templates made
   std::vector<const Value*> bound_;  // each column's value (RenderValues)
+  std::vector<Value> chunk_values_;  // values made for the rows of a chunk (WriteChunk)
   bool in_txn_ = false;
   Status broken_;
 };

@@ -128,9 +128,8 @@ class SqliteTest : public ::testing::Test {
   Settings PeopleTarget(const std::string& mode = "upsert") {
     Settings s = Base();
     s.entries["table"] = Lit("people");
-    s.entries["columns"] = TmplMap({{"id", "{{ record.id }}"},
-                                    {"name", "{{ record.name }}"},
-                                    {"dept", "{{ record.dept }}"}});
+    s.entries["columns"] = TmplMap(
+        {{"id", "{{ record.id }}"}, {"name", "{{ record.name }}"}, {"dept", "{{ record.dept }}"}});
     s.entries["mode"] = Lit(Value(mode));
     s.entries["key_columns"] = List({"id"});
     s.entries["create_table"] = Lit(true);
@@ -174,6 +173,23 @@ class SqliteTest : public ::testing::Test {
                     WriteOp::Kind kind = WriteOp::Kind::kInsert) {
     auto o = MakeOp(std::move(r), batch, kind);
     return t->Write(o->op);
+  }
+
+  // WriteMany as the runner calls a target that writes in order: each call
+  // returns after its first failed write, and the next starts after it.
+  std::vector<WriteResult> WriteInOrder(Target* t, const std::vector<WriteOp>& ops) {
+    std::vector<WriteResult> out;
+    while (out.size() < ops.size()) {
+      std::vector<WriteOp> rest(ops.begin() + static_cast<std::ptrdiff_t>(out.size()), ops.end());
+      std::vector<WriteResult> got = t->WriteMany(rest);
+      EXPECT_FALSE(got.empty());
+      if (got.empty()) break;
+      for (size_t i = 0; i + 1 < got.size(); ++i) {
+        EXPECT_TRUE(got[i].status.ok()) << "a failure that is not the call's last";
+      }
+      for (auto& r : got) out.push_back(std::move(r));
+    }
+    return out;
   }
 
   std::vector<SourceItem> ReadAll(Source* src) {
@@ -243,12 +259,13 @@ TEST_F(SqliteTest, SourceBindsTemplateValuesSoInjectionIsJustData) {
   {
     Db db(dir_ / "in.sqlite");
     db.Exec("CREATE TABLE people (id INTEGER, name TEXT, dept TEXT)");
-    db.Exec("INSERT INTO people VALUES (1, 'Anna', 'IT'), (2, 'Bo', 'HR'), "
-            "(3, 'x'' OR ''1''=''1', 'IT')");
+    db.Exec(
+        "INSERT INTO people VALUES (1, 'Anna', 'IT'), (2, 'Bo', 'HR'), "
+        "(3, 'x'' OR ''1''=''1', 'IT')");
   }
   Settings s = Base("in.sqlite");
-  s.entries["query"] = Tmpl("SELECT id FROM people WHERE name = {{ params.name }}",
-                            TemplateContext::kSql);
+  s.entries["query"] =
+      Tmpl("SELECT id FROM people WHERE name = {{ params.name }}", TemplateContext::kSql);
   auto src = Def().make_source(s);
   ASSERT_TRUE(src.ok());
   Status st = (*src)->Open(ctx_);
@@ -349,8 +366,8 @@ TEST_F(SqliteTest, TargetReplyCarriesRowidWithoutReturning) {
   auto t = OpenTarget(PeopleTarget("upsert"));
   WriteResult a = Write(t.get(), Record{{"id", 10}, {"name", "A"}, {"dept", "X"}});
   WriteResult b = Write(t.get(), Record{{"id", 20}, {"name", "B"}, {"dept", "X"}});
-  WriteResult a2 = Write(t.get(), Record{{"id", 10}, {"name", "A2"}, {"dept", "Y"}}, 1,
-                         WriteOp::Kind::kUpdate);
+  WriteResult a2 =
+      Write(t.get(), Record{{"id", 10}, {"name", "A2"}, {"dept", "Y"}}, 1, WriteOp::Kind::kUpdate);
   ASSERT_TRUE(a.status.ok() && b.status.ok() && a2.status.ok()) << a2.status.ToString();
   EXPECT_EQ(a.reply, boost::json::parse(R"({"rowid": 1})"));
   EXPECT_EQ(b.reply, boost::json::parse(R"({"rowid": 2})"));
@@ -466,10 +483,12 @@ TEST_F(SqliteTest, TargetConstraintErrorIsPermanentAndNamesNoValue) {
     Db db(dir_ / "db.sqlite");
     // The last CHECK quotes a value in its own text: SQLite's message would
     // echo it, so it is masked.
-    db.Exec("CREATE TABLE people (id INTEGER, cpr TEXT NOT NULL UNIQUE, hours INTEGER "
-            "CHECK (hours >= 0), CHECK (cpr <> '9902801234'))");
-    db.Exec("CREATE TRIGGER no_test BEFORE INSERT ON people WHEN NEW.cpr LIKE '88%' "
-            "BEGIN SELECT RAISE(ABORT, 'test persons are refused'); END");
+    db.Exec(
+        "CREATE TABLE people (id INTEGER, cpr TEXT NOT NULL UNIQUE, hours INTEGER "
+        "CHECK (hours >= 0), CHECK (cpr <> '9902801234'))");
+    db.Exec(
+        "CREATE TRIGGER no_test BEFORE INSERT ON people WHEN NEW.cpr LIKE '88%' "
+        "BEGIN SELECT RAISE(ABORT, 'test persons are refused'); END");
   }
   Settings s = Base();
   s.entries["table"] = Lit("people");
@@ -486,7 +505,8 @@ TEST_F(SqliteTest, TargetConstraintErrorIsPermanentAndNamesNoValue) {
       {Record{{"id", 2}, {"cpr", "0101901234"}, {"hours", 8}}, "UNIQUE constraint failed"},
       {Record{{"id", 3}, {"cpr", nullptr}, {"hours", 8}}, "NOT NULL constraint failed"},
       {Record{{"id", 4}, {"cpr", "0202801234"}, {"hours", -5}}, "CHECK constraint failed"},
-      {Record{{"id", 5}, {"cpr", "9902801234"}, {"hours", 1}}, "CHECK constraint failed: cpr <> '<value>'"},
+      {Record{{"id", 5}, {"cpr", "9902801234"}, {"hours", 1}},
+       "CHECK constraint failed: cpr <> '<value>'"},
       {Record{{"id", 6}, {"cpr", "8802801234"}, {"hours", 1}}, "test persons are refused"},
   };
   for (const auto& c : cases) {
@@ -495,8 +515,7 @@ TEST_F(SqliteTest, TargetConstraintErrorIsPermanentAndNamesNoValue) {
     EXPECT_NE(w.status.message().find(c.expect), std::string::npos) << w.status.message();
     for (const auto& kv : c.record) {
       if (kv.value().is_string()) {
-        EXPECT_EQ(w.status.message().find(std::string(kv.value().get_string())),
-                  std::string::npos)
+        EXPECT_EQ(w.status.message().find(std::string(kv.value().get_string())), std::string::npos)
             << w.status.message();
       }
     }
@@ -506,6 +525,72 @@ TEST_F(SqliteTest, TargetConstraintErrorIsPermanentAndNamesNoValue) {
   ASSERT_TRUE(t->Commit(1, true).ok());
   t->Close(true);
   EXPECT_EQ(Db(dir_ / "db.sqlite").One("SELECT group_concat(id) FROM people"), "1,7");
+}
+
+// Without a capture, WriteMany puts many rows in one statement; a row that
+// fails must still fail alone, with Write's message, and nothing be written twice.
+TEST_F(SqliteTest, TargetWritesManyRowsAStatementAndTellsAFailedRowApart) {
+  {
+    Db db(dir_ / "db.sqlite");
+    db.Exec("CREATE TABLE people (id INTEGER, name TEXT, hours INTEGER CHECK (hours >= 0))");
+    // RAISE(FAIL) keeps the rows a statement wrote before the failing one.
+    db.Exec(
+        "CREATE TRIGGER no_test BEFORE INSERT ON people WHEN NEW.name = 'TEST' "
+        "BEGIN SELECT RAISE(FAIL, 'test persons are refused'); END");
+  }
+  Settings s = Base();
+  s.entries["table"] = Lit("people");
+  s.entries["columns"] = TmplMap({{"id", "{{ record.id }}"},
+                                  {"name", "{{ record.name | upper }}"},
+                                  {"hours", "{{ record.hours }}"}});
+  s.entries["mode"] = Lit("insert");
+  auto t = OpenTarget(s);
+  std::vector<std::unique_ptr<Op>> held;
+  std::vector<WriteOp> ops;
+  for (int i = 0; i < 200; ++i) {
+    held.push_back(MakeOp(Record{{"id", i},
+                                 {"name", i == 70 ? "test" : "p" + std::to_string(i)},
+                                 {"hours", i == 40 ? -1 : i}}));
+    held.back()->op.wants_reply = false;
+    ops.push_back(held.back()->op);
+  }
+  // `upper` makes each name: values made for the rows of a statement stay theirs.
+  std::vector<WriteResult> res = WriteInOrder(t.get(), ops);
+  ASSERT_EQ(res.size(), ops.size());
+  for (int i = 0; i < 200; ++i) {
+    if (i == 40 || i == 70) {
+      EXPECT_EQ(res[i].status.code(), Status::Code::kPermanent) << i;
+    } else {
+      EXPECT_TRUE(res[i].status.ok()) << i << ": " << res[i].status.ToString();
+    }
+  }
+  EXPECT_NE(res[40].status.message().find("CHECK constraint failed"), std::string::npos);
+  ASSERT_TRUE(t->Commit(1, true).ok());
+  t->Close(true);
+  Db db(dir_ / "db.sqlite");
+  EXPECT_EQ(db.One("SELECT count(*) || ' ' || count(DISTINCT id) FROM people"), "198 198");
+  EXPECT_EQ(db.One("SELECT name FROM people WHERE id = 133"), "P133");
+  EXPECT_EQ(db.One("SELECT count(*) FROM people WHERE id IN (40, 70)"), "0");
+}
+
+TEST_F(SqliteTest, TargetUpsertOfTheSameKeyTwiceInOneStatementKeepsTheLater) {
+  auto t = OpenTarget(PeopleTarget());
+  std::vector<std::unique_ptr<Op>> held;
+  std::vector<WriteOp> ops;
+  for (int i = 0; i < 100; ++i) {
+    held.push_back(
+        MakeOp(Record{{"id", i % 50}, {"name", "v" + std::to_string(i)}, {"dept", "X"}}));
+    held.back()->op.wants_reply = false;
+    ops.push_back(held.back()->op);
+  }
+  std::vector<WriteResult> res = WriteInOrder(t.get(), ops);
+  EXPECT_EQ(res.size(), ops.size());
+  for (const WriteResult& r : res) EXPECT_TRUE(r.status.ok()) << r.status.ToString();
+  ASSERT_TRUE(t->Commit(1, true).ok());
+  t->Close(true);
+  Db db(dir_ / "db.sqlite");
+  EXPECT_EQ(db.One("SELECT count(*) FROM people"), "50");
+  EXPECT_EQ(db.One("SELECT name FROM people WHERE id = 7"), "v57");
 }
 
 TEST_F(SqliteTest, TargetBusyDatabaseIsTransient) {
@@ -688,9 +773,9 @@ TEST_F(SqliteTest, TargetWritesManyRecordsInBatches) {
   std::vector<std::unique_ptr<Op>> ops;
   ops.reserve(kRecords);
   for (int i = 0; i < kRecords; ++i) {
-    ops.push_back(MakeOp(Record{{"id", i}, {"name", "Person " + std::to_string(i)},
-                                {"dept", i % 2 ? "IT" : "HR"}},
-                         static_cast<uint64_t>(i / kBatch + 1)));
+    ops.push_back(MakeOp(
+        Record{{"id", i}, {"name", "Person " + std::to_string(i)}, {"dept", i % 2 ? "IT" : "HR"}},
+        static_cast<uint64_t>(i / kBatch + 1)));
   }
   auto start = std::chrono::steady_clock::now();
   for (int i = 0; i < kRecords; ++i) {
@@ -702,10 +787,9 @@ TEST_F(SqliteTest, TargetWritesManyRecordsInBatches) {
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   t->Close(true);
-  std::printf("[ timing   ] sqlite target: %d records in %.3f s = %.0f records/s\n", kRecords,
-              secs, kRecords / secs);
-  EXPECT_EQ(Db(dir_ / "db.sqlite").One("SELECT count(*) FROM people"),
-            std::to_string(kRecords));
+  std::printf("[ timing   ] sqlite target: %d records in %.3f s = %.0f records/s\n", kRecords, secs,
+              kRecords / secs);
+  EXPECT_EQ(Db(dir_ / "db.sqlite").One("SELECT count(*) FROM people"), std::to_string(kRecords));
 }
 
 }  // namespace
