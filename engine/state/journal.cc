@@ -575,8 +575,7 @@ Status Journal::DropMerged() {
     slot_of_[open_[i].id] = i;
     rows_ += open_[i].rows.size();
   }
-  index_.clear();
-  live_ = used_ = 0;
+  index_.clear();  // its entries name the old slots: Reindex starts empty
   Reindex(live.size());
   for (Ref r : live) IndexIntent(open_[r.slot].target, RowOf(r).key, r);
   return Status::OK();
