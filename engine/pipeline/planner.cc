@@ -2,9 +2,9 @@
 
 namespace keyonce {
 
-Result<RecordPlan> RecordPlanner::Plan(Value* record, Scope scope) const {
+Result<RecordPlan> RecordPlanner::Plan(Value* record, Scope scope, StepUndo* undo) const {
   scope.record = record;
-  auto outcome = steps_.Apply(record, scope);
+  auto outcome = steps_.Apply(record, scope, undo);
   if (!outcome.ok()) return outcome.status();
   RecordPlan p;
   if (outcome->kind == StepOutcome::Kind::kFilter) {

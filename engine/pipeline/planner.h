@@ -44,7 +44,10 @@ class RecordPlanner {
   // Runs the steps on *record (changed in place), then the key, in `scope`
   // (its record is set to `record`). A non-OK Status means the run cannot go
   // on (a table the steps need failed after its retries).
-  Result<RecordPlan> Plan(Value* record, Scope scope) const;
+  // `undo`: as StepRunner::Apply.
+  Result<RecordPlan> Plan(Value* record, Scope scope, StepUndo* undo = nullptr) const;
+  // Whether a StepUndo can give back the record as read.
+  bool Undoable() const { return steps_.Undoable(); }
 
   // The target's `when` in `scope` (the record's).
   static TargetPlan ForTarget(const TargetDef& target, const Scope& scope);

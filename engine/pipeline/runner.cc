@@ -126,8 +126,11 @@ struct Item {
   // Takes the record with its memory (a Value assigned would be copied into
   // the default memory instead of the batch's arena).
   explicit Item(Value r) : record(std::move(r)) {}
-  Value record;             // after steps
-  std::string source_json;  // the record as read, for the quarantine
+  Value record;  // after steps
+  // The record as read, for the quarantine (SourceJson): what the steps
+  // replaced in it, or its JSON when they cannot be undone.
+  StepUndo undo;
+  std::string source_json;
   std::string position;
   std::string key;
   Digest key_hash{};
@@ -143,8 +146,18 @@ struct Item {
 
 // What an item holds in memory while it waits in a batch (limits.batch_bytes).
 size_t ItemMemory(const Item& item) {
-  return sizeof(Item) + ValueMemory(item.record) + HeapBytes(item.source_json.capacity()) +
-         ValueMemory(item.captures);
+  size_t bytes = sizeof(Item) + ValueMemory(item.record) + HeapBytes(item.source_json.capacity()) +
+                 ValueMemory(item.captures);
+  const auto& originals = item.undo.originals();
+  bytes += HeapBytes(originals.capacity() * sizeof(originals[0]));
+  for (const auto& o : originals) bytes += ValueMemory(o.second);
+  return bytes;
+}
+
+// The record as read, as JSON.
+std::string SourceJson(const Item& item) {
+  if (!item.source_json.empty()) return item.source_json;
+  return ToJson(item.undo.Original(item.record.as_object()));
 }
 
 // kAdopt: a record the journal does not know, at a target being adopted
@@ -1162,11 +1175,11 @@ Result<std::optional<Item>> Runner::Admit(ReadStage& stage, SourceItem& si, size
     Quarantine(b.found, "source", "", si.position, "", *why, si.rejected ? si.raw : std::string());
     return std::optional<Item>();
   }
-  const bool has_steps = !recipe_.steps.empty();
-  // The record as read is kept for the quarantine. Without steps it is the
-  // record written, whose JSON the content hash makes anyway: no second copy.
+  // The record as read is kept for the quarantine: as the values the steps
+  // replace (StepUndo), or as JSON when a step (map, drop) cannot be undone.
+  const bool undo = stage.planner.Undoable();
   std::string source_json;
-  if (has_steps) source_json = stage.Json(si.record);
+  if (!undo) source_json = stage.Json(si.record);
   // Made with the record, which keeps its memory (the batch's arena):
   // without naming it, Value would copy the record instead of moving it.
   boost::json::storage_ptr memory = si.record.storage();
@@ -1175,7 +1188,7 @@ Result<std::optional<Item>> Runner::Admit(ReadStage& stage, SourceItem& si, size
   item.position = std::move(si.position);
   if (audit_ && stage.tables.has_lookups()) stage.tables.TakeLookups();  // not this record's
   Scope ks = RecordScope(stage.scope, item);
-  auto plan = stage.planner.Plan(&item.record, ks);
+  auto plan = stage.planner.Plan(&item.record, ks, undo ? &item.undo : nullptr);
   if (!plan.ok()) return plan.status();
   if (plan->kind == RecordPlan::Kind::kFiltered) {
     ++b.filtered;
@@ -1200,7 +1213,7 @@ Result<std::optional<Item>> Runner::Admit(ReadStage& stage, SourceItem& si, size
                           : std::string();
     ++b.quarantined;
     Quarantine(b.found, step ? "step" : "key", "", item.position, ref, plan->reason,
-               has_steps ? item.source_json : ToJson(item.record), subject);
+               SourceJson(item), subject);
     return std::optional<Item>();
   }
   item.subject = std::move(subject);
@@ -1209,7 +1222,6 @@ Result<std::optional<Item>> Runner::Admit(ReadStage& stage, SourceItem& si, size
   item.ref = Pseudonymizer::Reference(item.key_hash);
   // Over the record's JSON, written into the stage's buffer: no string made per record.
   item.content = stage.hasher.Hash(stage.Json(item.record));
-  if (!has_steps) item.source_json = stage.json;
   if (recipe_.source.watermark) NoteWatermark(ks);
   return std::optional<Item>(std::move(item));
 }
@@ -1655,7 +1667,7 @@ Status Runner::ProcessBatch(std::vector<Item>& items) {
     if (item.quarantined_in_doubt) ++sum_.in_doubt;
     ++sum_.quarantined;
     Quarantine(pending_, item.quarantined_in_doubt ? "in_doubt" : "target", item.fail_target,
-               item.position, item.ref, item.fail_reason, item.source_json, item.subject);
+               item.position, item.ref, item.fail_reason, SourceJson(item), item.subject);
   }
   return b.stop;
 }

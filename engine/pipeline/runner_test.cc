@@ -363,6 +363,52 @@ TEST_F(RunnerTest, PermanentErrorQuarantinesOneRecordAndTheRunGoesOn) {
   EXPECT_EQ(Lines(Read("out.jsonl")), 3);
 }
 
+// What the quarantine keeps is the record as read, however the steps changed
+// it before it failed (at a later step or at a target), so that a person can
+// fix it and retry it: a replaced field has its value as read, a field the
+// steps added is not there, the fields keep their order. The same when a
+// step (drop) rules out undoing the steps.
+TEST_F(RunnerTest, TheQuarantineKeepsTheRecordAsReadWhateverTheStepsChanged) {
+  const std::string rec1 = R"({"id":"1","navn":"Åse","timer":"7,5","afd":"Nord"})";
+  const std::string rec2 = R"({"id":"2","navn":"Bo","timer":"1.110,5","afd":"Syd"})";
+  const std::string rec3 = R"({"id":"3","navn":"Ea","timer":"3","afd":"lukket"})";
+  Write("in.jsonl", rec1 + "\n" + rec2 + "\n" + rec3 + "\n");
+  script_.permanent.insert("2");  // rejected at the target
+  const std::string steps = R"(steps:
+  - set: {timer: "{{ record.timer | number(',') }}", navn: "{{ record.navn | upper }}",
+          ekstra: "x"}
+  - set: {timer: "{{ record.timer }} t", afd: "{{ record.afd | upper }}"}
+  - validate: {afd: {one_of: [NORD, SYD]}}
+)";
+  for (const std::string last_step : {"", "  - drop: [ekstra]\n"}) {
+    SCOPED_TRACE(last_step.empty() ? "set, set, validate" : "and a drop");
+    std::filesystem::remove(dir_ / "state.db");
+    std::filesystem::remove(dir_ / "out.jsonl");
+    std::filesystem::remove(dir_ / ".out.jsonl.keyonce");  // whose state file it knows
+    script_.written.clear();
+    auto r = Load(std::string(kScripted) + steps + last_step);
+    ASSERT_TRUE(r);
+    auto s = Run(*r);
+    EXPECT_EQ(s.exit_code, kExitQuarantined) << err_.str();
+    EXPECT_EQ(s.quarantined, 2);
+    EXPECT_EQ(script_.written, (std::vector<std::string>{"1"}));
+    sqlite3* q = nullptr;
+    ASSERT_EQ(sqlite3_open((dir_ / "state.db").c_str(), &q), SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    sqlite3_prepare_v2(q, "SELECT stage, record FROM quarantine ORDER BY position", -1, &st,
+                       nullptr);
+    std::vector<std::pair<std::string, std::string>> rows;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+      rows.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)),
+                        reinterpret_cast<const char*>(sqlite3_column_text(st, 1)));
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(q);
+    using Row = std::pair<std::string, std::string>;
+    EXPECT_EQ(rows, (std::vector<Row>{{"target", rec2}, {"step", rec3}}));
+  }
+}
+
 TEST_F(RunnerTest, CapturesSurviveIntoLaterRuns) {
   Write("in.jsonl", "{\"id\":\"1\"}\n");
   script_.permanent.insert("never");

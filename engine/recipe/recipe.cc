@@ -230,7 +230,7 @@ const std::vector<FieldSpec>& LimitFields() {
       FieldSpec::Int("batch_bytes")
           .Default("67108864")
           .Describe("Most bytes the records of a run's batches may take in memory (estimated: "
-                    "their fields, names and the copy kept for the quarantine). Two batches are "
+                    "their fields, names and what is kept for the quarantine). Two batches are "
                     "in memory (one written while the next is read), each within half of this: a "
                     "batch is written when it holds batch_records records or half this many "
                     "bytes, whichever comes first, so wide or large records are written a few at "

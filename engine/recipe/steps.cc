@@ -22,6 +22,41 @@ std::optional<double> AsNumber(const Value& v) {
 
 }  // namespace
 
+void StepUndo::Start(const Record& record, size_t most) {
+  fields_ = record.size();
+  originals_.clear();
+  originals_.reserve(std::min(most, fields_));  // one allocation, not one per growth
+}
+
+void StepUndo::Replaced(size_t index, Value old) {
+  if (index >= fields_) return;  // a field a step added
+  for (const auto& o : originals_) {
+    if (o.first == index) return;  // replaced before: the first value is the original
+  }
+  originals_.emplace_back(index, std::move(old));
+}
+
+Record StepUndo::Original(const Record& now) const {
+  const size_t n = std::min(fields_, now.size());
+  Record out;
+  out.reserve(n);
+  for (size_t i = 0; i < n; ++i) out.emplace(now.begin()[i].key(), now.begin()[i].value());
+  for (const auto& [i, v] : originals_) out.begin()[i].value() = v;
+  return out;
+}
+
+// rec[key] = v: a field that is there is replaced in its place (operator[]
+// would grow a full object before it looks the key up), the value it had
+// noted in *undo; a new one goes at the end.
+void StepRunner::Put(Record& rec, boost::json::string_view key, Value&& v, StepUndo* undo) {
+  if (auto it = rec.find(key); it != rec.end()) {
+    if (undo) undo->Replaced(static_cast<size_t>(it - rec.begin()), std::move(it->value()));
+    it->value() = std::move(v);
+  } else {
+    rec.emplace(key, std::move(v));
+  }
+}
+
 struct StepRunner::Compiled {
   const StepDef* def = nullptr;
   struct Rule {
@@ -41,6 +76,8 @@ StepRunner::StepRunner(const Recipe& recipe) {
   for (const auto& s : recipe.steps) {
     auto c = std::make_shared<Compiled>();
     c->def = &s;
+    if (s.kind == "map" || s.kind == "drop") undoable_ = false;
+    if (s.kind == "set" || s.kind == "lookup") settable_ += s.settings.TmplMap("set").size();
     for (const auto& [field, rs] : s.rules) {
       Compiled::Rule r;
       r.field = field;
@@ -58,8 +95,10 @@ StepRunner::StepRunner(const Recipe& recipe) {
   }
 }
 
-Result<StepOutcome> StepRunner::Apply(Value* record, Scope scope) const {
+Result<StepOutcome> StepRunner::Apply(Value* record, Scope scope, StepUndo* undo) const {
   scope.record = record;
+  if (!undoable_) undo = nullptr;
+  if (undo) undo->Start(record->as_object(), settable_);
   for (const auto& c : steps_) {
     const StepDef& s = *c->def;
     const std::string& kind = s.kind;
@@ -79,15 +118,7 @@ Result<StepOutcome> StepRunner::Apply(Value* record, Scope scope) const {
         *record = std::move(out);
       } else {
         auto& rec = record->as_object();
-        for (auto& kv : out) {
-          // operator[] grows a full object before it looks the key up: a
-          // field that is there is replaced without it.
-          if (auto it = rec.find(kv.key()); it != rec.end()) {
-            it->value() = std::move(kv.value());
-          } else {
-            rec[kv.key()] = std::move(kv.value());
-          }
-        }
+        for (auto& kv : out) Put(rec, kv.key(), std::move(kv.value()), undo);
       }
     } else if (kind == "drop") {
       auto& rec = record->as_object();
@@ -191,7 +222,7 @@ Result<StepOutcome> StepRunner::Apply(Value* record, Scope scope) const {
         out[field] = std::move(v).value();
       }
       auto& rec = record->as_object();
-      for (auto& kv : out) rec[kv.key()] = std::move(kv.value());
+      for (auto& kv : out) Put(rec, kv.key(), std::move(kv.value()), undo);
     }
   }
   return StepOutcome{};
