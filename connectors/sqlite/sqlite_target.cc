@@ -117,6 +117,11 @@ class SqliteTarget : public Target {
     // A batch touches index pages all over the table; SQLite's 2 MiB default
     // cache spills them mid-transaction.
     KEYONCE_RETURN_IF_ERROR(Exec(db_raw, "PRAGMA cache_size=-8192", "setting cache_size"));
+    // A chunk of rows (WriteChunk) runs inside a savepoint, so SQLite keeps the
+    // pages it changes in a statement journal: past 64 KiB that is a temporary
+    // file, written and truncated for every chunk (486 MB of writes for
+    // 100,000 rows, 12% of the run's CPU). In memory it is one chunk's pages.
+    KEYONCE_RETURN_IF_ERROR(Exec(db_raw, "PRAGMA temp_store=MEMORY", "setting temp_store"));
     KEYONCE_RETURN_IF_ERROR(Exec(db_raw,
                                  std::string("CREATE TABLE IF NOT EXISTS ") + kCheckpointTable +
                                      " (target TEXT PRIMARY KEY, batch INTEGER, state TEXT)",
