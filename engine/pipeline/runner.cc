@@ -1754,7 +1754,7 @@ Result<bool> Runner::PrepareWrite(size_t ti, Item& item, size_t i, BatchRun& b, 
     if (!*write) return false;
   }
   op.batch = static_cast<uint64_t>(b.batch_ids[ti]);
-  w.ops.push_back(op);
+  w.ops.push_back(std::move(op));
   w.items.push_back(i);
   w.scopes.push_back(std::move(scope));
   return false;
@@ -1848,6 +1848,9 @@ void Runner::ApplyResult(size_t ti, Item& item, size_t i, WriteResult& r, const 
 Status Runner::WriteTarget(size_t ti, std::vector<Item>& items, BatchRun& b) {
   TargetRun& t = targets_[ti];
   TargetWrites w;
+  w.ops.reserve(items.size());
+  w.items.reserve(items.size());
+  w.scopes.reserve(items.size());
   for (size_t i = 0; i < items.size(); ++i) {
     auto forget = PrepareWrite(ti, items[i], i, b, w);
     if (!forget.ok()) return forget.status();

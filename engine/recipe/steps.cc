@@ -108,7 +108,7 @@ Result<StepOutcome> StepRunner::Apply(Value* record, Scope scope, StepUndo* undo
     if (kind == "set" || kind == "map") {
       boost::json::object out;
       const auto& m = s.settings.TmplMap(kind);
-      if (kind == "map") out.reserve(m.size());
+      out.reserve(m.size());
       for (const auto& [field, t] : m) {
         auto v = t.Evaluate(scope);
         if (!v.ok()) return quarantine("field '" + field + "': " + v.status().message());
