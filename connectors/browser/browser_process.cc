@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -61,6 +62,7 @@ struct WatchdogPlan {
   int report_fd;   // write end: Report records to keyonce
   int log_fd;      // chromedriver's (and so chromium's) stdout and stderr
   int null_fd;     // stdin
+  int lock_fd;     // the folder's lock (held while the watchdog lives)
   int grace_ms;
 };
 
@@ -324,19 +326,29 @@ void WriteReport(int fd, int32_t kind, int32_t value) {
   // otherwise outlive keyonce here).
   int control = fcntl(plan.control_fd, F_DUPFD, 3);
   int report = fcntl(plan.report_fd, F_DUPFD, 3);
+  int lock = fcntl(plan.lock_fd, F_DUPFD, 3);
   int log = fcntl(plan.log_fd, F_DUPFD, 3);
   int null = fcntl(plan.null_fd, F_DUPFD, 3);
-  if (control < 0 || report < 0 || log < 0 || null < 0) _exit(121);
+  if (control < 0 || report < 0 || lock < 0 || log < 0 || null < 0) _exit(121);
   dup2(null, 0);
   dup2(log, 1);
   dup2(log, 2);
-  int lo = control < report ? control : report;
-  int hi = control < report ? report : control;
-  CloseRange(3, static_cast<unsigned>(lo) - 1);
-  CloseRange(static_cast<unsigned>(lo) + 1, static_cast<unsigned>(hi) - 1);
-  CloseRange(static_cast<unsigned>(hi) + 1, ~0U);
-  fcntl(control, F_SETFD, FD_CLOEXEC);
-  fcntl(report, F_SETFD, FD_CLOEXEC);
+  // Keeps the three (in order) and closes every other descriptor from 3 up.
+  int keep[3] = {control, report, lock};
+  for (int i = 1; i < 3; ++i) {
+    for (int j = i; j > 0 && keep[j - 1] > keep[j]; --j) {
+      int t = keep[j];
+      keep[j] = keep[j - 1];
+      keep[j - 1] = t;
+    }
+  }
+  unsigned from = 3;
+  for (int fd : keep) {
+    CloseRange(from, static_cast<unsigned>(fd) - 1);
+    from = static_cast<unsigned>(fd) + 1;
+  }
+  CloseRange(from, ~0U);
+  for (int fd : keep) fcntl(fd, F_SETFD, FD_CLOEXEC);
 
   const pid_t self = getpid();
   pid_t driver = _Fork();
@@ -473,6 +485,39 @@ Result<std::unique_ptr<BrowserProcess>> BrowserProcess::Start(const BrowserOptio
   return last;
 }
 
+void SweepStaleBrowserFolders(const fs::path& root) {
+  // readdir, not directory_iterator: a temp root may hold thousands of
+  // entries, and only ours need a path.
+  DIR* d = opendir(root.c_str());
+  if (!d) return;
+  const auto now = fs::file_time_type::clock::now();
+  const size_t prefix = std::strlen(kFolderPrefix);
+  std::vector<fs::path> stale;
+  while (const dirent* e = readdir(d)) {
+    if (std::strncmp(e->d_name, kFolderPrefix, prefix) != 0) continue;
+    const fs::path dir = root / e->d_name;
+    struct stat st {};
+    if (lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid()) continue;
+    int fd = open((dir / "lock").c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    if (fd >= 0) {
+      if (flock(fd, LOCK_EX | LOCK_NB) == 0) stale.push_back(dir);  // its owners are gone
+      close(fd);
+    } else if (errno == ENOENT) {
+      // Killed between making the folder and locking it (or an older keyonce's).
+      std::error_code ec;
+      auto written = fs::last_write_time(dir, ec);
+      if (!ec && now - written > std::chrono::seconds(kUnlockedFolderGraceSeconds)) {
+        stale.push_back(dir);
+      }
+    }
+  }
+  closedir(d);
+  for (const auto& dir : stale) {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+}
+
 Status BrowserProcess::StartOnce(int port, bool* port_taken) {
   *port_taken = false;
   driver_exited_ = false;
@@ -482,13 +527,30 @@ Status BrowserProcess::StartOnce(int port, bool* port_taken) {
     const char* t = std::getenv("TMPDIR");
     root = t && *t ? t : "/tmp";
   }
-  std::string templ = (root / "keyonce-browser-XXXXXX").string();
+  SweepStaleBrowserFolders(root);
+  std::string templ = (root / (std::string(kFolderPrefix) + "XXXXXX")).string();
   if (!mkdtemp(templ.data())) {
     return Status::Io("starting the browser: cannot make a temp folder in " + root.string() + ": " +
                       std::strerror(errno));
   }
   folder_ = templ;
   std::error_code ec;
+  // The folder's lock, held by keyonce and its watchdog while either lives:
+  // when both are gone and the folder is still there (keyonce killed before
+  // the watchdog started, the watchdog killed), the next start removes it.
+  // Locked before it gets its name, so a lock file is never free while in use.
+  {
+    const fs::path pending = folder_ / "lock.new";
+    int fd = open(pending.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0 || flock(fd, LOCK_EX) != 0 || rename(pending.c_str(), (folder_ / "lock").c_str())) {
+      int err = errno;
+      if (fd >= 0) close(fd);
+      fs::remove_all(folder_, ec);
+      return Status::Io("starting the browser: cannot lock its temp folder " + folder_.string() +
+                        ": " + std::strerror(err));
+    }
+    lock_fd_ = fd;
+  }
   for (const char* d : {"profile", "home/.config", "home/.cache", "tmp", "downloads"}) {
     fs::create_directories(folder_ / d, ec);
   }
@@ -506,6 +568,7 @@ Status BrowserProcess::StartOnce(int port, bool* port_taken) {
     int err = errno;
     close_all();
     fs::remove_all(folder_, ec);
+    ReleaseLock();
     return Status::Io(std::string("starting the browser: ") + std::strerror(err));
   }
 
@@ -546,6 +609,7 @@ Status BrowserProcess::StartOnce(int port, bool* port_taken) {
                     report[1],
                     log_fd,
                     null_fd,
+                    lock_fd_,
                     static_cast<int>(options_.kill_grace_seconds * 1000)};
 
   pid_t pid = fork();
@@ -559,6 +623,7 @@ Status BrowserProcess::StartOnce(int port, bool* port_taken) {
     close(control[1]);
     close(report[0]);
     fs::remove_all(folder_, ec);
+    ReleaseLock();
     return Status::Io(std::string("starting the browser: fork failed: ") +
                       std::strerror(fork_errno));
   }
@@ -701,7 +766,13 @@ Status BrowserProcess::Stop() {
                             ec.message());
     }
   }
+  ReleaseLock();
   return st;
+}
+
+void BrowserProcess::ReleaseLock() {
+  if (lock_fd_ >= 0) close(lock_fd_);
+  lock_fd_ = -1;
 }
 
 BrowserProcess::~BrowserProcess() { (void)Stop(); }

@@ -36,6 +36,10 @@
 //
 // What it cannot cover: a watchdog killed by SIGKILL leaves chromium (not
 // chromedriver) to init; a kernel that cannot run a subreaper (Linux < 3.4).
+// A folder no one removed (keyonce killed between making it and forking the
+// watchdog, or the watchdog killed) is removed by the next start in the same
+// place: each folder holds a `lock` that keyonce and its watchdog keep
+// locked (flock) while either lives (SweepStaleBrowserFolders).
 //
 // What it costs: the watchdog is a fork of keyonce that does not exec, so
 // every page keyonce changes after the fork is copied and the old copy stays
@@ -96,6 +100,19 @@ struct BrowserOptions {
 
 // One chromedriver (and the chromium it starts) under a watchdog, with a
 // temp folder of its own. See the contract at the top of this file.
+// The temp folders of browsers are named kFolderPrefix + 6 characters.
+inline constexpr const char* kFolderPrefix = "keyonce-browser-";
+// A folder without its lock this long after it was last written belongs to
+// no one (a keyonce killed before it could lock it).
+inline constexpr int kUnlockedFolderGraceSeconds = 60;
+
+// Removes the browser folders in `root` (of this user) that no keyonce or
+// watchdog will remove: their lock is free, or they have none and are older
+// than kUnlockedFolderGraceSeconds. Every start does this first, so a folder
+// left by a keyonce killed at an unlucky moment, or by a watchdog killed
+// with SIGKILL, lasts only until the next browser starts in the same place.
+void SweepStaleBrowserFolders(const std::filesystem::path& root);
+
 class BrowserProcess {
  public:
   // Finds the programs, makes the temp folder, starts the watchdog and
@@ -150,6 +167,7 @@ class BrowserProcess {
   BrowserProcess() = default;
   Status StartOnce(int port, bool* port_taken);
   void ReadReports();
+  void ReleaseLock();
 
   BrowserOptions options_;
   std::string chromium_, chromedriver_;
@@ -158,6 +176,7 @@ class BrowserProcess {
   pid_t watchdog_pid_ = -1;
   pid_t driver_pid_ = -1;
   int control_fd_ = -1;  // write end of the pipe the watchdog waits on
+  int lock_fd_ = -1;     // the folder's lock (flock), shared with the watchdog
   int report_fd_ = -1;   // read end of the watchdog's reports
   bool driver_exited_ = false;
   bool watchdog_failed_ = false;  // exited at once: no subreaper, no file descriptors

@@ -186,7 +186,12 @@ class BrowserTarget : public ::testing::Test {
     while (!fs::is_empty(tmp_, ec) && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
-    EXPECT_TRUE(fs::is_empty(tmp_, ec)) << "a browser's folder was left behind";
+    std::string left;
+    for (const auto& e : fs::directory_iterator(tmp_, ec)) {
+      left += " " + e.path().filename().string();
+      for (const auto& f : fs::directory_iterator(e.path(), ec)) left += " /" + f.path().filename().string();
+    }
+    EXPECT_TRUE(left.empty()) << "a browser's folder was left behind:" << left;
     fs::remove_all(tmp_, ec);
   }
   void StartApp(const WebappOptions& o = {}) {

@@ -6,9 +6,11 @@
 
 #include "connectors/browser/webdriver.h"
 
+#include <fcntl.h>
 #include <grp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -574,6 +576,59 @@ void ExpectGone(const Footprint& f) {
   EXPECT_FALSE(fs::exists(f.folder)) << f.folder;
 }
 
+// A browser folder no keyonce or watchdog will remove (keyonce killed before
+// its watchdog started, or the watchdog killed) goes at the next start: its
+// lock is free, or it has none and is old. A folder in use stays.
+TEST(BrowserProcess, AStartRemovesTheFoldersOfBrowsersWhoseOwnersAreGone) {
+  const fs::path root = fs::temp_directory_path() / ("kbsweep-" + std::to_string(getpid()));
+  fs::remove_all(root);
+  auto folder = [&](const std::string& name, bool lock) {
+    fs::create_directories(root / name / "profile");
+    std::ofstream(root / name / "profile" / "Preferences") << "{}";
+    if (lock) std::ofstream(root / name / "lock");
+    return root / name;
+  };
+  const fs::path free_lock = folder("keyonce-browser-aaaaaa", true);
+  const fs::path held_lock = folder("keyonce-browser-bbbbbb", true);
+  const fs::path young = folder("keyonce-browser-cccccc", false);
+  const fs::path old = folder("keyonce-browser-dddddd", false);
+  const fs::path other = folder("someone-elses-folder", true);
+  fs::last_write_time(old, fs::file_time_type::clock::now() - std::chrono::hours(2));
+  fs::last_write_time(other, fs::file_time_type::clock::now() - std::chrono::hours(2));
+  // Another process holds this one (a lock is per open file, so a second
+  // open in this process would not see it held).
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  pid_t holder = fork();
+  if (holder == 0) {
+    int fd = open((held_lock / "lock").c_str(), O_RDWR);
+    flock(fd, LOCK_EX);
+    char c = 1;
+    (void)!write(ready[1], &c, 1);
+    pause();
+    _exit(0);
+  }
+  char c;
+  ASSERT_EQ(read(ready[0], &c, 1), 1);
+
+  SweepStaleBrowserFolders(root);
+  EXPECT_FALSE(fs::exists(free_lock));
+  EXPECT_FALSE(fs::exists(old));
+  EXPECT_TRUE(fs::exists(held_lock / "profile" / "Preferences"));
+  EXPECT_TRUE(fs::exists(young));
+  EXPECT_TRUE(fs::exists(other));
+
+  // Once its owner is gone, its lock is free.
+  kill(holder, SIGKILL);
+  waitpid(holder, nullptr, 0);
+  close(ready[0]);
+  close(ready[1]);
+  SweepStaleBrowserFolders(root);
+  EXPECT_FALSE(fs::exists(held_lock));
+  EXPECT_TRUE(fs::exists(young));
+  fs::remove_all(root);
+}
+
 TEST(BrowserProcess, DestroyingItEndsEveryProcessAndRemovesTheFolder) {
   setenv("KEYONCE_TEST_SECRET", "hemmeligt-kodeord", 1);
   auto b = Browser::Launch({});
@@ -589,13 +644,15 @@ TEST(BrowserProcess, DestroyingItEndsEveryProcessAndRemovesTheFolder) {
   std::string env = ReadFile("/proc/" + std::to_string(driver) + "/environ");
   EXPECT_EQ(env.find("hemmeligt"), std::string::npos);
   EXPECT_NE(env.find("HOME=" + f.folder + "/home"), std::string::npos);
-  // The watchdog holds none of keyonce's files: stdin, the log, its two pipes.
+  // The watchdog holds none of keyonce's files: stdin, the log, its two pipes
+  // and the folder's lock.
   std::vector<std::string> fds;
   for (const auto& e :
        fs::directory_iterator("/proc/" + std::to_string((*b)->process().watchdog_pid()) + "/fd")) {
     fds.push_back(fs::read_symlink(e.path()).string());
   }
-  EXPECT_EQ(fds.size(), 5u) << ::testing::PrintToString(fds);
+  EXPECT_EQ(fds.size(), 6u) << ::testing::PrintToString(fds);
+  EXPECT_EQ(std::count(fds.begin(), fds.end(), f.folder + "/lock"), 1) << ::testing::PrintToString(fds);
   EXPECT_TRUE((*b)->process().alive());
   b->reset();
   ExpectGone(f);  // at once: the destructor returns when all is gone
