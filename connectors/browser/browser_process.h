@@ -98,8 +98,6 @@ struct BrowserOptions {
   double kill_grace_seconds = 2;
 };
 
-// One chromedriver (and the chromium it starts) under a watchdog, with a
-// temp folder of its own. See the contract at the top of this file.
 // The temp folders of browsers are named kFolderPrefix + 6 characters.
 inline constexpr const char* kFolderPrefix = "keyonce-browser-";
 // A folder without its lock this long after it was last written belongs to
@@ -113,6 +111,8 @@ inline constexpr int kUnlockedFolderGraceSeconds = 60;
 // with SIGKILL, lasts only until the next browser starts in the same place.
 void SweepStaleBrowserFolders(const std::filesystem::path& root);
 
+// One chromedriver (and the chromium it starts) under a watchdog, with a
+// temp folder of its own. See the contract at the top of this file.
 class BrowserProcess {
  public:
   // Finds the programs, makes the temp folder, starts the watchdog and

@@ -189,7 +189,9 @@ class BrowserTarget : public ::testing::Test {
     std::string left;
     for (const auto& e : fs::directory_iterator(tmp_, ec)) {
       left += " " + e.path().filename().string();
-      for (const auto& f : fs::directory_iterator(e.path(), ec)) left += " /" + f.path().filename().string();
+      for (const auto& f : fs::directory_iterator(e.path(), ec)) {
+        left += " /" + f.path().filename().string();
+      }
     }
     EXPECT_TRUE(left.empty()) << "a browser's folder was left behind:" << left;
     fs::remove_all(tmp_, ec);

@@ -595,8 +595,8 @@ TEST(BrowserProcess, AStartRemovesTheFoldersOfBrowsersWhoseOwnersAreGone) {
   const fs::path other = folder("someone-elses-folder", true);
   fs::last_write_time(old, fs::file_time_type::clock::now() - std::chrono::hours(2));
   fs::last_write_time(other, fs::file_time_type::clock::now() - std::chrono::hours(2));
-  // Another process holds this one (a lock is per open file, so a second
-  // open in this process would not see it held).
+  // Another process holds this one, as a live keyonce or watchdog would;
+  // killing it frees the lock.
   int ready[2];
   ASSERT_EQ(pipe(ready), 0);
   pid_t holder = fork();
@@ -652,7 +652,8 @@ TEST(BrowserProcess, DestroyingItEndsEveryProcessAndRemovesTheFolder) {
     fds.push_back(fs::read_symlink(e.path()).string());
   }
   EXPECT_EQ(fds.size(), 6u) << ::testing::PrintToString(fds);
-  EXPECT_EQ(std::count(fds.begin(), fds.end(), f.folder + "/lock"), 1) << ::testing::PrintToString(fds);
+  EXPECT_EQ(std::count(fds.begin(), fds.end(), f.folder + "/lock"), 1)
+      << ::testing::PrintToString(fds);
   EXPECT_TRUE((*b)->process().alive());
   b->reset();
   ExpectGone(f);  // at once: the destructor returns when all is gone
