@@ -1141,7 +1141,7 @@ void Runner::Stopped(const ReadBatch& last, bool* interrupted) {
 
 Status Runner::Housekeep() {
   if (!opt_.dry_run && journal_->pending_intents() >= kMergeIntents) {
-    KEYONCE_RETURN_IF_ERROR(journal_->Merge());
+    KEYONCE_RETURN_IF_ERROR(journal_->Spill());
   }
   if (!opt_.dry_run && pending_.quarantine.size() >= 1000) {
     KEYONCE_RETURN_IF_ERROR(FlushQuarantine());

@@ -46,24 +46,39 @@ struct Use {
   int Step() { return sqlite3_step(s); }
 };
 
-// The merge's upsert of `rows` journal rows (1 or kUpsertRows) in one
-// statement: many rows share a statement's cost (its savepoint, its halt).
-constexpr int kUpsertRows = 64;
-constexpr int kUpsertColumns = 7;
-const char* Upsert(int rows) {
-  auto make = [](int n) {
-    std::string sql =
-        "INSERT INTO journal(target, key, written, doubt, captures, run, updated_at) VALUES";
-    for (int i = 0; i < n; ++i) sql += i ? ",(?,?,?,?,?,?,?)" : "(?,?,?,?,?,?,?)";
+// Rows written with one statement (1 or kWriteRows): many rows share a
+// statement's cost (its savepoint, its halt). Into the journal an upsert, each
+// row on top of the journal's (the rule of Journal::Fold); into a recent run a
+// plain insert (its keys are new to it).
+constexpr int kWriteRows = 64;
+const char* WriteSql(bool recent, int rows) {
+  auto make = [](bool recent, int n) {
+    std::string sql = recent ? "INSERT INTO journal_recent(merge, target, key, written, doubt, "
+                               "captures, run, updated_at) VALUES"
+                             : "INSERT INTO journal(target, key, written, doubt, captures, run, "
+                               "updated_at) VALUES";
+    for (int i = 0; i < n; ++i) {
+      if (i) sql += ',';
+      sql += recent ? "(?,?,?,?,?,?,?,?)" : "(?,?,?,?,?,?,?)";
+    }
+    if (recent) return sql;
     return sql +
            " ON CONFLICT(target, key) DO UPDATE SET "
-           "written = CASE WHEN excluded.doubt THEN journal.written ELSE excluded.written END, "
-           "doubt = excluded.doubt, captures = COALESCE(excluded.captures, journal.captures), "
+           "written = COALESCE(excluded.written, journal.written), doubt = excluded.doubt, "
+           "captures = COALESCE(excluded.captures, journal.captures), "
            "run = excluded.run, updated_at = excluded.updated_at";
   };
-  static const std::string one = make(1), many = make(kUpsertRows);
-  return rows == 1 ? one.c_str() : many.c_str();
+  static const std::string sql[4] = {make(false, 1), make(false, kWriteRows), make(true, 1),
+                                     make(true, kWriteRows)};
+  return sql[(recent ? 2 : 0) + (rows == 1 ? 0 : 1)].c_str();
 }
+
+// The columns Journal::ReadRow reads, in its order.
+#define KEYONCE_JOURNAL_COLUMNS "target, key, written, doubt, captures, run, updated_at"
+
+// A recent run at most this many: a Lookup of a key the journal knows reads
+// the filter of each.
+constexpr size_t kMaxRecentRuns = 32;
 
 }  // namespace
 
@@ -208,18 +223,173 @@ Result<Journal::Entry> Journal::Lookup(int64_t target, const Digest& key) {
     }
   }
   if (auto f = filters_.find(target); f != filters_.end() && !f->second->MayContain(key)) return e;
-  KEYONCE_STMT(s, "SELECT written, doubt, captures FROM journal WHERE target=? AND key=?");
-  s.Int(1, target);
-  s.Digest16(2, key);
-  int rc = s.Step();
-  if (rc == SQLITE_DONE) return e;
-  if (rc != SQLITE_ROW) return Error("reading the journal");
-  e.found = true;
-  Digest d{};
-  if (ColDigest(s.s, 0, &d)) e.written = d;
-  e.in_doubt = sqlite3_column_int(s.s, 1) != 0;
-  e.captures = ColText(s.s, 2);
+  KEYONCE_RETURN_IF_ERROR(LoadRecent());
+  Row row;
+  {
+    KEYONCE_STMT(s, "SELECT " KEYONCE_JOURNAL_COLUMNS " FROM journal WHERE target=? AND key=?");
+    s.Int(1, target);
+    s.Digest16(2, key);
+    auto found = ReadRow(s.s, &row);
+    if (!found.ok()) return found.status();
+    e.found = *found;
+  }
+  // The recent runs, oldest first, each on top of what came before.
+  for (const Recent& run : recent_) {
+    if (run.keys && !run.keys->MayContain(key)) continue;
+    KEYONCE_STMT(s, "SELECT " KEYONCE_JOURNAL_COLUMNS
+                    " FROM journal_recent WHERE merge=? AND target=? AND key=?");
+    s.Int(1, run.merge);
+    s.Int(2, target);
+    s.Digest16(3, key);
+    Row newer;
+    auto found = ReadRow(s.s, &newer);
+    if (!found.ok()) return found.status();
+    if (!*found) continue;
+    if (e.found) {
+      Fold(row, std::move(newer));
+    } else {
+      row = std::move(newer);
+    }
+    e.found = true;
+  }
+  if (!e.found) return e;
+  e.written = row.written;
+  e.in_doubt = row.doubt;
+  if (row.captures) e.captures = std::move(*row.captures);
   return e;
+}
+
+void Journal::Fold(Row& older, Row&& newer) {
+  if (newer.written) older.written = newer.written;
+  older.doubt = newer.doubt;
+  if (newer.captures) older.captures = std::move(newer.captures);
+  older.run = newer.run;
+  older.updated_at = newer.updated_at;
+}
+
+Result<bool> Journal::ReadRow(sqlite3_stmt* s, Row* row) {
+  const int rc = sqlite3_step(s);
+  if (rc == SQLITE_DONE) return false;
+  if (rc != SQLITE_ROW) return Error("reading the journal");
+  row->target = sqlite3_column_int64(s, 0);
+  if (!ColDigest(s, 1, &row->key)) return Error("reading the journal (a key that is no digest)");
+  Digest d{};
+  row->written.reset();
+  if (ColDigest(s, 2, &d)) row->written = d;
+  row->doubt = sqlite3_column_int(s, 3) != 0;
+  row->captures.reset();
+  if (sqlite3_column_type(s, 4) != SQLITE_NULL) row->captures = ColText(s, 4);
+  row->run = sqlite3_column_int64(s, 5);
+  row->updated_at = sqlite3_column_int64(s, 6);
+  return true;
+}
+
+// The runs of rows an earlier process left in `journal_recent` (none in a
+// state file older than the table: a read-only one not upgraded).
+Status Journal::LoadRecent() {
+  if (recent_loaded_) return Status::OK();
+  KEYONCE_STMT(t, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='journal_recent'");
+  if (t.Step() != SQLITE_ROW) return Error("reading the journal");
+  if (sqlite3_column_int(t.s, 0) > 0) {
+    KEYONCE_STMT(s, "SELECT merge, count(*) FROM journal_recent GROUP BY merge ORDER BY merge");
+    int rc;
+    while ((rc = s.Step()) == SQLITE_ROW) {
+      const auto rows = static_cast<size_t>(sqlite3_column_int64(s.s, 1));
+      recent_.push_back({sqlite3_column_int64(s.s, 0), nullptr, rows});
+      recent_rows_ += rows;
+    }
+    if (rc != SQLITE_DONE) return Error("reading the journal");
+  }
+  recent_loaded_ = true;
+  return Status::OK();
+}
+
+// Writes journal rows, kWriteRows a statement: into the journal (merge 0),
+// each row on top of the journal's, or as the rows of a new recent run.
+class Journal::RowWriter {
+ public:
+  RowWriter(Journal& journal, int64_t merge) : j_(journal), merge_(merge) {
+    rows_.reserve(kWriteRows);
+  }
+  Status Add(Row&& row) {
+    rows_.push_back(std::move(row));
+    return rows_.size() == kWriteRows ? Flush() : Status::OK();
+  }
+  Status Flush() {
+    const bool recent = merge_ != 0;
+    const int columns = recent ? 8 : 7;
+    for (size_t i = 0; i < rows_.size();) {
+      const int n = rows_.size() - i >= kWriteRows ? kWriteRows : 1;
+      sqlite3_stmt* stmt = j_.Stmt(WriteSql(recent, n));
+      if (!stmt) return j_.Error("preparing a journal statement");
+      Use s(stmt);
+      for (int k = 0; k < n; ++k) {
+        const Row& r = rows_[i + k];
+        int at = k * columns;
+        if (recent) s.Int(++at, merge_);
+        s.Int(at + 1, r.target);
+        s.Digest16(at + 2, r.key);
+        if (r.written) {
+          s.Digest16(at + 3, *r.written);
+        } else {
+          s.Null(at + 3);
+        }
+        s.Int(at + 4, r.doubt ? 1 : 0);
+        if (r.captures) {
+          s.Text(at + 5, *r.captures);
+        } else {
+          s.Null(at + 5);
+        }
+        s.Int(at + 6, r.run);
+        s.Int(at + 7, r.updated_at);
+      }
+      if (s.Step() != SQLITE_DONE) return j_.Error("merging the journal");
+      i += n;
+    }
+    rows_.clear();
+    return Status::OK();
+  }
+
+ private:
+  Journal& j_;
+  const int64_t merge_;
+  std::vector<Row> rows_;
+};
+
+// Folds the recent rows of one key into the journal (before a direct write).
+Status Journal::FoldKey(int64_t target, const Digest& key) {
+  KEYONCE_RETURN_IF_ERROR(LoadRecent());
+  Row row;
+  bool found = false;
+  for (const Recent& run : recent_) {
+    if (run.keys && !run.keys->MayContain(key)) continue;
+    Row newer;
+    {
+      KEYONCE_STMT(s, "SELECT " KEYONCE_JOURNAL_COLUMNS
+                      " FROM journal_recent WHERE merge=? AND target=? AND key=?");
+      s.Int(1, run.merge);
+      s.Int(2, target);
+      s.Digest16(3, key);
+      auto got = ReadRow(s.s, &newer);
+      if (!got.ok()) return got.status();
+      if (!*got) continue;
+    }
+    KEYONCE_STMT(d, "DELETE FROM journal_recent WHERE merge=? AND target=? AND key=?");
+    d.Int(1, run.merge);
+    d.Int(2, target);
+    d.Digest16(3, key);
+    if (d.Step() != SQLITE_DONE) return Error("merging the journal");
+    if (found) {
+      Fold(row, std::move(newer));
+    } else {
+      row = std::move(newer);
+    }
+    found = true;
+  }
+  if (!found) return Status::OK();
+  RowWriter w(*this, 0);
+  KEYONCE_RETURN_IF_ERROR(w.Add(std::move(row)));
+  return w.Flush();
 }
 
 Result<int64_t> Journal::NewBatch(int64_t target, int64_t run, const std::string& token_before) {
@@ -291,6 +461,7 @@ Status Journal::Forget(int64_t target, const Digest& key) {
 
 Status Journal::MarkInDoubt(int64_t target, const Digest& key, int64_t run) {
   KEYONCE_RETURN_IF_ERROR(Forget(target, key));
+  KEYONCE_RETURN_IF_ERROR(FoldKey(target, key));
   KEYONCE_STMT(s,
                "INSERT INTO journal(target, key, doubt, run, updated_at) VALUES(?1,?2,1,?3,?4) "
                "ON CONFLICT(target, key) DO UPDATE SET doubt=1, run=excluded.run, "
@@ -307,6 +478,7 @@ Status Journal::MarkInDoubt(int64_t target, const Digest& key, int64_t run) {
 Status Journal::ConfirmWrite(int64_t target, const Digest& key, const Digest& hash,
                              const std::string& captures, int64_t run) {
   KEYONCE_RETURN_IF_ERROR(Usable());
+  KEYONCE_RETURN_IF_ERROR(FoldKey(target, key));
   KEYONCE_STMT(s,
                "INSERT INTO journal(target, key, written, captures, run, updated_at) "
                "VALUES(?1,?2,?3,?4,?5,?6) "
@@ -332,6 +504,7 @@ Status Journal::SetCaptures(int64_t target, const Digest& key, const std::string
   KEYONCE_RETURN_IF_ERROR(Usable());
   const Ref* at = FindIntent(target, key);
   if (!at) {
+    KEYONCE_RETURN_IF_ERROR(FoldKey(target, key));
     KEYONCE_STMT(s, "UPDATE journal SET captures=? WHERE target=? AND key=?");
     s.Text(1, captures);
     s.Int(2, target);
@@ -405,6 +578,18 @@ void Journal::RolledBack() {
 }
 
 Status Journal::Merge() {
+  KEYONCE_RETURN_IF_ERROR(LoadRecent());
+  return MergeFinished(/*fold=*/true);
+}
+
+Status Journal::Spill() {
+  KEYONCE_RETURN_IF_ERROR(LoadRecent());
+  return MergeFinished(recent_.size() >= kMaxRecentRuns || recent_rows_ + rows_ >= journal_rows_);
+}
+
+// The intents of every finished batch, into the journal (with the recent
+// runs, older than they) or as a new recent run.
+Status Journal::MergeFinished(bool fold) {
   KEYONCE_RETURN_IF_ERROR(Usable());
   auto tx = store_.Transact();
   if (!tx.ok()) return tx.status();
@@ -479,48 +664,48 @@ Status Journal::Merge() {
       order.push_back({prefix, f, i});
     }
   }
-  auto row = [&](const At& a) -> const OpenBatch::Row& {
+  auto intent = [&](const At& a) -> const OpenBatch::Row& {
     return finished[a.finished].batch->rows[a.row];
   };
+  auto target = [&](const At& a) { return finished[a.finished].batch->target; };
   std::sort(order.begin(), order.end(), [&](const At& a, const At& b) {
-    const int64_t ta = finished[a.finished].batch->target;
-    const int64_t tb = finished[b.finished].batch->target;
-    if (ta != tb) return ta < tb;
+    if (target(a) != target(b)) return target(a) < target(b);
     if (a.prefix != b.prefix) return a.prefix < b.prefix;
-    if (row(a).key != row(b).key) return row(a).key < row(b).key;
+    if (intent(a).key != intent(b).key) return intent(a).key < intent(b).key;
     return std::tie(a.finished, a.row) < std::tie(b.finished, b.row);  // batches by id
   });
   const int64_t now = NowUnix();
-  auto bind = [&](Use& s, int at, const At& a) {
+  auto row = [&](const At& a) {
     const Finished& f = finished[a.finished];
-    const OpenBatch::Row& r = row(a);
-    s.Int(at + 1, f.batch->target);
-    s.Digest16(at + 2, r.key);
-    if (f.doubt) {
-      s.Null(at + 3);
-    } else {
-      s.Digest16(at + 3, r.hash);
-    }
-    s.Int(at + 4, f.doubt ? 1 : 0);
+    Row r;
+    r.target = f.batch->target;
+    r.key = intent(a).key;
+    if (!f.doubt) r.written = intent(a).hash;
+    r.doubt = f.doubt;
     auto c = captures.empty() ? captures.end() : captures.find({f.batch->id, r.key});
-    if (c != captures.end()) {
-      s.Text(at + 5, c->second);
-    } else {
-      s.Null(at + 5);
-    }
-    s.Int(at + 6, f.run);
-    s.Int(at + 7, now);
+    if (c != captures.end()) r.captures = c->second;
+    r.run = f.run;
+    r.updated_at = now;
+    return r;
   };
-  // Rows of the same key stay in order within a statement: the newest wins.
+  // The recent runs are older than these intents: folded first.
+  if (fold) KEYONCE_RETURN_IF_ERROR(FoldRecent());
+  const int64_t merge = fold ? 0 : (recent_.empty() ? 1 : recent_.back().merge + 1);
+  std::unique_ptr<Bloom> keys;
+  if (!fold) keys = std::make_unique<Bloom>(std::max<size_t>(order.size() * 10, 1024));
+  RowWriter w(*this, merge);
+  size_t rows = 0;
   for (size_t i = 0; i < order.size();) {
-    const int n = order.size() - i >= kUpsertRows ? kUpsertRows : 1;
-    sqlite3_stmt* upsert = Stmt(Upsert(n));
-    if (!upsert) return Error("preparing a journal statement");
-    Use s(upsert);
-    for (int k = 0; k < n; ++k) bind(s, k * kUpsertColumns, order[i + k]);
-    if (s.Step() != SQLITE_DONE) return Error("merging the journal");
-    i += n;
+    Row r = row(order[i]);
+    size_t j = i + 1;
+    for (; j < order.size() && target(order[j]) == r.target && intent(order[j]).key == r.key; ++j)
+      Fold(r, row(order[j]));
+    if (keys) keys->Add(r.key);
+    KEYONCE_RETURN_IF_ERROR(w.Add(std::move(r)));
+    ++rows;
+    i = j;
   }
+  KEYONCE_RETURN_IF_ERROR(w.Flush());
   // Whole batches at once, never a row at a time.
   for (const char* sql :
        {"DELETE FROM intent_captures WHERE batch IN (SELECT id FROM batches WHERE state <> 0)",
@@ -529,7 +714,85 @@ Status Journal::Merge() {
     if (s.Step() != SQLITE_DONE) return Error("merging the journal");
   }
   KEYONCE_RETURN_IF_ERROR(tx->Commit());
+  if (fold) {
+    journal_rows_ += recent_rows_ + rows;
+    recent_.clear();
+    recent_rows_ = 0;
+  } else if (rows) {
+    recent_.push_back({merge, std::move(keys), rows});
+    recent_rows_ += rows;
+  }
   return DropMerged();
+}
+
+// Every recent run into the journal, in one pass in key order (a k-way merge
+// of the runs, each read in its key order); then `journal_recent` is emptied.
+Status Journal::FoldRecent() {
+  if (recent_.empty()) return Status::OK();
+  struct Cursor {
+    sqlite3_stmt* s = nullptr;
+    Row row;
+  };
+  std::vector<Cursor> cursors(recent_.size());
+  struct Finalize {
+    std::vector<Cursor>& c;
+    ~Finalize() {
+      for (auto& x : c) sqlite3_finalize(x.s);
+    }
+  } finalize{cursors};
+  // A min-heap of the cursors with a row, by key, then oldest run first.
+  auto after = [&](size_t a, size_t b) {
+    const Row& x = cursors[a].row;
+    const Row& y = cursors[b].row;
+    return std::tie(x.target, x.key, a) > std::tie(y.target, y.key, b);
+  };
+  std::vector<size_t> heap;
+  auto advance = [&](size_t i) -> Status {
+    auto got = ReadRow(cursors[i].s, &cursors[i].row);
+    if (!got.ok()) return got.status();
+    if (*got) {
+      heap.push_back(i);
+      std::push_heap(heap.begin(), heap.end(), after);
+    }
+    return Status::OK();
+  };
+  for (size_t i = 0; i < recent_.size(); ++i) {
+    if (sqlite3_prepare_v2(db_,
+                           "SELECT " KEYONCE_JOURNAL_COLUMNS
+                           " FROM journal_recent WHERE merge=? ORDER BY target, key",
+                           -1, &cursors[i].s, nullptr) != SQLITE_OK) {
+      return Error("preparing a journal statement");
+    }
+    sqlite3_bind_int64(cursors[i].s, 1, recent_[i].merge);
+    KEYONCE_RETURN_IF_ERROR(advance(i));
+  }
+  RowWriter w(*this, 0);
+  auto next = [&](Row* out) -> Status {
+    std::pop_heap(heap.begin(), heap.end(), after);
+    const size_t i = heap.back();
+    heap.pop_back();
+    *out = std::move(cursors[i].row);
+    return advance(i);
+  };
+  while (!heap.empty()) {
+    Row r;
+    KEYONCE_RETURN_IF_ERROR(next(&r));
+    while (!heap.empty() && cursors[heap.front()].row.target == r.target &&
+           cursors[heap.front()].row.key == r.key) {
+      Row newer;
+      KEYONCE_RETURN_IF_ERROR(next(&newer));
+      Fold(r, std::move(newer));
+    }
+    KEYONCE_RETURN_IF_ERROR(w.Add(std::move(r)));
+  }
+  KEYONCE_RETURN_IF_ERROR(w.Flush());
+  for (auto& c : cursors) {
+    sqlite3_finalize(c.s);
+    c.s = nullptr;
+  }
+  KEYONCE_STMT(d, "DELETE FROM journal_recent");
+  if (d.Step() != SQLITE_DONE) return Error("merging the journal");
+  return Status::OK();
 }
 
 // This run's finished intents are in the journal now: only those of pending
@@ -627,14 +890,20 @@ Status Journal::LoadFilter(int64_t target) {
   if (target < 0) return Status::OK();
   // 16 Mbit (2 MiB): under 0.1% false positives up to a million keys per target.
   auto bloom = std::make_unique<Bloom>(size_t{1} << 24);
-  KEYONCE_STMT(s, "SELECT key FROM journal WHERE target=?");
-  s.Int(1, target);
-  int rc;
-  while ((rc = s.Step()) == SQLITE_ROW) {
-    Digest d{};
-    if (ColDigest(s.s, 0, &d)) bloom->Add(d);
+  KEYONCE_RETURN_IF_ERROR(LoadRecent());
+  for (bool recent : {false, true}) {
+    if (recent && recent_.empty()) break;
+    KEYONCE_STMT(s, recent ? "SELECT key FROM journal_recent WHERE target=?"
+                           : "SELECT key FROM journal WHERE target=?");
+    s.Int(1, target);
+    int rc;
+    while ((rc = s.Step()) == SQLITE_ROW) {
+      Digest d{};
+      if (ColDigest(s.s, 0, &d)) bloom->Add(d);
+      if (!recent) ++journal_rows_;
+    }
+    if (rc != SQLITE_DONE) return Error("reading the journal");
   }
-  if (rc != SQLITE_DONE) return Error("reading the journal");
   filters_[target] = std::move(bloom);
   return Status::OK();
 }

@@ -23,6 +23,20 @@
 // `intent_captures`. Merge visits the journal in key order, so each of its
 // pages is written once per merge. A Bloom filter per target spares the
 // lookups of keys it has never seen.
+// Keys are keyed hashes, so a merge of many intents touches nearly every page
+// of the journal: a long run merging into it every 100,000 intents would
+// rewrite it whole each time and slow down as it grows. So a run's periodic
+// merge (Spill) appends its intents, sorted, as a new run of rows to
+// `journal_recent` (sequential pages, in proportion to what it merges), with a
+// Bloom filter of its own; Lookup reads the journal and then the recent runs,
+// oldest first, each row on top of what came before (the rule of Fold). Merge
+// folds every recent run into the journal in key order, in one pass: at the
+// start and the end of every run, and from Spill when the recent rows
+// outnumber the journal's (so a run rewrites the journal O(log n) times, not
+// n/100,000 times). Between runs `journal_recent` is empty unless a run was
+// killed; the next run's first Merge folds what it left. A direct write
+// (MarkInDoubt, ConfirmWrite, SetCaptures without an intent) first folds the
+// key's recent rows into the journal, then changes the journal's row.
 //
 // Transactions: a StateStore transaction that commits stores the intents
 // made since the last one. One that rolls back after the journal changed
@@ -108,8 +122,13 @@ class Journal final : private StateStore::TransactionHook {
   // Batches of a target still pending (from an interrupted run), oldest first.
   Result<std::vector<Batch>> PendingBatches(int64_t target);
 
-  // Folds the intents of finished batches into the journal (own transaction).
+  // Folds the intents of finished batches, and every recent run, into the
+  // journal (own transaction).
   Status Merge();
+  // A run's periodic merge: appends the intents of finished batches as a new
+  // recent run (own transaction), or Merges when the recent runs have grown
+  // as large as the journal.
+  Status Spill();
   // Loads the Bloom filter of `target`'s journaled keys (once per run, after
   // the start-up Merge).
   Status LoadFilter(int64_t target);
@@ -160,6 +179,35 @@ class Journal final : private StateStore::TransactionHook {
   void Reindex(size_t live);
   Status DropMerged();
   class Bloom;
+
+  // A journal row, as stored and as a change on top of an older one (Fold).
+  struct Row {
+    int64_t target = 0;
+    Digest key{};
+    std::optional<Digest> written;        // none: keeps the older row's
+    bool doubt = false;
+    std::optional<std::string> captures;  // none: keeps the older row's
+    int64_t run = 0, updated_at = 0;
+  };
+  static void Fold(Row& older, Row&& newer);
+  class RowWriter;
+  Status MergeFinished(bool fold);
+  Status FoldRecent();
+  Status FoldKey(int64_t target, const Digest& key);
+  Status LoadRecent();
+  // Reads the row `s` (already bound) finds into *row; false if none.
+  Result<bool> ReadRow(sqlite3_stmt* s, Row* row);
+  // A run of rows in `journal_recent` (its `merge` number); keys: a filter of
+  // its keys, none for a run an earlier process left (always read).
+  struct Recent {
+    int64_t merge = 0;
+    std::unique_ptr<Bloom> keys;
+    size_t rows = 0;
+  };
+  std::vector<Recent> recent_;
+  bool recent_loaded_ = false;
+  size_t recent_rows_ = 0;   // rows of recent_
+  size_t journal_rows_ = 0;  // rows of the journal the filters were loaded from, and merged since
 
   StateStore& store_;
   sqlite3* db_;

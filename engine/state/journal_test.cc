@@ -8,8 +8,11 @@
 #include <sqlite3.h>
 
 #include <filesystem>
+#include <functional>
 #include <memory>
+#include <random>
 
+#include "state/sqlite_util.h"
 #include "state/state_sql.h"
 
 namespace keyonce {
@@ -325,6 +328,259 @@ TEST_F(JournalTest, OneMergeOfTwoBatchesWithTheSameKeysKeepsTheNewestAndEarlierC
   EXPECT_EQ(e->captures, "{\"id\":5}")
       << "the newer intent captured nothing: the earlier captures stay";
   EXPECT_EQ(Count("SELECT count(*) FROM journal"), 300);
+}
+
+// A run's periodic merge must cost what it merges, not what the journal
+// already holds: merged into a large journal on random keys, every merge would
+// rewrite nearly every page of it, and a long run slows down as it goes.
+TEST_F(JournalTest, ARunsPeriodicMergeWritesPagesForWhatItMergesNotForTheWholeJournal) {
+  auto batch = [&](uint32_t from, uint32_t n) {
+    auto tx = store_->Transact();
+    ASSERT_TRUE(tx.ok());
+    auto b = journal_->NewBatch(target_, 1, "");
+    ASSERT_TRUE(b.ok());
+    for (uint32_t i = from; i < from + n; ++i)
+      ASSERT_TRUE(journal_->Intend(target_, K(i), H(i, 1), *b).ok());
+    ASSERT_TRUE(tx->Commit().ok());
+    ASSERT_TRUE(journal_->ConfirmBatch(*b, "").ok());
+  };
+  batch(0, 40000);
+  ASSERT_TRUE(journal_->Merge().ok());
+  ASSERT_TRUE(journal_->LoadFilter(target_).ok());  // as a run starts
+  sqlite3* db = StateSql::Of(*store_);
+  int pages = 0, high = 0;
+  for (uint32_t round = 0; round < 3; ++round) {
+    batch(100000 + round * 1000, 1000);
+    sqlite3_db_status(db, SQLITE_DBSTATUS_CACHE_WRITE, &pages, &high, 1);
+    ASSERT_TRUE(journal_->Spill().ok());
+    sqlite3_db_status(db, SQLITE_DBSTATUS_CACHE_WRITE, &pages, &high, 1);
+    // 1,000 rows of ~50 bytes are ~15 pages; the journal's 40,000 rows ~700.
+    EXPECT_LT(pages, 80) << "merge " << round << " wrote " << pages << " pages";
+  }
+  for (uint32_t i : {0u, 39999u, 100000u, 101500u, 102999u}) {
+    auto e = journal_->Lookup(target_, K(i));
+    ASSERT_TRUE(e.ok());
+    EXPECT_EQ(e->written, H(i, 1)) << i;
+  }
+  EXPECT_FALSE(journal_->Lookup(target_, K(103000))->found);
+  ASSERT_TRUE(journal_->Merge().ok());
+  EXPECT_EQ(Count("SELECT count(*) FROM journal"), 43000);
+}
+
+TEST_F(JournalTest, AKilledRunsRecentRowsAreFoundAndCountedUntilTheNextMergeFoldsThem) {
+  auto batch = [&](uint32_t from, uint32_t to, uint8_t n) {
+    auto tx = store_->Transact();
+    ASSERT_TRUE(tx.ok());
+    auto b = journal_->NewBatch(target_, 1, "");
+    ASSERT_TRUE(b.ok());
+    for (uint32_t i = from; i < to; ++i)
+      ASSERT_TRUE(journal_->Intend(target_, K(i), H(i, n), *b).ok());
+    ASSERT_TRUE(tx->Commit().ok());
+    ASSERT_TRUE(journal_->ConfirmBatch(*b, "").ok());
+  };
+  batch(0, 1000, 1);
+  ASSERT_TRUE(journal_->Merge().ok());
+  ASSERT_TRUE(journal_->LoadFilter(target_).ok());
+  batch(950, 1050, 2);  // 50 keys the journal has, 50 new
+  ASSERT_TRUE(journal_->Spill().ok());
+  EXPECT_EQ(Count("SELECT count(*) FROM journal_recent"), 100) << "a recent run, not a fold";
+  Reopen();  // kill -9: the recent run stays, with no filter in memory
+  EXPECT_EQ(Lookup(0).written, std::optional<Digest>(H(0, 1)));
+  auto moved = journal_->Lookup(target_, K(960));
+  ASSERT_TRUE(moved.ok());
+  EXPECT_EQ(moved->written, H(960, 2));
+  auto added = journal_->Lookup(target_, K(1049));
+  ASSERT_TRUE(added.ok());
+  EXPECT_EQ(added->written, H(1049, 2));
+  auto report = store_->Check();
+  ASSERT_TRUE(report.ok());
+  ASSERT_EQ(report->recipes.size(), 1u);
+  EXPECT_EQ(report->recipes[0].journal, 1050) << "keys, not rows";
+  ASSERT_TRUE(journal_->Merge().ok());
+  EXPECT_EQ(Count("SELECT count(*) FROM journal_recent"), 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM journal"), 1050);
+  auto again = journal_->Lookup(target_, K(960));
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->written, H(960, 2));
+}
+
+// A merge's 64-row statements run inside its transaction, so SQLite journals
+// the pages each one changes; past 64 KiB that statement journal is a
+// temporary file, and a merge on spread keys changes a page per row. It must
+// stay in memory (PRAGMA temp_store=MEMORY): on files it was more bytes than
+// the journal itself.
+TEST_F(JournalTest, AMergeKeepsItsStatementJournalsOutOfTemporaryFiles) {
+  struct Seen {
+    int most = 0;
+  } seen;
+  // SQLite keeps a statement journal's file open until the transaction ends.
+  sqlite3_commit_hook(
+      StateSql::Of(*store_),
+      [](void* arg) {
+        int n = 0;
+        for (const auto& fd : fs::directory_iterator("/proc/self/fd")) {
+          std::error_code ec;
+          if (fs::read_symlink(fd.path(), ec).string().find("etilqs_") != std::string::npos) ++n;
+        }
+        auto* s = static_cast<Seen*>(arg);
+        s->most = std::max(s->most, n);
+        return 0;
+      },
+      &seen);
+  // A journal larger than the page cache, as in a long run (8 MiB there).
+  ASSERT_EQ(sqlite3_exec(StateSql::Of(*store_), "PRAGMA cache_size=-256", nullptr, nullptr,
+                         nullptr),
+            SQLITE_OK);
+  for (uint8_t round = 1; round <= 2; ++round) {
+    auto tx = store_->Transact();
+    ASSERT_TRUE(tx.ok());
+    auto b = journal_->NewBatch(target_, 1, "");
+    ASSERT_TRUE(b.ok());
+    for (uint32_t i = 0; i < 40000; ++i)
+      ASSERT_TRUE(journal_->Intend(target_, K(i * 2 + round), H(i, round), *b).ok());
+    ASSERT_TRUE(tx->Commit().ok());
+    ASSERT_TRUE(journal_->ConfirmBatch(*b, "").ok());
+    ASSERT_TRUE(journal_->Merge().ok());
+  }
+  sqlite3_commit_hook(StateSql::Of(*store_), nullptr, nullptr);
+  EXPECT_EQ(seen.most, 0) << "temporary files open at a commit";
+  EXPECT_EQ(Count("SELECT count(*) FROM journal"), 80000);
+}
+
+// Spilled runs must answer as the journal they are folded into would: the
+// same operations on two state files, one merged with Spill (recent runs,
+// folds, kills that leave recent rows) and one with Merge only, must give the
+// same Lookup for every key after every step, and the same journal at the end.
+TEST(JournalSpill, RecentRunsAnswerAsTheMergedJournalThroughDoubtsCapturesAndKills) {
+  struct Side {
+    fs::path path;
+    std::unique_ptr<StateStore> store;
+    std::unique_ptr<Journal> journal;
+    int64_t target = 0;
+    void Open() {
+      journal.reset();
+      store.reset();
+      auto s = StateStore::Open(path);
+      ASSERT_TRUE(s.ok()) << s.status().ToString();
+      store = std::move(s).value();
+      journal = std::make_unique<Journal>(*store);
+      target = journal->TargetId("recipe", "crm").value();
+      ASSERT_TRUE(journal->LoadFilter(target).ok());
+    }
+    void Tx(const std::function<void(Journal&)>& f) {
+      auto tx = store->Transact();
+      ASSERT_TRUE(tx.ok());
+      f(*journal);
+      ASSERT_TRUE(tx->Commit().ok());
+    }
+  };
+  const fs::path dir = fs::path(::testing::TempDir()) / "keyonce_journal_spill";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  Side spill, merge;
+  spill.path = dir / "spill.db";
+  merge.path = dir / "merge.db";
+  Side* sides[] = {&spill, &merge};
+  for (Side* s : sides) s->Open();
+  std::mt19937 rng(20261207);
+  auto pick = [&](uint32_t n) { return static_cast<uint32_t>(rng() % n); };
+  constexpr uint32_t kKeys = 300;
+  std::vector<int64_t> pending;  // batch ids, the same on both sides
+  int spills = 0, folds_seen = 0;
+  auto text = [](Side& side, const std::string& sql) {
+    sqlite3_stmt* st = nullptr;
+    std::string out = "(failed)";
+    if (sqlite3_prepare_v2(StateSql::Of(*side.store), sql.c_str(), -1, &st, nullptr) ==
+            SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+      out = ColText(st, 0);
+    }
+    sqlite3_finalize(st);
+    return out;
+  };
+  auto recent_rows = [&](Side& side) {
+    return std::stoll(text(side, "SELECT count(*) FROM journal_recent"));
+  };
+  auto same = [&](int step) {
+    for (uint32_t k = 0; k < kKeys; ++k) {
+      auto a = spill.journal->Lookup(spill.target, K(k));
+      auto b = merge.journal->Lookup(merge.target, K(k));
+      ASSERT_TRUE(a.ok() && b.ok());
+      ASSERT_EQ(a->found, b->found) << "step " << step << " key " << k;
+      ASSERT_EQ(a->written, b->written) << "step " << step << " key " << k;
+      ASSERT_EQ(a->in_doubt, b->in_doubt) << "step " << step << " key " << k;
+      ASSERT_EQ(a->pending, b->pending) << "step " << step << " key " << k;
+      ASSERT_EQ(a->pending_hash, b->pending_hash) << "step " << step << " key " << k;
+      ASSERT_EQ(a->captures, b->captures) << "step " << step << " key " << k;
+    }
+  };
+  for (int step = 0; step < 400; ++step) {
+    const uint32_t op = pick(100);
+    const uint32_t key = pick(kKeys);
+    const std::string cap = "{\"n\":" + std::to_string(step) + "}";
+    if (op < 45) {  // a batch; some of its writes fail, some capture
+      std::vector<uint32_t> keys(20 + pick(60));
+      for (auto& k : keys) k = pick(kKeys);
+      const uint32_t forget = keys[pick(keys.size())], captured = keys[pick(keys.size())];
+      const uint32_t fate = pick(10);
+      int64_t id = 0;
+      for (Side* s : sides) {
+        s->Tx([&](Journal& j) {
+          id = j.NewBatch(s->target, 1, "").value();
+          for (uint32_t k : keys)
+            ASSERT_TRUE(j.Intend(s->target, K(k), H(k, static_cast<uint8_t>(step)), id).ok());
+        });
+        s->Tx([&](Journal& j) {
+          ASSERT_TRUE(j.Forget(s->target, K(forget)).ok());
+          if (captured != forget) {
+            ASSERT_TRUE(j.SetCaptures(s->target, K(captured), cap).ok());
+          }
+        });
+        Status settled = Status::OK();
+        if (fate < 6) settled = s->journal->ConfirmBatch(id, "");
+        if (fate == 6) settled = s->journal->Settle(id, State::kInDoubt);
+        if (fate == 7) settled = s->journal->Settle(id, State::kRolledBack);
+        ASSERT_TRUE(settled.ok()) << settled.ToString();
+      }
+      if (fate >= 8) pending.push_back(id);
+    } else if (op < 52) {  // a write in doubt
+      for (Side* s : sides)
+        s->Tx([&](Journal& j) { ASSERT_TRUE(j.MarkInDoubt(s->target, K(key), 2).ok()); });
+    } else if (op < 60) {  // a check found it written, with or without captures
+      for (Side* s : sides) {
+        ASSERT_TRUE(s->journal->ConfirmWrite(s->target, K(key), H(key, 200), op % 2 ? cap : "", 3)
+                        .ok());
+      }
+    } else if (op < 66) {  // captures for a key without an intent of this run
+      for (Side* s : sides)
+        s->Tx([&](Journal& j) { ASSERT_TRUE(j.SetCaptures(s->target, K(key), cap).ok()); });
+    } else if (op < 70 && !pending.empty()) {  // a pending batch settles
+      const int64_t id = pending.front();
+      pending.erase(pending.begin());
+      for (Side* s : sides) ASSERT_TRUE(s->journal->ConfirmBatch(id, "").ok());
+    } else if (op < 97) {  // the periodic merge
+      ASSERT_TRUE(spill.journal->Spill().ok());
+      ASSERT_TRUE(merge.journal->Merge().ok());
+      ++spills;
+      if (recent_rows(spill) == 0) ++folds_seen;
+    } else {  // kill -9 of both: what was committed stays, recent rows too
+      for (Side* s : sides) s->Open();
+    }
+    if (HasFatalFailure()) return;
+    same(step);
+    if (HasFatalFailure()) return;
+  }
+  EXPECT_GT(spills - folds_seen, 20) << "most spills must leave recent runs";
+  EXPECT_GT(folds_seen, 2);
+  for (int64_t id : pending)
+    for (Side* s : sides) ASSERT_TRUE(s->journal->ConfirmBatch(id, "").ok());
+  for (Side* s : sides) ASSERT_TRUE(s->journal->Merge().ok());
+  same(-1);
+  const std::string rows =
+      "SELECT group_concat(hex(key) || ':' || IFNULL(hex(written), '-') || ':' || doubt || ':' || "
+      "IFNULL(captures, '-') || ':' || run, ' ') FROM (SELECT * FROM journal ORDER BY target, key)";
+  EXPECT_EQ(text(spill, rows), text(merge, rows));
+  EXPECT_EQ(recent_rows(spill), 0);
 }
 
 TEST_F(JournalTest, IntentsOfAnOlderStateFileAreMovedIntoTheirBatches) {

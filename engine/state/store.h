@@ -40,7 +40,9 @@ namespace keyonce {
 inline constexpr int32_t kStateApplicationId = 0x4B594F31;
 // The schema this keyonce writes (PRAGMA user_version). 1 was the
 // unversioned schema of keyonce 0.1 (application id 0).
-inline constexpr int kStateSchemaVersion = 3;
+// 4 added journal_recent (rows a killed run merged there, which an older
+// keyonce would not read).
+inline constexpr int kStateSchemaVersion = 4;
 
 class RecipeLock;
 class StateSql;
