@@ -37,6 +37,8 @@ struct Script {
   std::vector<std::vector<std::string>> calls;  // keys of each WriteMany call
   std::string out_of_memory;                    // writing this key throws std::bad_alloc
   std::set<std::string> lost_answer;            // the write may have happened: in doubt (once)
+  std::map<std::string, int> lost_answer_at;    // ... the n-th write of this key (1: the first)
+  std::map<std::string, int> writes_of;         // writes tried, by key
   std::string stop_at;                          // writing this key: the target cannot go on (once)
   // The scripted source: records {"id": "1"} ... {"id": "<records>"}.
   int records = 0;
@@ -85,7 +87,9 @@ class ScriptedTarget : public Target {
       r.stop_run = true;
       return r;
     }
-    if (g_script->lost_answer.erase(op.key)) {
+    const int nth = ++g_script->writes_of[op.key];
+    if (g_script->lost_answer.erase(op.key) ||
+        (g_script->lost_answer_at.count(op.key) && g_script->lost_answer_at[op.key] == nth)) {
       WriteResult r{Status::Permanent("the connection was lost after the submit"), {}};
       r.in_doubt = true;
       return r;
@@ -589,6 +593,28 @@ targets:
   auto again = Run(*r);
   EXPECT_EQ(again.in_doubt, 1) << "in doubt until Check or a person decides";
   EXPECT_EQ(script_.written, (std::vector<std::string>{"2"}));
+}
+
+// The journal's doubt must outlive the merge of the key's earlier write in
+// the same run (that merge once erased it, and the next run wrote it again).
+TEST_F(RunnerTest, AKeysSecondWriteInARunWhoseOutcomeIsUnknownIsNeverRepeatedByALaterRun) {
+  Write("in.jsonl", "{\"id\":\"1\",\"v\":\"a\"}\n{\"id\":\"2\"}\n{\"id\":\"1\",\"v\":\"b\"}\n");
+  auto r = Load(R"(recipe: lost-twice
+source: {type: jsonl, path: in.jsonl}
+key: "{{ record.id }}"
+batch_records: 1
+targets:
+  - {name: svc, type: scripted}
+)");
+  ASSERT_TRUE(r);
+  script_.lost_answer_at = {{"1", 2}};
+  auto s = Run(*r);
+  EXPECT_EQ(s.in_doubt, 1);
+  EXPECT_EQ(script_.written, (std::vector<std::string>{"1", "2"}));
+  auto again = Run(*r);
+  EXPECT_EQ(script_.written, (std::vector<std::string>{"1", "2"}))
+      << "key 1 is in doubt until Check or a person decides";
+  EXPECT_GE(again.in_doubt, 1);
 }
 
 TEST_F(RunnerTest, ATargetThatCannotGoOnStopsTheRunWithoutQuarantiningAnything) {

@@ -459,17 +459,81 @@ Status Journal::Forget(int64_t target, const Digest& key) {
   return Status::OK();
 }
 
+// A direct write of `key` replaces what this run's intents of it say, so a
+// merge of their batches must not apply them after it (a doubt would be lost,
+// a confirmed write undone). Their rows leave their batches (stored again at
+// the commit, with the direct write), and what they said goes into *row:
+// the newest write that happened (a done batch), with its captures; a batch
+// in doubt or pending makes it a doubt. Rare: only when the key has an intent
+// of this run in memory, and only this target's batches are visited.
+Status Journal::Supersede(int64_t target, const Digest& key, Row* row) {
+  Ref* at = FindIntent(target, key);
+  if (!at) return Status::OK();
+  for (uint32_t slot = 0; slot < open_.size(); ++slot) {
+    OpenBatch& b = open_[slot];
+    if (b.target != target) continue;
+    std::optional<BatchState> state;
+    for (uint32_t i = 0; i < b.rows.size(); ++i) {
+      OpenBatch::Row& r = b.rows[i];
+      if (r.forgotten || r.key != key) continue;
+      if (!state) {
+        auto st = StateOf(b.id);
+        if (!st.ok()) return st.status();
+        state = *st;
+      }
+      const uint64_t packed = Ref{slot, i}.packed();
+      if (*state == BatchState::kDone) {
+        row->written = r.hash;
+        row->doubt = false;
+      } else if (*state != BatchState::kRolledBack) {
+        row->doubt = true;
+      }
+      if (auto c = captures_.find(packed); c != captures_.end()) {
+        if (*state == BatchState::kDone) row->captures = c->second;
+        KEYONCE_STMT(d, "DELETE FROM intent_captures WHERE batch=? AND key=?");
+        d.Int(1, b.id);
+        d.Digest16(2, key);
+        if (d.Step() != SQLITE_DONE) return Error("clearing a write intent");
+        captures_.erase(c);
+      }
+      earlier_.erase(packed);
+      r.forgotten = true;
+      b.dirty = true;
+    }
+  }
+  at->slot = Ref::kGone;
+  --live_;
+  changed_ = true;
+  return Status::OK();
+}
+
 Status Journal::MarkInDoubt(int64_t target, const Digest& key, int64_t run) {
   KEYONCE_RETURN_IF_ERROR(Forget(target, key));
   KEYONCE_RETURN_IF_ERROR(FoldKey(target, key));
+  // An earlier write of this run that is not merged yet still counts.
+  Row earlier;
+  KEYONCE_RETURN_IF_ERROR(Supersede(target, key, &earlier));
   KEYONCE_STMT(s,
-               "INSERT INTO journal(target, key, doubt, run, updated_at) VALUES(?1,?2,1,?3,?4) "
-               "ON CONFLICT(target, key) DO UPDATE SET doubt=1, run=excluded.run, "
+               "INSERT INTO journal(target, key, written, doubt, captures, run, updated_at) "
+               "VALUES(?1,?2,?3,1,?4,?5,?6) "
+               "ON CONFLICT(target, key) DO UPDATE SET "
+               "written=COALESCE(excluded.written, journal.written), doubt=1, "
+               "captures=COALESCE(excluded.captures, journal.captures), run=excluded.run, "
                "updated_at=excluded.updated_at");
   s.Int(1, target);
   s.Digest16(2, key);
-  s.Int(3, run);
-  s.Int(4, NowUnix());
+  if (earlier.written) {
+    s.Digest16(3, *earlier.written);
+  } else {
+    s.Null(3);
+  }
+  if (earlier.captures) {
+    s.Text(4, *earlier.captures);
+  } else {
+    s.Null(4);
+  }
+  s.Int(5, run);
+  s.Int(6, NowUnix());
   if (s.Step() != SQLITE_DONE) return Error("journaling a write in doubt");
   if (auto f = filters_.find(target); f != filters_.end()) f->second->Add(key);
   return Status::OK();
@@ -479,6 +543,8 @@ Status Journal::ConfirmWrite(int64_t target, const Digest& key, const Digest& ha
                              const std::string& captures, int64_t run) {
   KEYONCE_RETURN_IF_ERROR(Usable());
   KEYONCE_RETURN_IF_ERROR(FoldKey(target, key));
+  Row earlier;  // what this confirmation replaces
+  KEYONCE_RETURN_IF_ERROR(Supersede(target, key, &earlier));
   KEYONCE_STMT(s,
                "INSERT INTO journal(target, key, written, captures, run, updated_at) "
                "VALUES(?1,?2,?3,?4,?5,?6) "

@@ -201,6 +201,45 @@ TEST_F(JournalTest, TheSameKeyTwiceInARunAndCapturesKeptWithTheIntent) {
   EXPECT_EQ(Count("SELECT count(*) FROM intent_captures"), 0);
 }
 
+TEST_F(JournalTest, AWriteInDoubtOfAKeyWrittenEarlierInTheRunStaysInDoubtThroughTheMerge) {
+  int64_t first = Intend({1});
+  ASSERT_TRUE(journal_->ConfirmBatch(first, "").ok());
+  int64_t second = Intend({1});  // the key again, later in the same run
+  {
+    auto tx = store_->Transact();
+    ASSERT_TRUE(tx.ok());
+    ASSERT_TRUE(journal_->MarkInDoubt(target_, D(1), 1).ok());  // its write timed out
+    ASSERT_TRUE(tx->Commit().ok());
+  }
+  auto e = Lookup(1);
+  EXPECT_TRUE(e.in_doubt) << "a later record with this key must not write it again";
+  EXPECT_EQ(e.written, D(101)) << "the first write still counts";
+  Reopen();  // kill -9 before any merge: the next run merges the first batch
+  ASSERT_TRUE(journal_->Settle(second, State::kDone).ok());
+  ASSERT_TRUE(journal_->Merge().ok());
+  EXPECT_TRUE(Lookup(1).in_doubt) << "after the next run's merge";
+  EXPECT_EQ(Lookup(1).written, D(101));
+}
+
+TEST_F(JournalTest, AWriteACheckConfirmsIsNotUndoneByTheMergeOfAnEarlierIntentOfTheRun) {
+  int64_t first = Intend({1, 2});
+  ASSERT_TRUE(journal_->ConfirmBatch(first, "").ok());
+  {
+    auto tx = store_->Transact();
+    ASSERT_TRUE(tx.ok());
+    ASSERT_TRUE(journal_->SetCaptures(target_, D(2), "{\"id\":2}").ok());
+    ASSERT_TRUE(tx->Commit().ok());
+  }
+  // A later record with key 1: a check found its content there already.
+  ASSERT_TRUE(journal_->ConfirmWrite(target_, D(1), D(77), "", 1).ok());
+  EXPECT_EQ(Lookup(1).written, D(77));
+  ASSERT_TRUE(journal_->Merge().ok());
+  EXPECT_EQ(Lookup(1).written, D(77)) << "after the merge";
+  EXPECT_EQ(Lookup(2).captures, "{\"id\":2}");
+  Reopen();
+  EXPECT_EQ(Lookup(1).written, D(77)) << "in the next run";
+}
+
 // Keys over the whole digest, and a content hash told apart per batch.
 Digest K(uint32_t i) {
   Digest d{};
