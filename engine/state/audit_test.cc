@@ -379,6 +379,8 @@ TEST_F(AuditTest, AReferenceIsStoredAsItsBitsAndReadBackTheSame) {
                           "REF-bbbbbbbbbbbb", "ref-bbbbbbbbbbbA"}) {
     EXPECT_FALSE(Pseudonymizer::ReferenceBits(bad)) << bad;
   }
+  EXPECT_FALSE(Pseudonymizer::ReferenceBits(std::string("ref-bbbbbbbbbbb\0", 16)));
+  EXPECT_FALSE(Pseudonymizer::ReferenceBits(std::string("ref-bbbbbbbbbbb\xe9", 16)));
 }
 
 const char* kPeopleCsv =

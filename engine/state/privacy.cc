@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include <array>
 #include <cstring>
 #include <stdexcept>
 
@@ -97,12 +98,19 @@ std::string Pseudonymizer::ReferenceOfBits(uint64_t bits) {
 }
 
 std::optional<uint64_t> Pseudonymizer::ReferenceBits(std::string_view ref) {
-  if (ref.size() != 16 || ref.substr(0, 4) != "ref-") return std::nullopt;
+  // Each letter's four bits, -1 for any other byte (one audit row each: a table).
+  static constexpr auto kValue = [] {
+    std::array<int8_t, 256> v{};
+    v.fill(-1);
+    for (int i = 0; i < 16; ++i) v[static_cast<unsigned char>(kReferenceLetters[i])] = int8_t(i);
+    return v;
+  }();
+  if (ref.size() != 16 || std::memcmp(ref.data(), "ref-", 4) != 0) return std::nullopt;
   uint64_t bits = 0;
   for (char c : ref.substr(4)) {
-    const char* at = c ? std::strchr(kReferenceLetters, c) : nullptr;
-    if (!at) return std::nullopt;
-    bits = bits << 4 | static_cast<uint64_t>(at - kReferenceLetters);
+    const int8_t v = kValue[static_cast<unsigned char>(c)];
+    if (v < 0) return std::nullopt;
+    bits = bits << 4 | static_cast<uint64_t>(v);
   }
   return bits;
 }
