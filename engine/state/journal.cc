@@ -233,25 +233,9 @@ Result<Journal::Entry> Journal::Lookup(int64_t target, const Digest& key) {
     if (!found.ok()) return found.status();
     e.found = *found;
   }
-  // The recent runs, oldest first, each on top of what came before.
-  for (const Recent& run : recent_) {
-    if (run.keys && !run.keys->MayContain(key)) continue;
-    KEYONCE_STMT(s, "SELECT " KEYONCE_JOURNAL_COLUMNS
-                    " FROM journal_recent WHERE merge=? AND target=? AND key=?");
-    s.Int(1, run.merge);
-    s.Int(2, target);
-    s.Digest16(3, key);
-    Row newer;
-    auto found = ReadRow(s.s, &newer);
-    if (!found.ok()) return found.status();
-    if (!*found) continue;
-    if (e.found) {
-      Fold(row, std::move(newer));
-    } else {
-      row = std::move(newer);
-    }
-    e.found = true;
-  }
+  auto found = FoldRecentRows(target, key, &row, e.found, /*remove=*/false);
+  if (!found.ok()) return found.status();
+  e.found = *found;
   if (!e.found) return e;
   e.written = row.written;
   e.in_doubt = row.doubt;
@@ -356,11 +340,11 @@ class Journal::RowWriter {
   std::vector<Row> rows_;
 };
 
-// Folds the recent rows of one key into the journal (before a direct write).
-Status Journal::FoldKey(int64_t target, const Digest& key) {
-  KEYONCE_RETURN_IF_ERROR(LoadRecent());
-  Row row;
-  bool found = false;
+// Folds the rows of `key` in the recent runs, oldest first, onto *row
+// (`found`: it holds a row already); with `remove`, deletes them. True if
+// *row holds a row after.
+Result<bool> Journal::FoldRecentRows(int64_t target, const Digest& key, Row* row, bool found,
+                                     bool remove) {
   for (const Recent& run : recent_) {
     if (run.keys && !run.keys->MayContain(key)) continue;
     Row newer;
@@ -374,19 +358,30 @@ Status Journal::FoldKey(int64_t target, const Digest& key) {
       if (!got.ok()) return got.status();
       if (!*got) continue;
     }
-    KEYONCE_STMT(d, "DELETE FROM journal_recent WHERE merge=? AND target=? AND key=?");
-    d.Int(1, run.merge);
-    d.Int(2, target);
-    d.Digest16(3, key);
-    if (d.Step() != SQLITE_DONE) return Error("merging the journal");
+    if (remove) {
+      KEYONCE_STMT(d, "DELETE FROM journal_recent WHERE merge=? AND target=? AND key=?");
+      d.Int(1, run.merge);
+      d.Int(2, target);
+      d.Digest16(3, key);
+      if (d.Step() != SQLITE_DONE) return Error("merging the journal");
+    }
     if (found) {
-      Fold(row, std::move(newer));
+      Fold(*row, std::move(newer));
     } else {
-      row = std::move(newer);
+      *row = std::move(newer);
     }
     found = true;
   }
-  if (!found) return Status::OK();
+  return found;
+}
+
+// Folds the recent rows of one key into the journal (before a direct write).
+Status Journal::FoldKey(int64_t target, const Digest& key) {
+  KEYONCE_RETURN_IF_ERROR(LoadRecent());
+  Row row;
+  auto found = FoldRecentRows(target, key, &row, false, /*remove=*/true);
+  if (!found.ok()) return found.status();
+  if (!*found) return Status::OK();
   RowWriter w(*this, 0);
   KEYONCE_RETURN_IF_ERROR(w.Add(std::move(row)));
   return w.Flush();

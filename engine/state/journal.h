@@ -194,6 +194,7 @@ class Journal final : private StateStore::TransactionHook {
   Status MergeFinished(bool fold);
   Status FoldRecent();
   Status FoldKey(int64_t target, const Digest& key);
+  Result<bool> FoldRecentRows(int64_t target, const Digest& key, Row* row, bool found, bool remove);
   Status Supersede(int64_t target, const Digest& key, Row* row);
   Status LoadRecent();
   // Reads the row `s` (already bound) finds into *row; false if none.
