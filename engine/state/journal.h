@@ -36,7 +36,10 @@
 // n/100,000 times). Between runs `journal_recent` is empty unless a run was
 // killed; the next run's first Merge folds what it left. A direct write
 // (MarkInDoubt, ConfirmWrite, SetCaptures without an intent) first folds the
-// key's recent rows into the journal, then changes the journal's row.
+// key's recent rows into the journal, takes this run's unmerged intents of the
+// key out of their batches into the row it writes (Supersede: a later merge of
+// those batches must not undo a doubt or a confirmed write), then changes the
+// journal's row.
 //
 // Transactions: a StateStore transaction that commits stores the intents
 // made since the last one. One that rolls back after the journal changed
@@ -189,6 +192,8 @@ class Journal final : private StateStore::TransactionHook {
     std::optional<std::string> captures;  // none: keeps the older row's
     int64_t run = 0, updated_at = 0;
   };
+  // The newer row on top of the older: its hash and captures where it has
+  // them, its doubt, run and time.
   static void Fold(Row& older, Row&& newer);
   class RowWriter;
   Status MergeFinished(bool fold);
