@@ -751,7 +751,18 @@ Status Journal::MergeFinished(bool fold) {
   };
   // The recent runs are older than these intents: folded first.
   if (fold) KEYONCE_RETURN_IF_ERROR(FoldRecent());
-  const int64_t merge = fold ? 0 : (recent_.empty() ? 1 : recent_.back().merge + 1);
+  // A new run's number: never used before in this file (a counter in
+  // `meta`), as another run (of another recipe) may add, and fold, runs too;
+  // a number used twice could fold one run's rows before its older ones.
+  int64_t merge = 0;
+  if (!fold) {
+    KEYONCE_STMT(m,
+                 "INSERT INTO meta(k, v) VALUES('journal_recent_merge', '1') ON CONFLICT(k) "
+                 "DO UPDATE SET v = CAST(v AS INTEGER) + 1 RETURNING CAST(v AS INTEGER)");
+    if (m.Step() != SQLITE_ROW) return Error("merging the journal");
+    merge = sqlite3_column_int64(m.s, 0);
+    if (m.Step() != SQLITE_DONE) return Error("merging the journal");
+  }
   std::unique_ptr<Bloom> keys;
   if (!fold) keys = std::make_unique<Bloom>(std::max<size_t>(order.size() * 10, 1024));
   RowWriter w(*this, merge);
@@ -786,8 +797,10 @@ Status Journal::MergeFinished(bool fold) {
   return DropMerged();
 }
 
-// Every recent run into the journal, in one pass in key order (a k-way merge
-// of the runs, each read in its key order); then `journal_recent` is emptied.
+// Every recent run this journal knows into the journal, in one pass in key
+// order (a k-way merge of the runs, each read in its key order); then their
+// rows leave `journal_recent`. A run another process adds meanwhile (another
+// recipe's) stays for that process to fold.
 Status Journal::FoldRecent() {
   if (recent_.empty()) return Status::OK();
   struct Cursor {
@@ -851,8 +864,12 @@ Status Journal::FoldRecent() {
     sqlite3_finalize(c.s);
     c.s = nullptr;
   }
-  KEYONCE_STMT(d, "DELETE FROM journal_recent");
-  if (d.Step() != SQLITE_DONE) return Error("merging the journal");
+  // Only the runs folded: another run's recent runs stay its own.
+  for (const Recent& run : recent_) {
+    KEYONCE_STMT(d, "DELETE FROM journal_recent WHERE merge=?");
+    d.Int(1, run.merge);
+    if (d.Step() != SQLITE_DONE) return Error("merging the journal");
+  }
   return Status::OK();
 }
 

@@ -443,6 +443,52 @@ TEST_F(JournalTest, AKilledRunsRecentRowsAreFoundAndCountedUntilTheNextMergeFold
   EXPECT_EQ(again->written, H(960, 2));
 }
 
+// Two runs of different recipes share a state file (two processes, or two
+// runs of `keyonce serve`): one's fold must neither lose nor take the other's
+// recent runs.
+TEST_F(JournalTest, TwoRunsOnOneStateFileKeepEachOthersRecentRuns) {
+  auto other_store = StateStore::Open(path_);
+  ASSERT_TRUE(other_store.ok());
+  Journal other(**other_store);
+  const int64_t theirs = other.TargetId("other-recipe", "erp").value();
+  auto batch = [&](StateStore& store, Journal& j, int64_t t, uint32_t from, uint32_t to) {
+    auto tx = store.Transact();
+    ASSERT_TRUE(tx.ok());
+    auto b = j.NewBatch(t, 1, "");
+    ASSERT_TRUE(b.ok());
+    for (uint32_t i = from; i < to; ++i) ASSERT_TRUE(j.Intend(t, K(i), H(i, 1), *b).ok());
+    ASSERT_TRUE(tx->Commit().ok());
+    ASSERT_TRUE(j.ConfirmBatch(*b, "").ok());
+  };
+  // Each has a journal, so that its spills append recent runs.
+  batch(*store_, *journal_, target_, 0, 1000);
+  ASSERT_TRUE(journal_->Merge().ok());
+  ASSERT_TRUE(journal_->LoadFilter(target_).ok());
+  batch(**other_store, other, theirs, 0, 1000);
+  ASSERT_TRUE(other.Merge().ok());
+  ASSERT_TRUE(other.LoadFilter(theirs).ok());
+  batch(**other_store, other, theirs, 2000, 2100);
+  ASSERT_TRUE(other.Spill().ok());
+  batch(**other_store, other, theirs, 3000, 3100);
+  ASSERT_TRUE(other.Spill().ok());
+  batch(*store_, *journal_, target_, 2000, 2100);
+  ASSERT_TRUE(journal_->Spill().ok());
+  EXPECT_EQ(Count("SELECT count(*) FROM journal_recent"), 300) << "three recent runs";
+  ASSERT_TRUE(journal_->Merge().ok());  // this run ends
+  for (uint32_t i : {0u, 2050u, 3050u}) {
+    auto e = other.Lookup(theirs, K(i));
+    ASSERT_TRUE(e.ok());
+    EXPECT_EQ(e->written, H(i, 1)) << "the other run's key " << i;
+  }
+  ASSERT_TRUE(other.Merge().ok());
+  EXPECT_EQ(Count("SELECT count(*) FROM journal"), 1100 + 1200);
+  EXPECT_EQ(Count("SELECT count(*) FROM journal_recent"), 0);
+  // A run's number is never used again, though every run was folded.
+  batch(*store_, *journal_, target_, 4000, 4100);
+  ASSERT_TRUE(journal_->Spill().ok());
+  EXPECT_EQ(Count("SELECT merge FROM journal_recent LIMIT 1"), 4);
+}
+
 // A merge's 64-row statements run inside its transaction, so SQLite journals
 // the pages each one changes; past 64 KiB that statement journal is a
 // temporary file, and a merge on spread keys changes a page per row. It must
