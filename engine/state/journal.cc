@@ -864,7 +864,29 @@ Status Journal::FoldRecent() {
     sqlite3_finalize(c.s);
     c.s = nullptr;
   }
-  // Only the runs folded: another run's recent runs stay its own.
+  // Only the runs folded: another run's recent runs stay its own. When the
+  // table holds no other (the usual case: one distinct number a seek), it is
+  // emptied at once, pages not rows (SQLite's truncation); this transaction
+  // holds the write lock, so no run can be added meanwhile.
+  bool only_ours = true;
+  for (int64_t at = 0;;) {
+    KEYONCE_STMT(q, "SELECT merge FROM journal_recent WHERE merge > ? ORDER BY merge LIMIT 1");
+    q.Int(1, at);
+    const int rc = q.Step();
+    if (rc == SQLITE_DONE) break;
+    if (rc != SQLITE_ROW) return Error("merging the journal");
+    at = sqlite3_column_int64(q.s, 0);
+    if (std::none_of(recent_.begin(), recent_.end(),
+                     [&](const Recent& r) { return r.merge == at; })) {
+      only_ours = false;
+      break;
+    }
+  }
+  if (only_ours) {
+    KEYONCE_STMT(d, "DELETE FROM journal_recent");
+    if (d.Step() != SQLITE_DONE) return Error("merging the journal");
+    return Status::OK();
+  }
   for (const Recent& run : recent_) {
     KEYONCE_STMT(d, "DELETE FROM journal_recent WHERE merge=?");
     d.Int(1, run.merge);
