@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "recipe/recipe_spec.h"
+#include "recipe/user_regex.h"
 #include "schedule/cron.h"
 
 namespace keyonce {
@@ -194,7 +195,9 @@ std::shared_ptr<const Recipe> LoadRecipeText(const std::string& name, const std:
       d.required = s.Bool("required").value_or(false);
       if (const Value* dv = s.Raw("default"); dv && !dv->is_null()) d.default_value = ToText(*dv);
       d.pattern = s.String("pattern").value_or("");
-      if (!d.pattern.empty()) {
+      if (auto bad = UserRegexProblem(d.pattern)) {
+        w.Error(kv.second["pattern"], path + ".pattern", "invalid regular expression: " + *bad);
+      } else if (!d.pattern.empty()) {
         try {
           d.pattern_re.emplace(d.pattern, std::regex::ECMAScript);
         } catch (const std::regex_error& e) {
@@ -389,7 +392,10 @@ std::shared_ptr<const Recipe> LoadRecipeText(const std::string& name, const std:
           for (const auto& rule : kv.second) {
             std::string field = rule.first.Scalar();
             Settings rs = w.Walk(rule.second, spec->value.children, path + "." + field);
-            if (auto p = rs.String("pattern")) {
+            if (auto p = rs.String("pattern"); p && UserRegexProblem(*p)) {
+              w.Error(rule.second["pattern"], path + "." + field + ".pattern",
+                      "invalid regular expression: " + *UserRegexProblem(*p));
+            } else if (p) {
               try {
                 std::regex test(*p);
               } catch (const std::regex_error& e) {
@@ -497,6 +503,10 @@ std::shared_ptr<const Recipe> LoadRecipeText(const std::string& name, const std:
     r->errors.backoff_seconds = s.Number("backoff_seconds").value_or(1.0);
     r->errors.backoff_max_seconds = s.Number("backoff_max_seconds").value_or(60.0);
     for (const auto& p : s.StringList("permanent")) {
+      if (auto bad = UserRegexProblem(p)) {
+        w.Error(e["permanent"], "on_error.permanent", "invalid regular expression: " + *bad);
+        continue;
+      }
       try {
         r->errors.permanent.emplace_back(p);
       } catch (const std::regex_error& ex) {

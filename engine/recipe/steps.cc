@@ -3,6 +3,7 @@
 #include <cmath>
 #include <regex>
 
+#include "recipe/user_regex.h"
 #include "state/audit.h"
 #include "template/cpr.h"
 #include "template/internal.h"
@@ -83,7 +84,7 @@ StepRunner::StepRunner(const Recipe& recipe) {
       r.field = field;
       r.required = rs.Bool("required").value_or(false);
       r.type = rs.String("type").value_or("");
-      if (auto p = rs.String("pattern")) r.pattern.emplace(*p);
+      if (auto p = rs.String("pattern"); p && !UserRegexProblem(*p)) r.pattern.emplace(*p);
       r.min = rs.Number("min");
       r.max = rs.Number("max");
       r.max_length = rs.Int("max_length");
