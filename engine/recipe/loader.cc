@@ -195,13 +195,12 @@ std::shared_ptr<const Recipe> LoadRecipeText(const std::string& name, const std:
       d.required = s.Bool("required").value_or(false);
       if (const Value* dv = s.Raw("default"); dv && !dv->is_null()) d.default_value = ToText(*dv);
       d.pattern = s.String("pattern").value_or("");
-      if (auto bad = UserRegexProblem(d.pattern)) {
-        w.Error(kv.second["pattern"], path + ".pattern", "invalid regular expression: " + *bad);
-      } else if (!d.pattern.empty()) {
-        try {
-          d.pattern_re.emplace(d.pattern, std::regex::ECMAScript);
-        } catch (const std::regex_error& e) {
-          w.Error(kv.second["pattern"], path + ".pattern", std::string("invalid regular expression: ") + e.what());
+      if (!d.pattern.empty()) {
+        std::regex re;
+        if (auto bad = CompileUserRegex(d.pattern, &re)) {
+          w.Error(kv.second["pattern"], path + ".pattern", *bad);
+        } else {
+          d.pattern_re = std::move(re);
         }
       }
       d.values = s.StringList("values");
@@ -392,15 +391,10 @@ std::shared_ptr<const Recipe> LoadRecipeText(const std::string& name, const std:
           for (const auto& rule : kv.second) {
             std::string field = rule.first.Scalar();
             Settings rs = w.Walk(rule.second, spec->value.children, path + "." + field);
-            if (auto p = rs.String("pattern"); p && UserRegexProblem(*p)) {
-              w.Error(rule.second["pattern"], path + "." + field + ".pattern",
-                      "invalid regular expression: " + *UserRegexProblem(*p));
-            } else if (p) {
-              try {
-                std::regex test(*p);
-              } catch (const std::regex_error& e) {
-                w.Error(rule.second["pattern"], path + "." + field + ".pattern",
-                        std::string("invalid regular expression: ") + e.what());
+            std::regex test;
+            if (auto p = rs.String("pattern")) {
+              if (auto bad = CompileUserRegex(*p, &test)) {
+                w.Error(rule.second["pattern"], path + "." + field + ".pattern", *bad);
               }
             }
             def.rules.emplace_back(field, std::move(rs));
@@ -503,14 +497,11 @@ std::shared_ptr<const Recipe> LoadRecipeText(const std::string& name, const std:
     r->errors.backoff_seconds = s.Number("backoff_seconds").value_or(1.0);
     r->errors.backoff_max_seconds = s.Number("backoff_max_seconds").value_or(60.0);
     for (const auto& p : s.StringList("permanent")) {
-      if (auto bad = UserRegexProblem(p)) {
-        w.Error(e["permanent"], "on_error.permanent", "invalid regular expression: " + *bad);
-        continue;
-      }
-      try {
-        r->errors.permanent.emplace_back(p);
-      } catch (const std::regex_error& ex) {
-        w.Error(e["permanent"], "on_error.permanent", std::string("invalid regular expression: ") + ex.what());
+      std::regex re;
+      if (auto bad = CompileUserRegex(p, &re)) {
+        w.Error(e["permanent"], "on_error.permanent", *bad);
+      } else {
+        r->errors.permanent.push_back(std::move(re));
       }
     }
     if (r->errors.retry_attempts < 1) w.Error(e, "on_error.retry_attempts", "must be at least 1");

@@ -84,7 +84,9 @@ StepRunner::StepRunner(const Recipe& recipe) {
       r.field = field;
       r.required = rs.Bool("required").value_or(false);
       r.type = rs.String("type").value_or("");
-      if (auto p = rs.String("pattern"); p && !UserRegexProblem(*p)) r.pattern.emplace(*p);
+      // The loader has said what is wrong with a pattern that does not compile.
+      std::regex re;
+      if (auto p = rs.String("pattern"); p && !CompileUserRegex(*p, &re)) r.pattern = std::move(re);
       r.min = rs.Number("min");
       r.max = rs.Number("max");
       r.max_length = rs.Int("max_length");

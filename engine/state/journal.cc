@@ -433,13 +433,7 @@ Status Journal::Forget(int64_t target, const Digest& key) {
   OpenBatch& b = open_[at->slot];
   b.rows[at->row].forgotten = true;
   b.dirty = true;
-  if (auto c = captures_.find(at->packed()); c != captures_.end()) {
-    KEYONCE_STMT(s, "DELETE FROM intent_captures WHERE batch=? AND key=?");
-    s.Int(1, b.id);
-    s.Digest16(2, key);
-    if (s.Step() != SQLITE_DONE) return Error("clearing a write intent");
-    captures_.erase(c);
-  }
+  KEYONCE_RETURN_IF_ERROR(DropCaptures(b, *at, nullptr));
   changed_ = true;
   auto er = earlier_.find(at->packed());
   // An earlier intent whose batch is merged is in the journal proper.
@@ -451,6 +445,20 @@ Status Journal::Forget(int64_t target, const Digest& key) {
     at->slot = Ref::kGone;
     --live_;
   }
+  return Status::OK();
+}
+
+// Drops what a reply captured for the intent at `ref` of batch `b`, into
+// *keep if given.
+Status Journal::DropCaptures(const OpenBatch& b, Ref ref, std::optional<std::string>* keep) {
+  auto c = captures_.find(ref.packed());
+  if (c == captures_.end()) return Status::OK();
+  KEYONCE_STMT(s, "DELETE FROM intent_captures WHERE batch=? AND key=?");
+  s.Int(1, b.id);
+  s.Digest16(2, b.rows[ref.row].key);
+  if (s.Step() != SQLITE_DONE) return Error("clearing a write intent");
+  if (keep) *keep = std::move(c->second);
+  captures_.erase(c);
   return Status::OK();
 }
 
@@ -476,22 +484,16 @@ Status Journal::Supersede(int64_t target, const Digest& key, Row* row) {
         if (!st.ok()) return st.status();
         state = *st;
       }
-      const uint64_t packed = Ref{slot, i}.packed();
+      const Ref ref{slot, i};
       if (*state == BatchState::kDone) {
         row->written = r.hash;
         row->doubt = false;
       } else if (*state != BatchState::kRolledBack) {
         row->doubt = true;
       }
-      if (auto c = captures_.find(packed); c != captures_.end()) {
-        if (*state == BatchState::kDone) row->captures = c->second;
-        KEYONCE_STMT(d, "DELETE FROM intent_captures WHERE batch=? AND key=?");
-        d.Int(1, b.id);
-        d.Digest16(2, key);
-        if (d.Step() != SQLITE_DONE) return Error("clearing a write intent");
-        captures_.erase(c);
-      }
-      earlier_.erase(packed);
+      KEYONCE_RETURN_IF_ERROR(
+          DropCaptures(b, ref, *state == BatchState::kDone ? &row->captures : nullptr));
+      earlier_.erase(ref.packed());
       r.forgotten = true;
       b.dirty = true;
     }
@@ -504,32 +506,22 @@ Status Journal::Supersede(int64_t target, const Digest& key, Row* row) {
 
 Status Journal::MarkInDoubt(int64_t target, const Digest& key, int64_t run) {
   KEYONCE_RETURN_IF_ERROR(Forget(target, key));
-  KEYONCE_RETURN_IF_ERROR(FoldKey(target, key));
-  // An earlier write of this run that is not merged yet still counts.
-  Row earlier;
-  KEYONCE_RETURN_IF_ERROR(Supersede(target, key, &earlier));
-  KEYONCE_STMT(s,
-               "INSERT INTO journal(target, key, written, doubt, captures, run, updated_at) "
-               "VALUES(?1,?2,?3,1,?4,?5,?6) "
-               "ON CONFLICT(target, key) DO UPDATE SET "
-               "written=COALESCE(excluded.written, journal.written), doubt=1, "
-               "captures=COALESCE(excluded.captures, journal.captures), run=excluded.run, "
-               "updated_at=excluded.updated_at");
-  s.Int(1, target);
-  s.Digest16(2, key);
-  if (earlier.written) {
-    s.Digest16(3, *earlier.written);
-  } else {
-    s.Null(3);
-  }
-  if (earlier.captures) {
-    s.Text(4, *earlier.captures);
-  } else {
-    s.Null(4);
-  }
-  s.Int(5, run);
-  s.Int(6, NowUnix());
-  if (s.Step() != SQLITE_DONE) return Error("journaling a write in doubt");
+  KEYONCE_RETURN_IF_ERROR(LoadRecent());
+  // One row on top of the journal's: the key's recent rows (taken out of
+  // their runs), an earlier write of this run not merged yet (it still
+  // counts), then the doubt.
+  Row row;
+  auto recent = FoldRecentRows(target, key, &row, false, /*remove=*/true);
+  if (!recent.ok()) return recent.status();
+  KEYONCE_RETURN_IF_ERROR(Supersede(target, key, &row));
+  row.target = target;
+  row.key = key;
+  row.doubt = true;
+  row.run = run;
+  row.updated_at = NowUnix();
+  RowWriter w(*this, 0);
+  KEYONCE_RETURN_IF_ERROR(w.Add(std::move(row)));
+  KEYONCE_RETURN_IF_ERROR(w.Flush());
   if (auto f = filters_.find(target); f != filters_.end()) f->second->Add(key);
   return Status::OK();
 }

@@ -201,6 +201,7 @@ class Journal final : private StateStore::TransactionHook {
   Status FoldKey(int64_t target, const Digest& key);
   Result<bool> FoldRecentRows(int64_t target, const Digest& key, Row* row, bool found, bool remove);
   Status Supersede(int64_t target, const Digest& key, Row* row);
+  Status DropCaptures(const OpenBatch& b, Ref ref, std::optional<std::string>* keep);
   Status LoadRecent();
   // Reads the row `s` (already bound) finds into *row; false if none.
   Result<bool> ReadRow(sqlite3_stmt* s, Row* row);
