@@ -7,6 +7,7 @@
 #include <cmath>
 #include <exception>
 #include <fstream>
+#include <future>
 #include <iomanip>
 #include <iostream>
 #include <new>
@@ -86,9 +87,10 @@ size_t ValueMemory(const Value& v) {
 
 using Clock = std::chrono::steady_clock;
 
-// Intents kept in memory before they are merged into the journal: bounds
-// memory (about 100 bytes each) while keeping merges rare.
-constexpr size_t kMergeIntents = 100000;
+// Intents kept in memory before they are spilled to the journal (about 100
+// bytes each): two batches of 10,000 records to two targets. A spill of that
+// many takes less time than writing a batch to its targets, which it overlaps.
+constexpr size_t kSpillIntents = 40000;
 
 // Rereads quarantined records in place of the source.
 class QuarantineSource : public Source {
@@ -631,7 +633,12 @@ class Runner {
   // `bytes`: RecordBytes(si.record).
   std::optional<std::string> RejectReason(const SourceItem& si, size_t bytes) const;
   void NoteWatermark(const Scope& scope);
-  Status Housekeep();  // between batches: merge, keep quarantined records, flush audit rows
+  Status Housekeep();  // between batches: keep quarantined records, flush audit rows
+  // The journal's spill of finished batches runs on a thread of its own while
+  // the next batch is written to its targets, which never touch the state
+  // store; until AwaitSpill the spill owns the journal and the state store.
+  void StartSpill();
+  Status AwaitSpill();
   Status FinishTargets(bool interrupted);  // final commits, merge, watermark
   Result<RunSummary> Summarize(bool interrupted);
   // Ends a run that cannot go on: what was found is kept, the history says why.
@@ -712,6 +719,7 @@ class Runner {
   std::unique_ptr<RunLog> log_;
   std::unique_ptr<StateStore> store_;
   std::unique_ptr<Journal> journal_;  // of store_
+  std::future<Status> spill_;         // a spill in flight (StartSpill)
   std::unique_ptr<RecipeLock> lock_;  // released before the store closes
   std::unique_ptr<Pseudonymizer> pseudo_;
   Value params_, secrets_, run_, state_;
@@ -954,8 +962,8 @@ Status Runner::PrepareTargets() {
       if (!tok.ok()) return tok.status().Wrap("reading the state of target " + t.def->name);
       t.token = *tok;
     }
-    // Fold what interrupted runs left into the journal, then load the key filters.
-    KEYONCE_RETURN_IF_ERROR(journal_->Merge());
+    // What interrupted runs left joins the journal, then the key filters load.
+    KEYONCE_RETURN_IF_ERROR(journal_->Spill());
   }
   for (auto& t : targets_) KEYONCE_RETURN_IF_ERROR(journal_->LoadFilter(t.id));
   return Status::OK();
@@ -1139,10 +1147,20 @@ void Runner::Stopped(const ReadBatch& last, bool* interrupted) {
   }
 }
 
-Status Runner::Housekeep() {
-  if (!opt_.dry_run && journal_->pending_intents() >= kMergeIntents) {
-    KEYONCE_RETURN_IF_ERROR(journal_->Spill());
+void Runner::StartSpill() {
+  if (opt_.dry_run || spill_.valid() || journal_->pending_intents() < kSpillIntents ||
+      journal_->finished_intents() == 0) {
+    return;
   }
+  spill_ = std::async(std::launch::async, [this] { return journal_->Spill(); });
+}
+
+Status Runner::AwaitSpill() {
+  if (!spill_.valid()) return Status::OK();
+  return spill_.get();  // rethrows what the spill threw (out of memory)
+}
+
+Status Runner::Housekeep() {
   if (!opt_.dry_run && pending_.quarantine.size() >= 1000) {
     KEYONCE_RETURN_IF_ERROR(FlushQuarantine());
   }
@@ -1263,7 +1281,7 @@ Status Runner::FinishTargets(bool interrupted) {
     t.target->Close(true);
     t.target.reset();
   }
-  KEYONCE_RETURN_IF_ERROR(journal_->Merge());
+  KEYONCE_RETURN_IF_ERROR(journal_->Spill());
   KEYONCE_RETURN_IF_ERROR(FlushQuarantine());
   KEYONCE_RETURN_IF_ERROR(FlushAuditNow());
   if (audit_no_subject_) {
@@ -1658,6 +1676,16 @@ Status Runner::ProcessBatch(std::vector<Item>& items) {
   for (auto& t : targets_) KEYONCE_RETURN_IF_ERROR(Probe(t, items));
   BatchRun b(targets_.size(), items.size());
   KEYONCE_RETURN_IF_ERROR(JournalIntents(items, b));
+  // The spill of the batches before this one, while this one is written.
+  // However this ends (an error, an exception), the spill is over before
+  // anything else uses the state store.
+  StartSpill();
+  struct Await {
+    std::future<Status>& spill;
+    ~Await() {
+      if (spill.valid()) spill.wait();
+    }
+  } await{spill_};
   for (size_t ti = 0; ti < targets_.size(); ++ti) {
     KEYONCE_RETURN_IF_ERROR(WriteTarget(ti, items, b));
   }
@@ -1761,6 +1789,7 @@ Result<bool> Runner::PrepareWrite(size_t ti, Item& item, size_t i, BatchRun& b, 
 }
 
 Result<bool> Runner::CheckInDoubt(size_t ti, Item& item, size_t i, BatchRun& b, WriteOp& op) {
+  KEYONCE_RETURN_IF_ERROR(AwaitSpill());
   TargetRun& t = targets_[ti];
   const bool adopt = b.actions[ti][i] == Action::kAdopt;
   // A system that is briefly away is asked again, like a write.
@@ -1869,6 +1898,7 @@ Status Runner::WriteTarget(size_t ti, std::vector<Item>& items, BatchRun& b) {
   // Writes that did not happen must not be confirmed with the batch; those
   // that may have happened stay in doubt (their audit rows stay too).
   if (!w.forget.empty() || !w.doubt.empty()) {
+    KEYONCE_RETURN_IF_ERROR(AwaitSpill());
     auto tx = store_->Transact();
     if (!tx.ok()) return tx.status();
     for (size_t i : w.forget) {
@@ -1895,6 +1925,7 @@ Status Runner::WriteTarget(size_t ti, std::vector<Item>& items, BatchRun& b) {
 }
 
 Status Runner::ConfirmBatch(std::vector<Item>& items, BatchRun& b) {
+  KEYONCE_RETURN_IF_ERROR(AwaitSpill());
   // Writes confirmed by Check must be durable; batch marks need not be.
   auto tx = store_->Transact(!b.confirmed.empty());
   if (!tx.ok()) return tx.status();

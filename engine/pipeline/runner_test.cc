@@ -487,12 +487,17 @@ targets:
 }
 
 // Leaves record "1" journaled as an intent in a batch that never confirmed:
-// its journal row becomes the batch's one intent (key and content hash).
+// its journal row (in the journal, or a recent run the run's end left)
+// becomes the batch's one intent (key and content hash).
 void SimulateCrashedBatch(const std::filesystem::path& state) {
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(state.c_str(), &db), SQLITE_OK);
   sqlite3_stmt* s = nullptr;
-  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT key, written FROM journal", -1, &s, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_prepare_v2(db,
+                               "SELECT key, written FROM journal UNION ALL "
+                               "SELECT key, written FROM journal_recent",
+                               -1, &s, nullptr),
+            SQLITE_OK);
   ASSERT_EQ(sqlite3_step(s), SQLITE_ROW);
   std::string intent(static_cast<const char*>(sqlite3_column_blob(s, 0)), 16);
   intent.append(static_cast<const char*>(sqlite3_column_blob(s, 1)), 16);
@@ -505,7 +510,9 @@ void SimulateCrashedBatch(const std::filesystem::path& state) {
   sqlite3_bind_blob(s, 1, intent.data(), static_cast<int>(intent.size()), SQLITE_TRANSIENT);
   ASSERT_EQ(sqlite3_step(s), SQLITE_DONE);
   sqlite3_finalize(s);
-  ASSERT_EQ(sqlite3_exec(db, "DELETE FROM journal", nullptr, nullptr, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "DELETE FROM journal; DELETE FROM journal_recent", nullptr, nullptr,
+                         nullptr),
+            SQLITE_OK);
   sqlite3_close(db);
 }
 
@@ -615,6 +622,41 @@ targets:
   EXPECT_EQ(script_.written, (std::vector<std::string>{"1", "2"}))
       << "key 1 is in doubt until Check or a person decides";
   EXPECT_GE(again.in_doubt, 1);
+}
+
+// A long run spills the journal on a thread of its own while the next batch
+// is written. A write that fails, or whose outcome is unknown, in that batch
+// changes the journal only once the spill is over: here the doubt of a key
+// whose first write is in the very batch being spilled, found while it is
+// (the second batch is two records, written long before 40,000 intents are).
+TEST_F(RunnerTest, WritesThatFailWhileTheJournalSpillsAreJournaledOnceTheSpillIsOver) {
+  std::string in;
+  for (int i = 1; i <= 40000; ++i) in += "{\"id\":\"" + std::to_string(i) + "\"}\n";
+  in += "{\"id\":\"25000\",\"v\":\"b\"}\n{\"id\":\"45000\"}\n";
+  Write("in.jsonl", in);
+  auto r = Load(R"(recipe: spill
+source: {type: jsonl, path: in.jsonl}
+key: "{{ record.id }}"
+batch_records: 40000
+targets:
+  - {name: svc, type: scripted, on_change: insert_new}
+)");
+  ASSERT_TRUE(r);
+  script_.lost_answer_at = {{"25000", 2}};
+  script_.permanent = {"45000"};
+  auto s = Run(*r);
+  EXPECT_EQ(s.in_doubt, 1);
+  EXPECT_EQ(s.quarantined, 2);
+  EXPECT_EQ(script_.written.size(), 40000u);
+  script_.written.clear();
+  script_.permanent.clear();
+  auto again = Run(*r);
+  EXPECT_EQ(script_.written, (std::vector<std::string>{"45000"}))
+      << "only the failed write again: the doubt holds, and nothing spilled is written twice";
+  EXPECT_EQ(again.in_doubt, 2) << "both records of key 25000 wait for a person";
+  auto third = Run(*r);
+  EXPECT_EQ(script_.written, (std::vector<std::string>{"45000"}));
+  EXPECT_EQ(third.in_doubt, 2);
 }
 
 TEST_F(RunnerTest, ATargetThatCannotGoOnStopsTheRunWithoutQuarantiningAnything) {

@@ -1,6 +1,7 @@
 #include "state/journal.h"
 
 #include <algorithm>
+#include <bit>
 #include <chrono>
 #include <deque>
 #include <tuple>
@@ -77,8 +78,10 @@ const char* WriteSql(bool recent, int rows) {
 #define KEYONCE_JOURNAL_COLUMNS "target, key, written, doubt, captures, run, updated_at"
 
 // A recent run at most this many: a Lookup of a key the journal knows reads
-// the filter of each.
+// the filter of each. Below kFoldRuns they are not folded into the journal
+// (a fold rewrites it), however large they are.
 constexpr size_t kMaxRecentRuns = 32;
+constexpr size_t kFoldRuns = 16;
 
 }  // namespace
 
@@ -100,7 +103,8 @@ const char* BatchStateName(Journal::BatchState s) {
 // already a keyed hash, so its bits are well spread.
 class Journal::Bloom {
  public:
-  explicit Bloom(size_t bits) : bits_((bits + 63) / 64, 0), nbits_(((bits + 63) / 64) * 64) {}
+  // At least `bits` bits, a power of two (a bit's place is a mask, not a division).
+  explicit Bloom(size_t bits) : bits_(std::bit_ceil(std::max<size_t>(bits, 64)) / 64, 0) {}
   void Add(const Digest& d) {
     Probe(d, [&](uint64_t bit) {
       bits_[bit / 64] |= uint64_t{1} << (bit % 64);
@@ -117,13 +121,13 @@ class Journal::Bloom {
     uint64_t h1, h2;
     std::memcpy(&h1, d.data(), 8);
     std::memcpy(&h2, d.data() + 8, 8);
+    const uint64_t mask = bits_.size() * 64 - 1;
     for (int i = 0; i < 7; ++i) {
-      if (!visit((h1 + static_cast<uint64_t>(i) * h2) % nbits_)) return false;
+      if (!visit((h1 + static_cast<uint64_t>(i) * h2) & mask)) return false;
     }
     return true;
   }
   std::vector<uint64_t> bits_;
-  size_t nbits_;
 };
 
 Journal::Journal(StateStore& store) : store_(store), db_(StateSql::Of(store)) {
@@ -201,6 +205,14 @@ Result<Journal::BatchState> Journal::StateOf(int64_t batch) {
   return st;
 }
 
+size_t Journal::finished_intents() const {
+  size_t n = 0;
+  for (const OpenBatch& b : open_) {
+    if (batch_cache_.count(b.id)) n += b.rows.size();  // only settled batches are cached
+  }
+  return n;
+}
+
 Result<Journal::Entry> Journal::Lookup(int64_t target, const Digest& key) {
   Entry e;
   if (target < 0) return e;
@@ -225,7 +237,7 @@ Result<Journal::Entry> Journal::Lookup(int64_t target, const Digest& key) {
   if (auto f = filters_.find(target); f != filters_.end() && !f->second->MayContain(key)) return e;
   KEYONCE_RETURN_IF_ERROR(LoadRecent());
   Row row;
-  {
+  if (!skip_journal_ || !journal_empty_.count(target)) {
     KEYONCE_STMT(s, "SELECT " KEYONCE_JOURNAL_COLUMNS " FROM journal WHERE target=? AND key=?");
     s.Int(1, target);
     s.Digest16(2, key);
@@ -279,8 +291,21 @@ Status Journal::LoadRecent() {
     int rc;
     while ((rc = s.Step()) == SQLITE_ROW) {
       const auto rows = static_cast<size_t>(sqlite3_column_int64(s.s, 1));
-      recent_.push_back({sqlite3_column_int64(s.s, 0), nullptr, rows});
+      recent_.push_back({sqlite3_column_int64(s.s, 0),
+                         std::make_unique<Bloom>(std::max<size_t>(rows * 10, 1024)), rows});
       recent_rows_ += rows;
+    }
+    if (rc != SQLITE_DONE) return Error("reading the journal");
+    // Each run's filter, as its Spill made it.
+    KEYONCE_STMT(k, "SELECT merge, key FROM journal_recent ORDER BY merge");
+    size_t at = 0;
+    while ((rc = k.Step()) == SQLITE_ROW) {
+      const int64_t merge = sqlite3_column_int64(k.s, 0);
+      while (at < recent_.size() && recent_[at].merge < merge) ++at;
+      Digest d{};
+      if (at < recent_.size() && recent_[at].merge == merge && ColDigest(k.s, 1, &d)) {
+        recent_[at].keys->Add(d);
+      }
     }
     if (rc != SQLITE_DONE) return Error("reading the journal");
   }
@@ -301,6 +326,7 @@ class Journal::RowWriter {
   }
   Status Flush() {
     const bool recent = merge_ != 0;
+    if (!recent && !rows_.empty()) j_.journal_empty_.clear();
     const int columns = recent ? 8 : 7;
     for (size_t i = 0; i < rows_.size();) {
       const int n = rows_.size() - i >= kWriteRows ? kWriteRows : 1;
@@ -603,6 +629,26 @@ Result<std::vector<Journal::Batch>> Journal::PendingBatches(int64_t target) {
   return out;
 }
 
+Result<int64_t> Journal::DataVersion() {
+  KEYONCE_STMT(s, "PRAGMA data_version");
+  if (s.Step() != SQLITE_ROW) return Error("reading the state file's version");
+  return sqlite3_column_int64(s.s, 0);
+}
+
+// No other connection can change the file until this transaction ends: if
+// none did since the filters loaded, the journal has no rows of the targets
+// it had none of then (this journal's own writes empty journal_empty_).
+void Journal::Began() {
+  skip_journal_ = false;
+  if (journal_empty_.empty()) return;
+  auto version = DataVersion();
+  if (!version.ok() || *version != data_version_) {
+    journal_empty_.clear();
+    return;
+  }
+  skip_journal_ = true;
+}
+
 Status Journal::BeforeCommit() {
   // Each batch changed since the last commit is stored whole: its rows that
   // were not forgotten, 32 bytes each.
@@ -627,6 +673,7 @@ Status Journal::BeforeCommit() {
 
 void Journal::RolledBack() {
   // Nothing here allocates: it may run while an exception unwinds.
+  skip_journal_ = false;
   if (changed_) broken_ = true;
 }
 
@@ -637,7 +684,8 @@ Status Journal::Merge() {
 
 Status Journal::Spill() {
   KEYONCE_RETURN_IF_ERROR(LoadRecent());
-  return MergeFinished(recent_.size() >= kMaxRecentRuns || recent_rows_ + rows_ >= journal_rows_);
+  return MergeFinished(recent_.size() >= kMaxRecentRuns ||
+                       (recent_.size() >= kFoldRuns && recent_rows_ + rows_ >= journal_rows_));
 }
 
 // The intents of every finished batch, into the journal (with the recent
@@ -983,18 +1031,34 @@ Status Journal::LoadFilter(int64_t target) {
   // 16 Mbit (2 MiB): under 0.1% false positives up to a million keys per target.
   auto bloom = std::make_unique<Bloom>(size_t{1} << 24);
   KEYONCE_RETURN_IF_ERROR(LoadRecent());
-  for (bool recent : {false, true}) {
-    if (recent && recent_.empty()) break;
-    KEYONCE_STMT(s, recent ? "SELECT key FROM journal_recent WHERE target=?"
-                           : "SELECT key FROM journal WHERE target=?");
-    s.Int(1, target);
+  auto add = [&](Use& s, size_t* rows) -> Status {
     int rc;
     while ((rc = s.Step()) == SQLITE_ROW) {
       Digest d{};
       if (ColDigest(s.s, 0, &d)) bloom->Add(d);
-      if (!recent) ++journal_rows_;
+      ++*rows;
     }
-    if (rc != SQLITE_DONE) return Error("reading the journal");
+    return rc == SQLITE_DONE ? Status::OK() : Error("reading the journal");
+  };
+  {
+    // The file's version before its journal is read: a change after it shows.
+    auto version = DataVersion();
+    if (!version.ok()) return version.status();
+    if (*version != data_version_) journal_empty_.clear();
+    data_version_ = *version;
+    KEYONCE_STMT(s, "SELECT key FROM journal WHERE target=?");
+    s.Int(1, target);
+    size_t rows = 0;
+    KEYONCE_RETURN_IF_ERROR(add(s, &rows));
+    journal_rows_ += rows;
+    if (rows == 0) journal_empty_.insert(target);
+  }
+  for (const Recent& run : recent_) {  // a range of the table's key each
+    KEYONCE_STMT(s, "SELECT key FROM journal_recent WHERE merge=? AND target=?");
+    s.Int(1, run.merge);
+    s.Int(2, target);
+    size_t rows = 0;
+    KEYONCE_RETURN_IF_ERROR(add(s, &rows));
   }
   filters_[target] = std::move(bloom);
   return Status::OK();

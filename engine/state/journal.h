@@ -30,11 +30,11 @@
 // `journal_recent` (sequential pages, in proportion to what it merges), with a
 // Bloom filter of its own; Lookup reads the journal and then the recent runs,
 // oldest first, each row on top of what came before (the rule of Fold). Merge
-// folds every recent run into the journal in key order, in one pass: at the
-// start and the end of every run, and from Spill when the recent rows
-// outnumber the journal's (so a run rewrites the journal O(log n) times, not
-// n/100,000 times). Between runs `journal_recent` is empty unless a run was
-// killed; the next run's first Merge folds what it left. A direct write
+// folds every recent run into the journal in key order, in one pass; Spill
+// does when there are 16 recent runs holding as many rows as the journal, or
+// 32 in all (so a run rewrites the journal O(log n) times, and a run's end
+// does not). Recent runs stay between runs; a killed run leaves finished
+// batches too, which the next run's first Spill takes. A direct write
 // (MarkInDoubt, ConfirmWrite, SetCaptures without an intent) first folds the
 // key's recent rows into the journal, takes this run's unmerged intents of the
 // key out of their batches into the row it writes (Supersede: a later merge of
@@ -56,6 +56,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "keyonce/status.h"
@@ -137,14 +138,20 @@ class Journal final : private StateStore::TransactionHook {
   Status LoadFilter(int64_t target);
   // Intents of this run not yet merged.
   size_t pending_intents() const { return rows_; }
+  // Those of them in batches already settled (what a Spill would move).
+  size_t finished_intents() const;
 
   // Moves the intents of a state file of schema version 2 or older (table
   // `intents`, a row each) into their batches (inside the caller's transaction).
   static Status UpgradeIntents(StateStore& store);
 
  private:
+  void Began() override;
   Status BeforeCommit() override;
-  void Committed() override { changed_ = false; }
+  void Committed() override {
+    changed_ = false;
+    skip_journal_ = false;
+  }
   void RolledBack() override;
   Status Usable() const;
   Result<BatchState> StateOf(int64_t batch);
@@ -216,6 +223,14 @@ class Journal final : private StateStore::TransactionHook {
   bool recent_loaded_ = false;
   size_t recent_rows_ = 0;   // rows of recent_
   size_t journal_rows_ = 0;  // rows of the journal the filters were loaded from, and merged since
+  // Targets with no row in the journal when their filters loaded (their rows
+  // are all in recent runs): a Lookup inside a transaction skips the journal
+  // for them, unless another connection changed the file since (data_version).
+  // Emptied when this journal writes to the journal.
+  std::unordered_set<int64_t> journal_empty_;
+  int64_t data_version_ = 0;
+  bool skip_journal_ = false;  // in a transaction begun with data_version_ unchanged
+  Result<int64_t> DataVersion();
 
   StateStore& store_;
   sqlite3* db_;

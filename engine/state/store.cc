@@ -84,7 +84,9 @@ Status StateStore::Begin(bool durable) {
     KEYONCE_RETURN_IF_ERROR(Exec("PRAGMA synchronous=NORMAL"));
     relaxed_ = true;
   }
-  return Exec("BEGIN IMMEDIATE");
+  KEYONCE_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  if (hook_) hook_->Began();
+  return Status::OK();
 }
 
 Status StateStore::Commit() {

@@ -125,6 +125,7 @@ class StateStore {
   // (it may run while an exception unwinds). One hook per store.
   class TransactionHook {
    public:
+    virtual void Began() {}
     virtual Status BeforeCommit() = 0;
     virtual void Committed() = 0;
     virtual void RolledBack() = 0;
