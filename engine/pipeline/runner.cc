@@ -618,7 +618,9 @@ class Runner {
   // Reads the source to its end (or a stop), a batch at a time, in two
   // stages on two threads: one reads and plans batch N+1 (ReadBatches)
   // while the other journals and writes batch N (WriteBatches).
-  Status ReadAll(Source& source, bool* interrupted);
+  // Reads on a thread of its own, while this one makes the targets ready
+  // (PrepareTargets), marks the quarantined records `retried` and writes.
+  Status ReadAll(Source& source, const std::vector<int64_t>& retried, bool* interrupted);
   void ReadBatches(Source& source, ReadStage& stage, Handoff<ReadBatch>& out);
   // Fills `b` up to a batch's size; true: the reading stage ends after it.
   bool FillBatch(Source& source, ReadStage& stage, ReadBatch& b, const Handoff<ReadBatch>& out,
@@ -764,11 +766,12 @@ Result<RunSummary> Runner::RunRecords() {
   } else {
     log_->Info("Run " + std::to_string(sum_.run) + " of " + recipe_.name + " started.");
   }
-  if (Status st = PrepareTargets(); !st.ok()) return Fail(st);
+  std::vector<int64_t> retried;
+  for (const auto& row : retry_rows) retried.push_back(row.id);
   auto source = OpenSource(std::move(retry_rows));
   if (!source.ok()) return Fail(source.status());
   bool interrupted = false;
-  if (Status st = ReadAll(**source, &interrupted); !st.ok()) return Fail(st);
+  if (Status st = ReadAll(**source, retried, &interrupted); !st.ok()) return Fail(st);
   (*source)->Close();
   if (!opt_.dry_run) {
     if (Status st = FinishTargets(interrupted); !st.ok()) return Fail(st);
@@ -973,9 +976,6 @@ Result<std::unique_ptr<Source>> Runner::OpenSource(
     std::vector<StateStore::QuarantineRow> retry_rows) {
   std::unique_ptr<Source> source;
   if (!opt_.retry_quarantine.empty()) {
-    if (!opt_.dry_run) {
-      for (const auto& row : retry_rows) store_->SetQuarantineStatus(row.id, "retried");
-    }
     source = std::make_unique<QuarantineSource>(std::move(retry_rows));
   } else {
     auto made = recipe_.source.def->make_source(recipe_.source.settings);
@@ -987,7 +987,7 @@ Result<std::unique_ptr<Source>> Runner::OpenSource(
   return source;
 }
 
-Status Runner::ReadAll(Source& source, bool* interrupted) {
+Status Runner::ReadAll(Source& source, const std::vector<int64_t>& retried, bool* interrupted) {
   Handoff<ReadBatch> handoff;
   ReadStage stage(recipe_, store_->pseudonym_key(), *tables_, base_scope_);
   std::thread reader([&] {
@@ -1012,6 +1012,16 @@ Status Runner::ReadAll(Source& source, bool* interrupted) {
     }
     ~Join() { (*this)(); }
   } join{handoff, reader, stage};
+  // The targets get ready while the first batch is read: the reading stage
+  // touches neither them nor the state store. If they cannot, what was read
+  // is dropped unseen (the next run reads it again).
+  if (Status st = PrepareTargets(); !st.ok()) {
+    join();
+    return st;
+  }
+  if (!opt_.dry_run) {
+    for (int64_t id : retried) store_->SetQuarantineStatus(id, "retried");
+  }
   Status st = WriteBatches(handoff, stage, interrupted);
   join();
   // Records read but never written: what reading them found (audit rows,

@@ -40,6 +40,7 @@ struct Script {
   std::map<std::string, int> lost_answer_at;    // ... the n-th write of this key (1: the first)
   std::map<std::string, int> writes_of;         // writes tried, by key
   std::string stop_at;                          // writing this key: the target cannot go on (once)
+  bool open_fails = false;                      // Open fails: the service is down
   // The scripted source: records {"id": "1"} ... {"id": "<records>"}.
   int records = 0;
   int fail_at = 0;   // reading this record fails (the source cannot go on)
@@ -71,7 +72,9 @@ class ScriptedTarget : public Target {
     }
     return out;
   }
-  Status Open(const RunContext&) override { return Status::OK(); }
+  Status Open(const RunContext&) override {
+    return g_script->open_fails ? Status::Io("the service is down") : Status::OK();
+  }
   Result<Value> Render(const WriteOp& op) override { return Value(op.key); }
   WriteResult Write(const WriteOp& op) override {
     auto it = g_script->transient_failures.find(op.key);
@@ -657,6 +660,44 @@ targets:
   auto third = Run(*r);
   EXPECT_EQ(script_.written, (std::vector<std::string>{"45000"}));
   EXPECT_EQ(third.in_doubt, 2);
+}
+
+// The source is read while the targets get ready. A run whose targets cannot
+// drops what it read: a record found bad is quarantined once, by the run that
+// goes on to write.
+TEST_F(RunnerTest, ARunWhoseTargetsCannotOpenKeepsNothingOfWhatItRead) {
+  Write("in.jsonl", "{\"id\":\"1\"}\n{\"id\":\"2\",\"a\":1,\"b\":2}\n");
+  auto r = Load(R"(recipe: down
+source: {type: jsonl, path: in.jsonl}
+key: "{{ record.id }}"
+limits: {columns: 2}
+targets:
+  - {name: svc, type: scripted}
+)");
+  ASSERT_TRUE(r);
+  auto quarantined = [&] {
+    sqlite3* db = nullptr;
+    EXPECT_EQ(sqlite3_open((dir_ / "state.db").c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    sqlite3_prepare_v2(db, "SELECT count(*) FROM quarantine", -1, &st, nullptr);
+    EXPECT_EQ(sqlite3_step(st), SQLITE_ROW);
+    const int n = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+  };
+  script_.open_fails = true;
+  auto s = Run(*r);
+  EXPECT_EQ(s.status, "failed");
+  EXPECT_NE(s.error.find("the service is down"), std::string::npos) << s.error;
+  EXPECT_EQ(s.read, 0);
+  EXPECT_EQ(s.quarantined, 0);
+  EXPECT_EQ(quarantined(), 0);
+  script_.open_fails = false;
+  auto again = Run(*r);
+  EXPECT_EQ(again.quarantined, 1);
+  EXPECT_EQ(script_.written, (std::vector<std::string>{"1"}));
+  EXPECT_EQ(quarantined(), 1);
 }
 
 TEST_F(RunnerTest, ATargetThatCannotGoOnStopsTheRunWithoutQuarantiningAnything) {
