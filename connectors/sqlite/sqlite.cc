@@ -65,7 +65,10 @@ ConnectorDef SqliteConnector() {
       "or returning, 32 rows go to one statement (faster); a statement that fails is rolled back "
       "to a savepoint and its rows written one by one, so a failing row is quarantined alone.";
   target.fields = {
-      PathField("Database file to write (WAL mode is switched on).", "out/payroll.sqlite"),
+      PathField("Database file to write. WAL mode is switched on, checkpointed every 64 MiB of WAL "
+                "(not SQLite's 4 MiB; a batch of upserts changes pages all over a large table), so "
+                "the -wal file beside it may reach 64 MiB during a run.",
+                "out/payroll.sqlite"),
       FieldSpec::String("table")
           .Required()
           .Describe("Table to write to (quoted as an identifier; any name without control "
@@ -86,9 +89,8 @@ ConnectorDef SqliteConnector() {
               "content changed is inserted again.")
           .Example("upsert"),
       FieldSpec::StringList("key_columns")
-          .Describe(
-              "Columns (among columns) that identify a row. Required for upsert; with insert "
-              "they let keyonce check whether an interrupted write arrived.")
+          .Describe("Columns (among columns) that identify a row. Required for upsert; with insert "
+                    "they let keyonce check whether an interrupted write arrived.")
           .Example("[cpr, from_date]"),
       FieldSpec::Bool("create_table")
           .Default("false")

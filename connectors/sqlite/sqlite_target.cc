@@ -122,6 +122,13 @@ class SqliteTarget : public Target {
     // file, written and truncated for every chunk (486 MB of writes for
     // 100,000 rows, 12% of the run's CPU). In memory it is one chunk's pages.
     KEYONCE_RETURN_IF_ERROR(Exec(db_raw, "PRAGMA temp_store=MEMORY", "setting temp_store"));
+    // Checkpoints every 64 MiB of WAL, not SQLite's 4 MiB: a batch of upserts
+    // changes index pages all over a large table, and every checkpoint copies
+    // each changed page back into the file once, however often batches changed
+    // it since. 1,000,000 rows in batches of 10,000: 31 -> 22 us a row. The WAL
+    // file may reach 64 MiB during a run; it is removed when the run ends.
+    KEYONCE_RETURN_IF_ERROR(
+        Exec(db_raw, "PRAGMA wal_autocheckpoint=16384", "setting wal_autocheckpoint"));
     KEYONCE_RETURN_IF_ERROR(Exec(db_raw,
                                  std::string("CREATE TABLE IF NOT EXISTS ") + kCheckpointTable +
                                      " (target TEXT PRIMARY KEY, batch INTEGER, state TEXT)",
