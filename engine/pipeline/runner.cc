@@ -87,11 +87,6 @@ size_t ValueMemory(const Value& v) {
 
 using Clock = std::chrono::steady_clock;
 
-// Intents kept in memory before they are spilled to the journal (about 100
-// bytes each): two batches of 10,000 records to two targets. A spill of that
-// many takes less time than writing a batch to its targets, which it overlaps.
-constexpr size_t kSpillIntents = 40000;
-
 // Rereads quarantined records in place of the source.
 class QuarantineSource : public Source {
  public:
@@ -1158,7 +1153,7 @@ void Runner::Stopped(const ReadBatch& last, bool* interrupted) {
 }
 
 void Runner::StartSpill() {
-  if (opt_.dry_run || spill_.valid() || journal_->pending_intents() < kSpillIntents ||
+  if (opt_.dry_run || spill_.valid() || journal_->pending_intents() < opt_.spill_intents ||
       journal_->finished_intents() == 0) {
     return;
   }

@@ -67,6 +67,10 @@ struct RunOptions {
   std::string started_by;  // who asked for the run (a token's name); "" for the command line
   std::string robot;       // the identity the run acts as (audit log); "" = keyonce@host
   int audit_retention_days = 180;  // audit rows older than this are pruned (at most daily)
+  // Intents gathered in memory before the journal spills the finished ones,
+  // beside the next batch's writes (about 100 bytes each; two batches of
+  // 10,000 records to two targets). Tests make it small.
+  size_t spill_intents = 40000;
   // Called from the run's thread: once the run has its id, and after every
   // batch with the counts so far (summary.targets filled, status "running").
   std::function<void(int64_t run)> on_start;

@@ -186,6 +186,7 @@ class RunnerTest : public ::testing::Test {
     o.params = std::move(params);
     o.out = &out_;
     o.err = &err_;
+    o.spill_intents = spill_intents_;
     auto s = RunRecipe(r, o);
     EXPECT_TRUE(s.ok()) << s.status().message();
     return s.ok() ? *s : RunSummary{};
@@ -204,6 +205,7 @@ class RunnerTest : public ::testing::Test {
   std::filesystem::path dir_;
   Script script_;
   std::ostringstream out_, err_;
+  size_t spill_intents_ = RunOptions{}.spill_intents;
 };
 
 const char* kTwoTargets = R"(recipe: two
@@ -634,31 +636,32 @@ targets:
 // (the second batch is two records, written long before 40,000 intents are).
 TEST_F(RunnerTest, WritesThatFailWhileTheJournalSpillsAreJournaledOnceTheSpillIsOver) {
   std::string in;
-  for (int i = 1; i <= 40000; ++i) in += "{\"id\":\"" + std::to_string(i) + "\"}\n";
-  in += "{\"id\":\"25000\",\"v\":\"b\"}\n{\"id\":\"45000\"}\n";
+  for (int i = 1; i <= 400; ++i) in += "{\"id\":\"" + std::to_string(i) + "\"}\n";
+  in += "{\"id\":\"250\",\"v\":\"b\"}\n{\"id\":\"450\"}\n";
   Write("in.jsonl", in);
   auto r = Load(R"(recipe: spill
 source: {type: jsonl, path: in.jsonl}
 key: "{{ record.id }}"
-batch_records: 40000
+batch_records: 400
 targets:
   - {name: svc, type: scripted, on_change: insert_new}
 )");
   ASSERT_TRUE(r);
-  script_.lost_answer_at = {{"25000", 2}};
-  script_.permanent = {"45000"};
+  spill_intents_ = 400;  // the first batch spills while the second is written
+  script_.lost_answer_at = {{"250", 2}};
+  script_.permanent = {"450"};
   auto s = Run(*r);
   EXPECT_EQ(s.in_doubt, 1);
   EXPECT_EQ(s.quarantined, 2);
-  EXPECT_EQ(script_.written.size(), 40000u);
+  EXPECT_EQ(script_.written.size(), 400u);
   script_.written.clear();
   script_.permanent.clear();
   auto again = Run(*r);
-  EXPECT_EQ(script_.written, (std::vector<std::string>{"45000"}))
+  EXPECT_EQ(script_.written, (std::vector<std::string>{"450"}))
       << "only the failed write again: the doubt holds, and nothing spilled is written twice";
-  EXPECT_EQ(again.in_doubt, 2) << "both records of key 25000 wait for a person";
+  EXPECT_EQ(again.in_doubt, 2) << "both records of key 250 wait for a person";
   auto third = Run(*r);
-  EXPECT_EQ(script_.written, (std::vector<std::string>{"45000"}));
+  EXPECT_EQ(script_.written, (std::vector<std::string>{"450"}));
   EXPECT_EQ(third.in_doubt, 2);
 }
 
