@@ -20,6 +20,26 @@
 namespace keyonce {
 namespace {
 
+// The rows of a query on a SQLite file, each column as text ("" for NULL).
+using Table = std::vector<std::vector<std::string>>;
+Table Rows(const std::filesystem::path& file, const char* sql) {
+  Table rows;
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open(file.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  EXPECT_EQ(sqlite3_prepare_v2(db, sql, -1, &st, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+  while (st && sqlite3_step(st) == SQLITE_ROW) {
+    auto& row = rows.emplace_back();
+    for (int c = 0; c < sqlite3_column_count(st); ++c) {
+      const auto* text = sqlite3_column_text(st, c);
+      row.emplace_back(text ? reinterpret_cast<const char*>(text) : "");
+    }
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return rows;
+}
+
 // A target whose behaviour the test scripts: how many transient failures
 // each key gets before succeeding, keys that fail permanently, and whether
 // Recover can tell what happened.
@@ -255,16 +275,8 @@ TEST_F(RunnerTest, ChangedRecordFollowsEachTargetsPolicy) {
   EXPECT_EQ(s.targets[0].second.written, 1);
   EXPECT_EQ(s.targets[1].second.updated, 1);
   EXPECT_EQ(Lines(Read("out.jsonl")), 3);
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open((dir_ / "out.db").c_str(), &db), SQLITE_OK);
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db, "SELECT count(*), (SELECT v FROM t WHERE id = '2') FROM t", -1, &st,
-                     nullptr);
-  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
-  EXPECT_EQ(sqlite3_column_int(st, 0), 2);
-  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(st, 1)), "CHANGED");
-  sqlite3_finalize(st);
-  sqlite3_close(db);
+  EXPECT_EQ(Rows(dir_ / "out.db", "SELECT count(*), (SELECT v FROM t WHERE id = '2') FROM t"),
+            (Table{{"2", "CHANGED"}}));
 }
 
 const char* kScripted = R"(recipe: scripted
@@ -401,20 +413,8 @@ TEST_F(RunnerTest, TheQuarantineKeepsTheRecordAsReadWhateverTheStepsChanged) {
     EXPECT_EQ(s.exit_code, kExitQuarantined) << err_.str();
     EXPECT_EQ(s.quarantined, 2);
     EXPECT_EQ(script_.written, (std::vector<std::string>{"1"}));
-    sqlite3* q = nullptr;
-    ASSERT_EQ(sqlite3_open((dir_ / "state.db").c_str(), &q), SQLITE_OK);
-    sqlite3_stmt* st = nullptr;
-    sqlite3_prepare_v2(q, "SELECT stage, record FROM quarantine ORDER BY position", -1, &st,
-                       nullptr);
-    std::vector<std::pair<std::string, std::string>> rows;
-    while (sqlite3_step(st) == SQLITE_ROW) {
-      rows.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)),
-                        reinterpret_cast<const char*>(sqlite3_column_text(st, 1)));
-    }
-    sqlite3_finalize(st);
-    sqlite3_close(q);
-    using Row = std::pair<std::string, std::string>;
-    EXPECT_EQ(rows, (std::vector<Row>{{"target", rec2}, {"step", rec3}}));
+    EXPECT_EQ(Rows(dir_ / "state.db", "SELECT stage, record FROM quarantine ORDER BY position"),
+              (Table{{"target", rec2}, {"step", rec3}}));
   }
 }
 
@@ -563,15 +563,10 @@ targets:
   EXPECT_TRUE(script_.written.empty());
 
   // A person checked the target and retries the record: now it is written, once.
-  sqlite3* q = nullptr;
-  ASSERT_EQ(sqlite3_open((dir_ / "state.db").c_str(), &q), SQLITE_OK);
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(q, "SELECT id FROM quarantine WHERE stage='in_doubt' AND status='open'", -1,
-                     &st, nullptr);
-  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
-  int64_t id = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  sqlite3_close(q);
+  auto open =
+      Rows(dir_ / "state.db", "SELECT id FROM quarantine WHERE stage='in_doubt' AND status='open'");
+  ASSERT_EQ(open.size(), 1u);
+  const int64_t id = std::stoll(open[0][0]);
   RunOptions o;
   o.state_path = dir_ / "state.db";
   o.out = &out_;
@@ -678,29 +673,19 @@ targets:
   - {name: svc, type: scripted}
 )");
   ASSERT_TRUE(r);
-  auto quarantined = [&] {
-    sqlite3* db = nullptr;
-    EXPECT_EQ(sqlite3_open((dir_ / "state.db").c_str(), &db), SQLITE_OK);
-    sqlite3_stmt* st = nullptr;
-    sqlite3_prepare_v2(db, "SELECT count(*) FROM quarantine", -1, &st, nullptr);
-    EXPECT_EQ(sqlite3_step(st), SQLITE_ROW);
-    const int n = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return n;
-  };
+  auto quarantined = [&] { return Rows(dir_ / "state.db", "SELECT count(*) FROM quarantine"); };
   script_.open_fails = true;
   auto s = Run(*r);
   EXPECT_EQ(s.status, "failed");
   EXPECT_NE(s.error.find("the service is down"), std::string::npos) << s.error;
   EXPECT_EQ(s.read, 0);
   EXPECT_EQ(s.quarantined, 0);
-  EXPECT_EQ(quarantined(), 0);
+  EXPECT_EQ(quarantined(), (Table{{"0"}}));
   script_.open_fails = false;
   auto again = Run(*r);
   EXPECT_EQ(again.quarantined, 1);
   EXPECT_EQ(script_.written, (std::vector<std::string>{"1"}));
-  EXPECT_EQ(quarantined(), 1);
+  EXPECT_EQ(quarantined(), (Table{{"1"}}));
 }
 
 TEST_F(RunnerTest, ATargetThatCannotGoOnStopsTheRunWithoutQuarantiningAnything) {
@@ -933,14 +918,7 @@ targets:
   EXPECT_EQ(s.status, "failed");
   EXPECT_EQ(s.exit_code, kExitFailed);
   EXPECT_NE(s.error.find("the run ran out of memory"), std::string::npos) << s.error;
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open((dir_ / "state.db").c_str(), &db), SQLITE_OK);
-  sqlite3_stmt* st = nullptr;
-  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT status FROM runs", -1, &st, nullptr), SQLITE_OK);
-  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
-  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)), "failed");
-  sqlite3_finalize(st);
-  sqlite3_close(db);
+  EXPECT_EQ(Rows(dir_ / "state.db", "SELECT status FROM runs"), (Table{{"failed"}}));
   // The next run recovers the batch in flight, like after a crash, and finishes the work.
   script_.out_of_memory.clear();
   RunSummary again = Run(*r);
