@@ -1,6 +1,6 @@
 // The `xml` connector: a streaming source of records from an XML file.
 // Settings are declared here once, as data; the scanner that cuts records
-// out of the file is xml_scanner.cc, the conversion to values xml_dom.cc.
+// out of the file is common/xml/xml_scanner.cc, the conversion to values xml_dom.cc.
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -10,7 +10,7 @@
 #include <pugixml.hpp>
 
 #include "connectors/common/xml/xml_dom.h"
-#include "connectors/xml/xml_scanner.h"
+#include "connectors/common/xml/xml_scanner.h"
 #include "keyonce/connector.h"
 
 namespace keyonce::connectors::xml {

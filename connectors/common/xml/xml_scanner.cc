@@ -1,4 +1,4 @@
-#include "connectors/xml/xml_scanner.h"
+#include "connectors/common/xml/xml_scanner.h"
 
 #include <algorithm>
 #include <cctype>
