@@ -18,6 +18,9 @@ PACKAGES=(
   # Fuzzing (issue 5): clang with libFuzzer (libclang_rt.fuzzer is in
   # libclang-rt-14-dev; libfuzzer-14-dev is not needed), llvm-symbolizer
   clang-14 libclang-rt-14-dev llvm-14
+  # Spreadsheets (issue 14): libzip opens xlsx files; openpyxl makes the
+  # xlsx source's test workbooks
+  libzip-dev python3-openpyxl
 )
 # Node.js for the npm test servers: Debian's nodejs + npm, unless a Node.js
 # with its own npm (e.g. NodeSource's, which conflicts with Debian's npm) is

@@ -1,0 +1,328 @@
+// The xlsx source against workbooks made by openpyxl (testdata/make_fixtures.py,
+// run once per ctest run as the xlsx_fixtures fixture; run by the first test
+// here when the binary is started by hand).
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "keyonce/connector.h"
+#include "keyonce/testing.h"
+
+namespace keyonce {
+namespace {
+
+namespace fs = std::filesystem;
+
+class NullLog : public Log {
+ public:
+  void Info(const std::string&) override {}
+  void Warn(const std::string&) override {}
+};
+
+// Peak resident set size of this process (VmHWM), in KiB.
+long PeakRssKib() {
+  std::ifstream in("/proc/self/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+const fs::path& Fixtures() {
+  static const fs::path dir = [] {
+    fs::path d = XLSX_FIXTURES;
+    if (!fs::exists(d / "kinds.xlsx")) {
+      std::string cmd = std::string("/usr/bin/python3 ") + XLSX_MAKE_FIXTURES + " " + d.string();
+      if (std::system(cmd.c_str()) != 0) throw std::runtime_error("making fixtures failed");
+    }
+    return d;
+  }();
+  return dir;
+}
+
+struct Read {
+  std::vector<SourceItem> items;
+  Status error;
+  std::string Json(size_t i) const { return ToJson(items.at(i).record); }
+};
+
+class XlsxSourceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ctx_.recipe = "r";
+    ctx_.run_id = "1";
+    ctx_.log = &log_;
+  }
+
+  Result<std::unique_ptr<Source>> Make(const std::string& yaml) {
+    const ConnectorDef* def = Registry::Global().Find("xlsx");
+    if (!def || !def->source) return Status::NotFound("xlsx connector not registered");
+    testing::SettingsYaml opt;
+    opt.base_dir = Fixtures();
+    auto settings = testing::SettingsFromYaml(def->source->fields, yaml, opt);
+    if (!settings.ok()) return settings.status();
+    return def->make_source(*settings);
+  }
+
+  Read ReadAll(const std::string& yaml, size_t max_items = SIZE_MAX) {
+    Read out;
+    auto src = Make(yaml);
+    if (!src.ok()) {
+      out.error = src.status();
+      return out;
+    }
+    Status st = (*src)->Open(ctx_);
+    if (!st.ok()) {
+      out.error = st;
+      return out;
+    }
+    while (out.items.size() < max_items) {
+      SourceItem item;
+      auto r = (*src)->Next(&item);
+      if (!r.ok()) {
+        out.error = r.status();
+        break;
+      }
+      if (!*r) break;
+      out.items.push_back(std::move(item));
+    }
+    (*src)->Close();
+    return out;
+  }
+
+  NullLog log_;
+  RunContext ctx_;
+};
+
+TEST_F(XlsxSourceTest, RegisteredWithDocumentedSettings) {
+  const ConnectorDef* def = Registry::Global().Find("xlsx");
+  ASSERT_NE(def, nullptr);
+  ASSERT_TRUE(def->source);
+  EXPECT_FALSE(def->target);
+  for (const auto& f : def->source->fields) {
+    EXPECT_FALSE(f.description.empty()) << f.name;
+    EXPECT_FALSE(f.example.empty()) << f.name;
+  }
+}
+
+TEST_F(XlsxSourceTest, CellsAreTypedAsExcelShowsThem) {
+  Read r = ReadAll("path: kinds.xlsx\n");
+  ASSERT_TRUE(r.error.ok()) << r.error.ToString();
+  ASSERT_EQ(r.items.size(), 5u);
+  // Shared string with Danish letters, integer, decimal, boolean, dates by
+  // built-in (14) and custom formats, a time (built-in 20), a Danish custom
+  // date format, a formula's cached number.
+  EXPECT_EQ(r.Json(0), R"({"Navn":"Søren Æblegård","Antal":42,"Beløb":12.5,"Aktiv":true,)"
+                       R"("Dato":"2024-03-01","DatoTid":"2024-03-01T08:30:00","Tid":"08:30:00",)"
+                       R"("Dansk":"2024-12-24","Formel":84})");
+  EXPECT_EQ(r.items[0].position, "kinds.xlsx:Ark1!2");
+  EXPECT_TRUE(r.items[0].record.at("Antal").is_int64());
+  // Shared rich text runs joined; negative integer; a number stored as text
+  // stays text; serial 60 is Excel's 1900-02-29, 59 is 1900-02-28;
+  // elapsed hours; a [Red] format is not a date; a cached formula string.
+  EXPECT_EQ(r.Json(1), R"({"Navn":"Kim Ågård","Antal":-7,"Beløb":"0042","Aktiv":false,)"
+                       R"("Dato":"1900-02-29","DatoTid":"1900-02-28T00:00:00","Tid":"36:15:00",)"
+                       R"("Dansk":3,"Formel":"Søren Æblegård!"})");
+  // Inline rich text joined without its phonetic run; empty cells are null.
+  EXPECT_EQ(r.Json(2),
+            R"({"Navn":"Hans Ørsted","Antal":null,"Beløb":null,"Aktiv":null,"Dato":null,)"
+            R"("DatoTid":null,"Tid":null,"Dansk":null,"Formel":null})");
+  // The error cell quarantines its row, naming the cell, not the value of
+  // any other cell; the rows after it are read.
+  EXPECT_TRUE(r.items[3].rejected);
+  EXPECT_EQ(r.items[3].reason, "cell kinds.xlsx:Ark1!B5 holds the error #DIV/0!");
+  EXPECT_EQ(r.items[3].position, "kinds.xlsx:Ark1!5");
+  EXPECT_EQ(r.items[3].reason.find("fejl"), std::string::npos);
+  EXPECT_EQ(r.items[4].record.at("Navn"), Value("efter"));
+}
+
+TEST_F(XlsxSourceTest, ErrorCellsCanReadAsNull) {
+  Read r = ReadAll("path: kinds.xlsx\nerrors: \"null\"\n");
+  ASSERT_TRUE(r.error.ok()) << r.error.ToString();
+  ASSERT_EQ(r.items.size(), 5u);
+  EXPECT_FALSE(r.items[3].rejected);
+  EXPECT_EQ(r.items[3].record.at("Navn"), Value("fejl"));
+  EXPECT_TRUE(r.items[3].record.at("Antal").is_null());
+}
+
+TEST_F(XlsxSourceTest, DatesIn1904System) {
+  Read r = ReadAll("path: date1904.xlsx\n");
+  ASSERT_TRUE(r.error.ok()) << r.error.ToString();
+  ASSERT_EQ(r.items.size(), 1u);
+  EXPECT_EQ(r.Json(0), R"({"Dato":"2024-03-01"})");
+}
+
+TEST_F(XlsxSourceTest, SheetByNameOrVisiblePositionHiddenOnlyByName) {
+  Read by_pos = ReadAll("path: kinds.xlsx\nsheet: \"2\"\n");  // Skjult is hidden: Fletning
+  ASSERT_TRUE(by_pos.error.ok()) << by_pos.error.ToString();
+  ASSERT_FALSE(by_pos.items.empty());
+  EXPECT_EQ(by_pos.items[0].position, "kinds.xlsx:Fletning!2");
+  Read hidden = ReadAll("path: kinds.xlsx\nsheet: Skjult\n");
+  ASSERT_TRUE(hidden.error.ok()) << hidden.error.ToString();
+  ASSERT_EQ(hidden.items.size(), 1u);
+  EXPECT_EQ(hidden.Json(0), R"({"Hemmelig":"x"})");
+  Read missing = ReadAll("path: kinds.xlsx\nsheet: Fletnig\n");
+  EXPECT_EQ(missing.error.code(), Status::Code::kInvalid);
+  EXPECT_NE(missing.error.message().find("did you mean 'Fletning'"), std::string::npos)
+      << missing.error.message();
+  Read too_far = ReadAll("path: kinds.xlsx\nsheet: \"4\"\n");
+  EXPECT_NE(too_far.error.message().find("has 3 visible sheet(s); there is no sheet 4"),
+            std::string::npos)
+      << too_far.error.message();
+}
+
+TEST_F(XlsxSourceTest, MergedCellsTopLeftOrEmptyAndHiddenRows) {
+  Read top = ReadAll("path: kinds.xlsx\nsheet: Fletning\n");
+  ASSERT_TRUE(top.error.ok()) << top.error.ToString();
+  ASSERT_EQ(top.items.size(), 4u);
+  EXPECT_EQ(top.Json(1), R"({"Afdeling":"Skole","Navn":"Bo"})");  // row 3: hidden, merged
+  EXPECT_EQ(top.Json(2), R"({"Afdeling":"Skole","Navn":"Carl"})");
+  EXPECT_EQ(top.Json(3), R"({"Afdeling":"Rådhus","Navn":"Dorte"})");
+  Read empty = ReadAll("path: kinds.xlsx\nsheet: Fletning\nmerged_cells: empty\n");
+  ASSERT_TRUE(empty.error.ok()) << empty.error.ToString();
+  EXPECT_EQ(empty.Json(2), R"({"Afdeling":null,"Navn":"Carl"})");
+  Read skip = ReadAll("path: kinds.xlsx\nsheet: Fletning\nhidden_rows: skip\n");
+  ASSERT_TRUE(skip.error.ok()) << skip.error.ToString();
+  ASSERT_EQ(skip.items.size(), 3u);
+  EXPECT_EQ(skip.items[1].position, "kinds.xlsx:Fletning!4");
+}
+
+TEST_F(XlsxSourceTest, HeaderRowFirstRowAndEmptyRows) {
+  Read r =
+      ReadAll("path: kinds.xlsx\nsheet: Rapport 2024\nheader_row: 3\nstop_at_empty_row: true\n");
+  ASSERT_TRUE(r.error.ok()) << r.error.ToString();
+  ASSERT_EQ(r.items.size(), 2u);
+  // Empty header cell: its column letter; repeated name: _2.
+  EXPECT_EQ(r.Json(0), R"({"id":1,"navn":"Åse","C":"x","navn_2":"y"})");
+  EXPECT_EQ(r.Json(1), R"({"id":2,"navn":"Øjvind","C":null,"navn_2":null})");
+  EXPECT_EQ(r.items[1].position, "kinds.xlsx:'Rapport 2024'!5");
+  // Without stop_at_empty_row the notes under the table are read too.
+  Read all = ReadAll("path: kinds.xlsx\nsheet: Rapport 2024\nheader_row: 3\n");
+  ASSERT_EQ(all.items.size(), 3u);
+  EXPECT_EQ(all.Json(2), R"({"id":"Sum","navn":2,"C":null,"navn_2":null})");
+  // Kept empty rows are records of nulls.
+  Read keep =
+      ReadAll("path: kinds.xlsx\nsheet: Rapport 2024\nheader_row: 3\nskip_empty_rows: false\n");
+  ASSERT_EQ(keep.items.size(), 4u);
+  EXPECT_EQ(keep.items[2].position, "kinds.xlsx:'Rapport 2024'!6");
+  EXPECT_EQ(keep.Json(2), R"({"id":null,"navn":null,"C":null,"navn_2":null})");
+  // No header: column letters, from first_row.
+  Read letters = ReadAll("path: kinds.xlsx\nsheet: Rapport 2024\nheader_row: 0\nfirst_row: 4\n");
+  ASSERT_EQ(letters.items.size(), 3u);
+  EXPECT_EQ(letters.Json(0), R"({"A":1,"B":"Åse","C":"x","D":"y"})");
+  EXPECT_EQ(letters.Json(1), R"({"A":2,"B":"Øjvind"})");
+  // first_row must follow the header.
+  Read bad = ReadAll("path: kinds.xlsx\nheader_row: 3\nfirst_row: 2\n");
+  EXPECT_EQ(bad.error.code(), Status::Code::kInvalid);
+}
+
+TEST_F(XlsxSourceTest, MalformedRowIsQuarantinedAndTheSheetReadOn) {
+  Read r = ReadAll("path: bad_row.xlsx\nerrors: \"null\"\n");
+  ASSERT_TRUE(r.error.ok()) << r.error.ToString();
+  ASSERT_EQ(r.items.size(), 5u);
+  EXPECT_FALSE(r.items[0].rejected);
+  EXPECT_TRUE(r.items[1].rejected);
+  EXPECT_EQ(r.items[1].position, "bad_row.xlsx:Ark1!3");
+  EXPECT_NE(r.items[1].reason.find("row 3 of bad_row.xlsx:Ark1 is malformed XML"),
+            std::string::npos)
+      << r.items[1].reason;
+  EXPECT_EQ(r.items[2].record.at("Navn"), Value("Hans Ørsted"));
+}
+
+TEST_F(XlsxSourceTest, BrokenSheetFailsNamingFileSheetAndRow) {
+  Read r = ReadAll("path: broken_sheet.xlsx\n");
+  // Each cell's value stays out of the message.
+  EXPECT_EQ(r.error.message().find("Søren"), std::string::npos);
+  EXPECT_EQ(r.items.size(), 1u);  // row 2 arrived before the break
+  EXPECT_FALSE(r.error.ok());
+  EXPECT_NE(r.error.message().find("reading broken_sheet.xlsx:Ark1 after row 2"), std::string::npos)
+      << r.error.message();
+}
+
+TEST_F(XlsxSourceTest, FilesThatAreNotWorkbooksGetClearErrors) {
+  Read missing = ReadAll("path: nothere.xlsx\n");
+  EXPECT_EQ(missing.error.code(), Status::Code::kNotFound);
+  Read truncated = ReadAll("path: truncated.xlsx\n");
+  EXPECT_EQ(truncated.error.code(), Status::Code::kInvalid);
+  EXPECT_NE(truncated.error.message().find("truncated.xlsx is not an xlsx file: not a zip "
+                                           "archive, or a damaged one (truncated?)"),
+            std::string::npos)
+      << truncated.error.message();
+  Read notzip = ReadAll("path: notzip.xlsx\n");
+  EXPECT_NE(notzip.error.message().find("notzip.xlsx is not an xlsx file"), std::string::npos)
+      << notzip.error.message();
+  Read encrypted = ReadAll("path: encrypted.xlsx\n");
+  EXPECT_EQ(encrypted.error.code(), Status::Code::kInvalid);
+  EXPECT_NE(encrypted.error.message().find("encrypted (password-protected) or an old .xls file"),
+            std::string::npos)
+      << encrypted.error.message();
+}
+
+TEST_F(XlsxSourceTest, ZipBombIsRefusedEarly) {
+  Read r = ReadAll("path: bomb.xlsx\nmerged_cells: empty\n");
+  EXPECT_EQ(r.error.code(), Status::Code::kInvalid);
+  EXPECT_NE(r.error.message().find("bomb.xlsx: xl/worksheets/sheet1.xml inflates more than 100 "
+                                   "times its compressed size"),
+            std::string::npos)
+      << r.error.message();
+  // The same with the merged ranges' pass (the default).
+  Read merged = ReadAll("path: bomb.xlsx\n");
+  EXPECT_NE(merged.error.message().find("refusing it as a zip bomb"), std::string::npos)
+      << merged.error.message();
+}
+
+TEST_F(XlsxSourceTest, SharedStringTableIsBounded) {
+  // The fixture's table: "Søren Æblegård" (17 bytes of UTF-8) and "Kim
+  // Ågård" (11), each counted with 32 bytes of bookkeeping: 92 bytes.
+  Read fits = ReadAll("path: kinds.xlsx\nmax_shared_strings_bytes: 92\n");
+  EXPECT_TRUE(fits.error.ok()) << fits.error.ToString();
+  Read over = ReadAll("path: kinds.xlsx\nmax_shared_strings_bytes: 91\n");
+  EXPECT_EQ(over.error.code(), Status::Code::kInvalid);
+  EXPECT_EQ(over.error.message(),
+            "kinds.xlsx: the shared string table holds more than 91 bytes "
+            "(max_shared_strings_bytes)");
+}
+
+TEST_F(XlsxSourceTest, HundredThousandRowsStreamInOrderWithFlatMemory) {
+  const long before = PeakRssKib();
+  auto src = Make("path: big.xlsx\nmerged_cells: empty\n");
+  ASSERT_TRUE(src.ok()) << src.status().ToString();
+  ASSERT_TRUE((*src)->Open(ctx_).ok());
+  int64_t n = 0;
+  while (true) {
+    SourceItem item;
+    auto r = (*src)->Next(&item);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    if (!*r) break;
+    ++n;
+    ASSERT_EQ(item.record.at("id").as_int64(), n);
+    ASSERT_EQ(item.record.at("beløb").as_double(), static_cast<double>(n) + 0.5);
+  }
+  EXPECT_EQ(n, 100000);
+  (*src)->Close();
+  // The sheet's XML is 9 MiB; reading it must not hold it (nor the records).
+  const long grown = PeakRssKib() - before;
+  EXPECT_LT(grown, 8 * 1024) << "peak RSS grew by " << grown << " KiB";
+}
+
+TEST_F(XlsxSourceTest, RowsArriveBeforeTheSheetIsInflatedWhole) {
+  // big_bad_end.xlsx's sheet is spoilt only in its last compressed bytes
+  // (its CRC no longer matches): a source that inflated the sheet before
+  // giving rows would fail before the first; a streaming one gives every
+  // row, then fails at the spoilt end (as garbage XML or as a damaged zip
+  // entry, whichever inflate meets first), naming the file, sheet and row.
+  Read r = ReadAll("path: big_bad_end.xlsx\nmerged_cells: empty\n");
+  EXPECT_GT(r.items.size(), 99000u);
+  ASSERT_FALSE(r.items.empty());
+  EXPECT_EQ(r.items[0].record.at("id").as_int64(), 1);
+  ASSERT_FALSE(r.error.ok());
+  EXPECT_EQ(r.error.message().rfind("reading big_bad_end.xlsx:Data after row ", 0), 0u)
+      << r.error.message();
+  EXPECT_NE(r.error.message().find("xl/worksheets/sheet1.xml"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace keyonce
