@@ -27,7 +27,7 @@ struct SourceConfig {
   sheet::RowOptions rows;
   bool merged_top_left = true;
   bool skip_hidden_rows = false;
-  bool errors_null = false;
+  bool errors_empty = false;
   uint64_t max_shared_strings_bytes = 0;
 };
 
@@ -46,7 +46,7 @@ Result<SourceConfig> ReadConfig(const Settings& s) {
   c.rows.stop_at_empty_row = s.Bool("stop_at_empty_row").value_or(false);
   c.merged_top_left = s.String("merged_cells").value_or("top_left") == "top_left";
   c.skip_hidden_rows = s.String("hidden_rows").value_or("read") == "skip";
-  c.errors_null = s.String("errors").value_or("quarantine") == "null";
+  c.errors_empty = s.String("errors").value_or("quarantine") == "empty";
   int64_t max = s.Int("max_shared_strings_bytes").value_or(int64_t{256} << 20);
   if (max < 1) return Status::Invalid(s.where + ": max_shared_strings_bytes must be at least 1");
   c.max_shared_strings_bytes = static_cast<uint64_t>(max);
@@ -339,7 +339,7 @@ class XlsxSource : public Source {
     if (type == "str" || type == "d") return Value(std::string(text));
     if (type == "b") return Value(text == "1" || text == "true");
     if (type == "e") {
-      if (config_.errors_null) return std::nullopt;
+      if (config_.errors_empty) return std::nullopt;
       if (row >= config_.rows.first_row) {
         Reject(row, "cell " + cell + " holds the error " + std::string(text), raw);
       }
@@ -408,7 +408,8 @@ ConnectorDef XlsxConnector() {
       "hours elapsed, e.g. 36:15:00), in the workbook's 1900 or 1904 date system. Excel's "
       "1900 leap-year bug is kept as Excel shows it: serial 60 is 1900-02-29, earlier serials "
       "count from 1899-12-31. An error cell (#N/A, #DIV/0!, ...) quarantines its row with the "
-      "reason \"cell B7 holds the error #N/A\" (or, with `errors: null`, reads as empty). "
+      "reason \"cell staff.xlsx:Ark1!B7 holds the error #N/A\" (or, with `errors: empty`, "
+      "reads as empty). "
       "Positions and messages name the file, sheet and row or cell "
       "(staff.xlsx:Ark1!17, staff.xlsx:Ark1!B17; 'Sheet name'!B17 when the name has spaces), "
       "never a cell's value. A row that is not well-formed XML is quarantined and the sheet "
@@ -468,12 +469,14 @@ ConnectorDef XlsxConnector() {
           .Describe("read: hidden rows (hidden by hand or by a filter) are records like the "
                     "others. skip: they are left out (they do not count as empty rows).")
           .Example("skip"),
-      FieldSpec::Enum("errors", {"quarantine", "null"})
+      FieldSpec::Enum("errors", {"quarantine", "empty"})
           .Default("quarantine")
-          .Describe("A cell holding an error (#N/A, #DIV/0!, #REF!, #VALUE!, ...). quarantine: "
-                    "its row is quarantined with the reason \"cell B7 holds the error #N/A\" and "
-                    "the run goes on. null: the cell reads as empty.")
-          .Example("null"),
+          .Describe(
+              "A cell holding an error (#N/A, #DIV/0!, #REF!, #VALUE!, ...). quarantine: "
+              "its row is quarantined with the reason \"cell staff.xlsx:Ark1!B7 holds the error "
+              "#N/A\" and "
+              "the run goes on. empty: the cell reads as empty (null).")
+          .Example("empty"),
       FieldSpec::Int("max_shared_strings_bytes")
           .Default("268435456")
           .Describe("Largest shared string table (the workbook's text, held in memory while the "

@@ -139,8 +139,8 @@ TEST_F(XlsxSourceTest, CellsAreTypedAsExcelShowsThem) {
   EXPECT_EQ(r.items[4].record.at("Navn"), Value("efter"));
 }
 
-TEST_F(XlsxSourceTest, ErrorCellsCanReadAsNull) {
-  Read r = ReadAll("path: kinds.xlsx\nerrors: \"null\"\n");
+TEST_F(XlsxSourceTest, ErrorCellsCanReadAsEmpty) {
+  Read r = ReadAll("path: kinds.xlsx\nerrors: empty\n");
   ASSERT_TRUE(r.error.ok()) << r.error.ToString();
   ASSERT_EQ(r.items.size(), 5u);
   EXPECT_FALSE(r.items[3].rejected);
@@ -220,7 +220,7 @@ TEST_F(XlsxSourceTest, HeaderRowFirstRowAndEmptyRows) {
 }
 
 TEST_F(XlsxSourceTest, MalformedRowIsQuarantinedAndTheSheetReadOn) {
-  Read r = ReadAll("path: bad_row.xlsx\nerrors: \"null\"\n");
+  Read r = ReadAll("path: bad_row.xlsx\nerrors: empty\n");
   ASSERT_TRUE(r.error.ok()) << r.error.ToString();
   ASSERT_EQ(r.items.size(), 5u);
   EXPECT_FALSE(r.items[0].rejected);
