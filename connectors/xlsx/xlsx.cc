@@ -256,6 +256,11 @@ class XlsxSource : public Source {
     if (!rec.error.empty() || !parsed) {
       // Malformed: quarantined under the row it should be, read on.
       std::string why = !rec.error.empty() ? rec.error : parsed.description();
+      if (guess == config_.rows.header_row) {
+        // Without its header no row of the sheet has its field names.
+        return Status::Invalid("the header row " + std::to_string(guess) + " of " + sheet_where_ +
+                               " is malformed XML: " + why);
+      }
       Reject(guess,
              "row " + std::to_string(guess) + " of " + sheet_where_ + " is malformed XML: " + why,
              rec.text);

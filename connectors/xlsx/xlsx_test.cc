@@ -102,10 +102,18 @@ TEST_F(XlsxSourceTest, RegisteredWithDocumentedSettings) {
   ASSERT_NE(def, nullptr);
   ASSERT_TRUE(def->source);
   EXPECT_FALSE(def->target);
+  std::string yaml;
   for (const auto& f : def->source->fields) {
     EXPECT_FALSE(f.description.empty()) << f.name;
     EXPECT_FALSE(f.example.empty()) << f.name;
+    yaml += f.name + ": " + f.example + "\n";
   }
+  // Every example is a valid value (first_row 5 follows header_row 3).
+  testing::SettingsYaml opt;
+  opt.params = {"month"};
+  auto settings = testing::SettingsFromYaml(def->source->fields, yaml, opt);
+  ASSERT_TRUE(settings.ok()) << settings.status().ToString();
+  EXPECT_TRUE(def->make_source(*settings).ok());
 }
 
 TEST_F(XlsxSourceTest, CellsAreTypedAsExcelShowsThem) {
@@ -230,6 +238,16 @@ TEST_F(XlsxSourceTest, MalformedRowIsQuarantinedAndTheSheetReadOn) {
             std::string::npos)
       << r.items[1].reason;
   EXPECT_EQ(r.items[2].record.at("Navn"), Value("Hans Ørsted"));
+}
+
+TEST_F(XlsxSourceTest, MalformedHeaderRowFailsTheRun) {
+  // Without its header no row of the sheet has its field names.
+  Read r = ReadAll("path: bad_header.xlsx\n");
+  EXPECT_TRUE(r.items.empty());
+  EXPECT_EQ(r.error.code(), Status::Code::kInvalid);
+  EXPECT_EQ(
+      r.error.message().rfind("the header row 1 of bad_header.xlsx:Ark1 is malformed XML: ", 0), 0u)
+      << r.error.message();
 }
 
 TEST_F(XlsxSourceTest, BrokenSheetFailsNamingFileSheetAndRow) {

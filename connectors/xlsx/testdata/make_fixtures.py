@@ -161,6 +161,9 @@ with zipfile.ZipFile(path("date1904.xlsx")) as z:
 patch_zip(path("kinds.xlsx"), path("bad_row.xlsx"), {
     # PATCH: row 3's cell closes the wrong tag; rows 2 and 4 are fine.
     "xl/worksheets/sheet1.xml": lambda x: replace_cell(x, "B3", '<c r="B3"><v>1</x></c>')})
+patch_zip(path("kinds.xlsx"), path("bad_header.xlsx"), {
+    # PATCH: the header row's cell closes the wrong tag.
+    "xl/worksheets/sheet1.xml": lambda x: replace_cell(x, "B1", '<c r="B1"><v>1</x></c>')})
 patch_zip(path("kinds.xlsx"), path("broken_sheet.xlsx"), {
     # PATCH: the sheet's XML ends in the middle of row 3.
     "xl/worksheets/sheet1.xml": lambda x: x[:x.index('<row r="3"') + 30]})
