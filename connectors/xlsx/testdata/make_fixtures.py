@@ -110,6 +110,10 @@ def kinds_sheet(xml):
     xml = replace_cell(xml, "I3", '<c r="I3" t="str"><f>A2&amp;"!"</f><v>Søren Æblegård!</v></c>')
     # PATCH: an error cell (a formula that divides by zero).
     xml = replace_cell(xml, "B5", '<c r="B5" t="e"><f>1/0</f><v>#DIV/0!</v></c>')
+    # PATCH: a formula saved without a cached value, and an ISO date cell (t="d").
+    xml = xml.replace('<c r="B6" t="n"><v>1</v></c>',
+                      '<c r="B6" t="n"><v>1</v></c><c r="C6"><f>1+1</f></c>'
+                      '<c r="D6" t="d"><v>2024-03-01T00:00:00</v></c>')
     return xml
 
 
