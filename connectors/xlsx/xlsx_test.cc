@@ -296,6 +296,15 @@ TEST_F(XlsxSourceTest, ZipBombIsRefusedEarly) {
       << merged.error.message();
 }
 
+TEST_F(XlsxSourceTest, SharedStringTableBombIsRefused) {
+  Read r = ReadAll("path: strings_bomb.xlsx\n");
+  EXPECT_EQ(r.error.code(), Status::Code::kInvalid);
+  EXPECT_NE(r.error.message().find("strings_bomb.xlsx: xl/sharedStrings.xml inflates more than "
+                                   "100 times its compressed size"),
+            std::string::npos)
+      << r.error.message();
+}
+
 TEST_F(XlsxSourceTest, SharedStringTableIsBounded) {
   // The fixture's table: "Søren Æblegård" (17 bytes of UTF-8) and "Kim
   // Ågård" (11), each counted with 32 bytes of bookkeeping: 92 bytes.

@@ -200,6 +200,22 @@ with zipfile.ZipFile(path("bomb_plain.xlsx")) as zin, \
         s.write(b"</sheetData></worksheet>")
 os.remove(path("bomb_plain.xlsx"))
 
+# strings_bomb.xlsx: kinds.xlsx whose shared string table (the part the source
+# holds in memory) inflates 30 MB of one letter from ~30 KB.
+with zipfile.ZipFile(path("kinds.xlsx")) as zin, \
+        zipfile.ZipFile(path("strings_bomb.xlsx"), "w", zipfile.ZIP_DEFLATED,
+                        compresslevel=9) as zout:
+    for item in zin.infolist():
+        if item.filename != "xl/sharedStrings.xml":
+            zout.writestr(item.filename, zin.read(item.filename))
+    with zout.open("xl/sharedStrings.xml", "w") as s:
+        s.write(b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+                b"<si><t>x</t></si><si><t>")
+        chunk = b"a" * (1 << 20)
+        for _ in range(30):
+            s.write(chunk)
+        s.write(b"</t></si></sst>")
+
 # --- big.xlsx: 100,000 rows in openpyxl's write_only (streaming) mode ---
 wb = Workbook(write_only=True)
 ws = wb.create_sheet("Data")
