@@ -43,9 +43,7 @@ const fs::path& Fixtures() {
   return dir;
 }
 
-struct Read {
-  std::vector<SourceItem> items;
-  Status error;
+struct Read : testing::SourceRead {
   std::string Json(size_t i) const { return ToJson(items.at(i).record); }
 };
 
@@ -68,29 +66,7 @@ class XlsxSourceTest : public ::testing::Test {
   }
 
   Read ReadAll(const std::string& yaml, size_t max_items = SIZE_MAX) {
-    Read out;
-    auto src = Make(yaml);
-    if (!src.ok()) {
-      out.error = src.status();
-      return out;
-    }
-    Status st = (*src)->Open(ctx_);
-    if (!st.ok()) {
-      out.error = st;
-      return out;
-    }
-    while (out.items.size() < max_items) {
-      SourceItem item;
-      auto r = (*src)->Next(&item);
-      if (!r.ok()) {
-        out.error = r.status();
-        break;
-      }
-      if (!*r) break;
-      out.items.push_back(std::move(item));
-    }
-    (*src)->Close();
-    return out;
+    return Read{testing::ReadSource(Make(yaml), ctx_, max_items)};
   }
 
   NullLog log_;

@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "keyonce/connector.h"
+#include "keyonce/testing.h"
 #include "tests/support/sanitizers.h"
 
 namespace keyonce {
@@ -83,34 +84,8 @@ class XmlSourceTest : public ::testing::Test {
     return s;
   }
 
-  struct ReadResult {
-    std::vector<SourceItem> items;
-    Status error;
-  };
-  ReadResult ReadAll(const Settings& s) {
-    ReadResult out;
-    auto src = Def().make_source(s);
-    if (!src.ok()) {
-      out.error = src.status();
-      return out;
-    }
-    Status st = (*src)->Open(ctx_);
-    if (!st.ok()) {
-      out.error = st;
-      return out;
-    }
-    while (true) {
-      SourceItem item;
-      auto r = (*src)->Next(&item);
-      if (!r.ok()) {
-        out.error = r.status();
-        break;
-      }
-      if (!*r) break;
-      out.items.push_back(std::move(item));
-    }
-    (*src)->Close();
-    return out;
+  testing::SourceRead ReadAll(const Settings& s) {
+    return testing::ReadSource(Def().make_source(s), ctx_);
   }
 
   fs::path dir_;

@@ -47,4 +47,28 @@ Result<MadeTarget> TargetFromRecipe(std::string_view recipe_yaml, const std::fil
   return MadeTarget{recipe, std::move(made).value()};
 }
 
+SourceRead ReadSource(Result<std::unique_ptr<Source>> source, const RunContext& ctx,
+                      size_t max_items) {
+  SourceRead out;
+  if (!source.ok()) {
+    out.error = source.status();
+    return out;
+  }
+  Source& src = **source;
+  out.error = src.Open(ctx);
+  if (!out.error.ok()) return out;
+  while (out.items.size() < max_items) {
+    SourceItem item;
+    auto more = src.Next(&item);
+    if (!more.ok()) {
+      out.error = more.status();
+      break;
+    }
+    if (!*more) break;
+    out.items.push_back(std::move(item));
+  }
+  src.Close();
+  return out;
+}
+
 }  // namespace keyonce::testing

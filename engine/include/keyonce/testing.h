@@ -5,6 +5,8 @@
 // includes this.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -40,5 +42,16 @@ struct MadeTarget {
 };
 Result<MadeTarget> TargetFromRecipe(std::string_view recipe_yaml, const std::filesystem::path& dir,
                                     const std::string& file_name = "test.yaml");
+
+// What a source gave: its items in order, and the status that ended the
+// reading (OK when it ran to its end or to `max_items`).
+struct SourceRead {
+  std::vector<SourceItem> items;
+  Status error;
+};
+// Opens `source` (or takes the error that made it), reads up to `max_items`
+// items and closes it.
+SourceRead ReadSource(Result<std::unique_ptr<Source>> source, const RunContext& ctx,
+                      size_t max_items = SIZE_MAX);
 
 }  // namespace keyonce::testing
