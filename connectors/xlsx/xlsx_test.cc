@@ -10,6 +10,7 @@
 
 #include "keyonce/connector.h"
 #include "keyonce/testing.h"
+#include "tests/support/sanitizers.h"
 
 namespace keyonce {
 namespace {
@@ -293,7 +294,7 @@ TEST_F(XlsxSourceTest, SharedStringTableIsBounded) {
             "(max_shared_strings_bytes)");
 }
 
-TEST_F(XlsxSourceTest, HundredThousandRowsStreamInOrderWithFlatMemory) {
+TEST_F(XlsxSourceTest, ABigSheetStreamsInOrderWithFlatMemory) {
   const long before = PeakRssKib();
   auto src = Make("path: big.xlsx\nmerged_cells: empty\n");
   ASSERT_TRUE(src.ok()) << src.status().ToString();
@@ -308,11 +309,17 @@ TEST_F(XlsxSourceTest, HundredThousandRowsStreamInOrderWithFlatMemory) {
     ASSERT_EQ(item.record.at("id").as_int64(), n);
     ASSERT_EQ(item.record.at("beløb").as_double(), static_cast<double>(n) + 0.5);
   }
-  EXPECT_EQ(n, 100000);
+  EXPECT_EQ(n, XLSX_BIG_ROWS);
   (*src)->Close();
-  // The sheet's XML is 9 MiB; reading it must not hold it (nor the records).
   const long grown = PeakRssKib() - before;
+#if defined(KEYONCE_ASAN) || defined(KEYONCE_TSAN)
+  // A sanitizer's shadow memory and quarantine of freed blocks are resident:
+  // RSS says nothing (and the sheet has a tenth of the rows).
+  (void)grown;
+#else
+  // The sheet's XML is 9 MiB; reading it must not hold it (nor the records).
   EXPECT_LT(grown, 8 * 1024) << "peak RSS grew by " << grown << " KiB";
+#endif
 }
 
 TEST_F(XlsxSourceTest, RowsArriveBeforeTheSheetIsInflatedWhole) {
@@ -322,7 +329,7 @@ TEST_F(XlsxSourceTest, RowsArriveBeforeTheSheetIsInflatedWhole) {
   // row, then fails at the spoilt end (as garbage XML or as a damaged zip
   // entry, whichever inflate meets first), naming the file, sheet and row.
   Read r = ReadAll("path: big_bad_end.xlsx\nmerged_cells: empty\n");
-  EXPECT_GT(r.items.size(), 99000u);
+  EXPECT_GT(r.items.size(), XLSX_BIG_ROWS * 99u / 100);
   ASSERT_FALSE(r.items.empty());
   EXPECT_EQ(r.items[0].record.at("id").as_int64(), 1);
   ASSERT_FALSE(r.error.ok());

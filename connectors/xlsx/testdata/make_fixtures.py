@@ -1,11 +1,13 @@
 #!/usr/bin/python3
 """Makes the xlsx source's test workbooks with openpyxl (Debian python3-openpyxl).
 
-Usage: make_fixtures.py OUT_DIR   (run by ctest as the xlsx_fixtures fixture)
+Usage: make_fixtures.py OUT_DIR [BIG_ROWS]   (run by ctest as the xlsx_fixtures
+fixture; BIG_ROWS, the rows of big.xlsx, is 100,000 unless a sanitizer build
+asks for fewer)
 
 openpyxl writes what it can: shared strings, numbers, booleans, dates with
 built-in and custom formats, a time, merged cells, a hidden row and sheet, the
-1904 date system, 100,000 rows in write_only mode (inline strings). What it
+1904 date system, BIG_ROWS rows in write_only mode (inline strings). What it
 cannot write is patched into the saved zip afterwards, marked PATCH below:
 rich text runs (shared and inline), formulas with their cached values (openpyxl
 never computes formulas, so Excel's cached <v> is written by hand), an error
@@ -22,6 +24,7 @@ import zipfile
 from openpyxl import Workbook
 
 out = sys.argv[1]
+big_rows = int(sys.argv[2]) if len(sys.argv) > 2 else 100000
 tmp = out + ".tmp"
 shutil.rmtree(tmp, ignore_errors=True)
 os.makedirs(tmp)
@@ -216,11 +219,11 @@ with zipfile.ZipFile(path("kinds.xlsx")) as zin, \
             s.write(chunk)
         s.write(b"</t></si></sst>")
 
-# --- big.xlsx: 100,000 rows in openpyxl's write_only (streaming) mode ---
+# --- big.xlsx: big_rows rows in openpyxl's write_only (streaming) mode ---
 wb = Workbook(write_only=True)
 ws = wb.create_sheet("Data")
 ws.append(["id", "beløb"])
-for i in range(1, 100001):
+for i in range(1, big_rows + 1):
     ws.append([i, i + 0.5])
 wb.save(path("big.xlsx"))
 
