@@ -13,6 +13,7 @@
 #include "connectors/common/sheet/cells.h"
 #include "connectors/common/sheet/sheet_rows.h"
 #include "connectors/common/sheet/zip_archive.h"
+#include "connectors/common/xml/xml_dom.h"
 #include "connectors/common/xml/xml_scanner.h"
 #include "connectors/xlsx/xlsx_workbook.h"
 #include "keyonce/connector.h"
@@ -100,23 +101,14 @@ class XlsxSource : public Source {
       Status st = ReadMergedRanges();
       if (!st.ok()) return st;
     }
-    auto reader = zip_->OpenEntry(sheet_.entry);
-    if (!reader.ok()) return reader.status();
-    reader_ = std::move(reader).value();
-    auto row_path = xml::RecordPath::Parse("/worksheet/sheetData/row", {});
-    if (!row_path.ok()) return row_path.status();
-    xml::XmlScanner::Options o;
-    o.path = std::move(row_path).value();
-    o.name = zip_->name() + ": " + sheet_.entry;
-    o.max_record_bytes = ctx.limits.record_bytes;
-    sheet::ZipEntryReader* r = reader_.get();
-    scanner_ = std::make_unique<xml::XmlScanner>(
-        std::move(o), [r](char* data, size_t n) { return r->Read(data, n); });
+    auto rows = ScanEntry(*zip_, sheet_.entry, "/worksheet/sheetData/row", ctx.limits.record_bytes);
+    if (!rows.ok()) return rows.status();
+    rows_ = std::move(rows).value();
     return Status::OK();
   }
 
   Result<bool> Next(SourceItem* item) override {
-    if (!scanner_) return Status::Internal("xlsx source read before Open");
+    if (!rows_.scanner) return Status::Internal("xlsx source read before Open");
     while (true) {
       Record rec;
       int64_t row = 0;
@@ -145,8 +137,7 @@ class XlsxSource : public Source {
   }
 
   Status Close() override {
-    scanner_.reset();
-    reader_.reset();
+    rows_ = {};
     zip_.reset();
     strings_.clear();
     return Status::OK();
@@ -189,20 +180,14 @@ class XlsxSource : public Source {
   // mergeCells follow the rows in the sheet's XML, so they are read by a
   // pass of their own before the rows (only with merged_cells: top_left).
   Status ReadMergedRanges() {
-    auto reader = zip_->OpenEntry(sheet_.entry);
-    if (!reader.ok()) return reader.status();
-    auto path = xml::RecordPath::Parse("/worksheet/mergeCells/mergeCell", {});
-    if (!path.ok()) return path.status();
-    xml::XmlScanner::Options o;
-    o.path = std::move(path).value();
-    o.name = zip_->name() + ": " + sheet_.entry;
-    sheet::ZipEntryReader* r = reader->get();
-    xml::XmlScanner scanner(std::move(o), [r](char* data, size_t n) { return r->Read(data, n); });
+    auto scan = ScanEntry(*zip_, sheet_.entry, "/worksheet/mergeCells/mergeCell",
+                          xml::XmlScanner::Options().max_record_bytes);
+    if (!scan.ok()) return scan.status();
     std::vector<sheet::MergedRange> ranges;
     constexpr size_t kMaxRanges = 1u << 20;
     while (true) {
       xml::ScannedRecord rec;
-      auto more = scanner.Next(&rec);
+      auto more = scan->scanner->Next(&rec);
       if (!more.ok()) {
         // The rows' pass meets the same break and reports it where it is
         // (a malformed row is quarantined, a broken sheet fails); the
@@ -216,7 +201,7 @@ class XlsxSource : public Source {
       if (!rec.error.empty() || !doc.load_buffer(rec.text.data(), rec.text.size())) continue;
       for (pugi::xml_attribute a = doc.document_element().first_attribute(); a;
            a = a.next_attribute()) {
-        if (Local(a.name()) != "ref") continue;
+        if (xml::LocalPart(a.name()) != "ref") continue;
         if (auto m = sheet::ParseRange(a.value())) ranges.push_back(*m);
       }
       if (ranges.size() > kMaxRanges) {
@@ -238,7 +223,7 @@ class XlsxSource : public Source {
   // Reads the next <row> and offers it to the shaper (or the end).
   Status ReadRow() {
     xml::ScannedRecord rec;
-    auto more = scanner_->Next(&rec);
+    auto more = rows_.scanner->Next(&rec);
     if (!more.ok()) {
       return more.status().Wrap("reading " + sheet_where_ +
                                 (last_row_ ? " after row " + std::to_string(last_row_) : ""));
@@ -272,7 +257,7 @@ class XlsxSource : public Source {
     int64_t r = guess;
     bool hidden = false;
     for (pugi::xml_attribute a = row.first_attribute(); a; a = a.next_attribute()) {
-      std::string_view name = Local(a.name());
+      std::string_view name = xml::LocalPart(a.name());
       if (name == "r") {
         int64_t v = 0;
         std::string_view t = a.value();
@@ -286,12 +271,12 @@ class XlsxSource : public Source {
     std::vector<SheetCell> cells;
     int col = 0;
     for (pugi::xml_node c = row.first_child(); c; c = c.next_sibling()) {
-      if (c.type() != pugi::node_element || Local(c.name()) != "c") continue;
+      if (c.type() != pugi::node_element || xml::LocalPart(c.name()) != "c") continue;
       int next = col + 1;
       std::string_view ref, type = "n";
       int style = 0;
       for (pugi::xml_attribute a = c.first_attribute(); a; a = a.next_attribute()) {
-        std::string_view name = Local(a.name());
+        std::string_view name = xml::LocalPart(a.name());
         if (name == "r") ref = a.value();
         if (name == "t") type = a.value();
         if (name == "s") style = a.as_int();
@@ -318,11 +303,12 @@ class XlsxSource : public Source {
     pugi::xml_node v, is;
     for (pugi::xml_node k = c.first_child(); k; k = k.next_sibling()) {
       if (k.type() != pugi::node_element) continue;
-      std::string_view name = Local(k.name());
+      std::string_view name = xml::LocalPart(k.name());
       if (name == "v") v = k;
       if (name == "is") is = k;
     }
-    const std::string cell = where_ + sheet::CellName(col, row);
+    // The cell's position, for a reason (a string made only when one is).
+    auto cell = [&] { return where_ + sheet::CellName(col, row); };
     if (type == "inlineStr") {
       if (!is) return std::nullopt;
       return Value(StringItemText(is));
@@ -334,7 +320,7 @@ class XlsxSource : public Source {
       auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), idx);
       if (ec != std::errc() || end != text.data() + text.size() || idx >= strings_.size()) {
         Reject(row,
-               "cell " + cell + " refers to shared string " + std::string(text) +
+               "cell " + cell() + " refers to shared string " + std::string(text) +
                    ", which the workbook does not have",
                raw);
         return Value("#REF!");
@@ -346,13 +332,13 @@ class XlsxSource : public Source {
     if (type == "e") {
       if (config_.errors_empty) return std::nullopt;
       if (row >= config_.rows.first_row) {
-        Reject(row, "cell " + cell + " holds the error " + std::string(text), raw);
+        Reject(row, "cell " + cell() + " holds the error " + std::string(text), raw);
       }
       return Value(std::string(text));
     }
     auto number = sheet::ParseNumber(text);
     if (!number) {
-      Reject(row, "cell " + cell + " holds a number that cannot be read", raw);
+      Reject(row, "cell " + cell() + " holds a number that cannot be read", raw);
       return Value("#VALUE!");
     }
     if (style >= 0 && static_cast<size_t>(style) < style_kinds_.size() &&
@@ -379,8 +365,7 @@ class XlsxSource : public Source {
   std::vector<sheet::DateKind> style_kinds_;
   std::vector<std::string> strings_;
   std::unique_ptr<sheet::MergeFill> merges_;
-  std::unique_ptr<sheet::ZipEntryReader> reader_;
-  std::unique_ptr<xml::XmlScanner> scanner_;
+  EntryScanner rows_;  // the sheet's <row>s
   int64_t last_row_ = 0;
   int64_t rejected_row_ = -1;
   std::string rejected_reason_, rejected_raw_;

@@ -7,6 +7,7 @@
 #include <memory>
 #include <pugixml.hpp>
 
+#include "connectors/common/xml/xml_dom.h"
 #include "connectors/common/xml/xml_scanner.h"
 
 namespace keyonce::connectors::xlsx {
@@ -32,7 +33,7 @@ Result<std::unique_ptr<pugi::xml_document>> LoadPart(sheet::ZipArchive& zip,
 
 pugi::xml_node Child(const pugi::xml_node& n, std::string_view local) {
   for (pugi::xml_node c = n.first_child(); c; c = c.next_sibling()) {
-    if (c.type() == pugi::node_element && Local(c.name()) == local) return c;
+    if (c.type() == pugi::node_element && xml::LocalPart(c.name()) == local) return c;
   }
   return pugi::xml_node();
 }
@@ -40,7 +41,7 @@ pugi::xml_node Child(const pugi::xml_node& n, std::string_view local) {
 // An attribute by local name (r:id, whatever the prefix).
 const char* Attr(const pugi::xml_node& n, std::string_view local) {
   for (pugi::xml_attribute a = n.first_attribute(); a; a = a.next_attribute()) {
-    if (Local(a.name()) == local) return a.value();
+    if (xml::LocalPart(a.name()) == local) return a.value();
   }
   return "";
 }
@@ -101,16 +102,11 @@ void AppendT(std::string& out, const pugi::xml_node& t) {
 
 }  // namespace
 
-std::string_view Local(const char* name) {
-  const char* colon = std::strchr(name, ':');
-  return colon ? std::string_view(colon + 1) : std::string_view(name);
-}
-
 std::string StringItemText(const pugi::xml_node& item) {
   std::string out;
   for (pugi::xml_node c = item.first_child(); c; c = c.next_sibling()) {
     if (c.type() != pugi::node_element) continue;
-    std::string_view name = Local(c.name());
+    std::string_view name = xml::LocalPart(c.name());
     if (name == "t") {
       AppendT(out, c);
     } else if (name == "r") {
@@ -135,7 +131,7 @@ Result<Workbook> ReadWorkbook(sheet::ZipArchive& zip) {
     auto rels = LoadPart(zip, kRels);
     if (!rels.ok()) return rels.status();
     for (pugi::xml_node r : (*rels)->document_element().children()) {
-      if (Local(r.name()) != "Relationship") continue;
+      if (xml::LocalPart(r.name()) != "Relationship") continue;
       std::string type = EndsAfterSlash(Attr(r, "Type"));
       std::string entry = ResolveTarget(Attr(r, "Target"));
       targets[Attr(r, "Id")] = entry;
@@ -150,7 +146,7 @@ Result<Workbook> ReadWorkbook(sheet::ZipArchive& zip) {
   }
   pugi::xml_node sheets = Child(root, "sheets");
   for (pugi::xml_node s : sheets.children()) {
-    if (Local(s.name()) != "sheet") continue;
+    if (xml::LocalPart(s.name()) != "sheet") continue;
     SheetInfo info;
     info.name = Attr(s, "name");
     std::string state = Attr(s, "state");
@@ -158,7 +154,7 @@ Result<Workbook> ReadWorkbook(sheet::ZipArchive& zip) {
     // r:id; the plain `id` attribute does not exist on <sheet>.
     std::string rid;
     for (pugi::xml_attribute a = s.first_attribute(); a; a = a.next_attribute()) {
-      if (std::strchr(a.name(), ':') && Local(a.name()) == "id") rid = a.value();
+      if (std::strchr(a.name(), ':') && xml::LocalPart(a.name()) == "id") rid = a.value();
     }
     auto it = targets.find(rid);
     if (it != targets.end()) {
@@ -186,11 +182,11 @@ Result<std::vector<sheet::DateKind>> ReadStyleKinds(sheet::ZipArchive& zip,
   pugi::xml_node root = (*doc)->document_element();
   std::map<int, sheet::DateKind> custom;
   for (pugi::xml_node f : Child(root, "numFmts").children()) {
-    if (Local(f.name()) != "numFmt") continue;
+    if (xml::LocalPart(f.name()) != "numFmt") continue;
     custom[std::atoi(Attr(f, "numFmtId"))] = sheet::ClassifyFormatCode(Attr(f, "formatCode"));
   }
   for (pugi::xml_node xf : Child(root, "cellXfs").children()) {
-    if (Local(xf.name()) != "xf") continue;
+    if (xml::LocalPart(xf.name()) != "xf") continue;
     int id = std::atoi(Attr(xf, "numFmtId"));
     auto it = custom.find(id);
     kinds.push_back(it != custom.end() ? it->second : sheet::ClassifyBuiltinFormat(id));
@@ -198,24 +194,34 @@ Result<std::vector<sheet::DateKind>> ReadStyleKinds(sheet::ZipArchive& zip,
   return kinds;
 }
 
+Result<EntryScanner> ScanEntry(sheet::ZipArchive& zip, const std::string& entry, const char* path,
+                               size_t max_record_bytes) {
+  auto reader = zip.OpenEntry(entry);
+  if (!reader.ok()) return reader.status();
+  auto parsed = xml::RecordPath::Parse(path, {});
+  if (!parsed.ok()) return parsed.status();
+  xml::XmlScanner::Options o;
+  o.path = std::move(parsed).value();
+  o.name = zip.name() + ": " + entry;
+  o.max_record_bytes = max_record_bytes;
+  EntryScanner out;
+  out.reader = std::move(reader).value();
+  sheet::ZipEntryReader* r = out.reader.get();
+  out.scanner = std::make_unique<xml::XmlScanner>(
+      std::move(o), [r](char* data, size_t n) { return r->Read(data, n); });
+  return out;
+}
+
 Result<std::vector<std::string>> ReadSharedStrings(sheet::ZipArchive& zip, const std::string& entry,
                                                    uint64_t max_bytes) {
   std::vector<std::string> out;
   if (entry.empty()) return out;
-  auto reader = zip.OpenEntry(entry);
-  if (!reader.ok()) return reader.status();
-  auto path = xml::RecordPath::Parse("/sst/si", {});
-  if (!path.ok()) return path.status();
-  xml::XmlScanner::Options o;
-  o.path = std::move(path).value();
-  o.name = zip.name() + ": " + entry;
-  o.max_record_bytes = 64u << 20;
-  sheet::ZipEntryReader* r = reader->get();
-  xml::XmlScanner scanner(std::move(o), [r](char* data, size_t n) { return r->Read(data, n); });
+  auto scan = ScanEntry(zip, entry, "/sst/si", 64u << 20);
+  if (!scan.ok()) return scan.status();
   uint64_t held = 0;
   while (true) {
     xml::ScannedRecord rec;
-    auto more = scanner.Next(&rec);
+    auto more = scan->scanner->Next(&rec);
     if (!more.ok()) return more.status();
     if (!*more) break;
     if (!rec.error.empty()) {

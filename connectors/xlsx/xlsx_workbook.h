@@ -6,12 +6,14 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "connectors/common/sheet/cells.h"
 #include "connectors/common/sheet/zip_archive.h"
+#include "connectors/common/xml/xml_scanner.h"
 #include "keyonce/status.h"
 
 namespace pugi {
@@ -48,11 +50,17 @@ Result<std::vector<sheet::DateKind>> ReadStyleKinds(sheet::ZipArchive& zip,
 Result<std::vector<std::string>> ReadSharedStrings(sheet::ZipArchive& zip, const std::string& entry,
                                                    uint64_t max_bytes);
 
+// The elements at `path` (e.g. "/worksheet/sheetData/row") of a zip entry,
+// scanned as the entry is inflated; the reader lives as long as the scanner.
+struct EntryScanner {
+  std::unique_ptr<sheet::ZipEntryReader> reader;
+  std::unique_ptr<xml::XmlScanner> scanner;
+};
+Result<EntryScanner> ScanEntry(sheet::ZipArchive& zip, const std::string& entry, const char* path,
+                               size_t max_record_bytes);
+
 // Text of an <si> or <is> element: its <t>, or its runs' <t> joined, with
 // the _xHHHH_ escapes of OOXML decoded; phonetic runs (<rPh>) left out.
 std::string StringItemText(const pugi::xml_node& item);
-
-// The part of an element or attribute name after its prefix ("x:row" -> "row").
-std::string_view Local(const char* name);
 
 }  // namespace keyonce::connectors::xlsx

@@ -189,10 +189,12 @@ Result<Namespaces> ParseNamespaces(const Value* raw, const std::string& what) {
   return out;
 }
 
-std::string LocalName(const char* qname) {
+std::string_view LocalPart(const char* qname) {
   const char* colon = std::strchr(qname, ':');
-  return colon ? std::string(colon + 1) : std::string(qname);
+  return colon ? std::string_view(colon + 1) : std::string_view(qname);
 }
+
+std::string LocalName(const char* qname) { return std::string(LocalPart(qname)); }
 
 Result<Value> ElementToValue(const pugi::xml_node& element, const ConvertOptions& options,
                              bool as_object) {

@@ -21,6 +21,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -42,7 +43,9 @@ using Namespaces = std::map<std::string, std::string>;
 // absent is empty). `what` names the setting in errors.
 Result<Namespaces> ParseNamespaces(const Value* raw, const std::string& what);
 
-// The part of a qualified name after the colon.
+// The part of a qualified name after the colon ("x:row" -> "row"): a view
+// of `qname`, and the same as a string.
+std::string_view LocalPart(const char* qname);
 std::string LocalName(const char* qname);
 
 // Deepest element nesting accepted (deeper documents are rejected, so that
