@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cmath>
 
+#include "connectors/common/fields.h"
 #include "connectors/common/net/remote_file.h"
 #include "connectors/jsonl/json_internal.h"
 #include "keyonce/connector.h"
@@ -32,15 +33,7 @@ Result<Value> RenderBody(const Settings& settings, const WriteOp& op) {
 
 namespace {
 
-FieldSpec PathField(const std::string& what, const std::string& example) {
-  return FieldSpec::Tmpl("path", TemplateContext::kText)
-      .Roots(kRootsStatic)
-      .Required()
-      .Describe(what +
-                " Relative paths are resolved against the recipe's folder; it may use params, run "
-                "and state, e.g. out/{{ params.month }}.jsonl.")
-      .Example(example);
-}
+constexpr const char* kMonthlyPath = "out/{{ params.month }}.jsonl";
 
 FieldSpec BodyField() {
   return FieldSpec::Structure("body")
@@ -94,7 +87,7 @@ ConnectorDef JsonlConnector() {
       "that is not a JSON object (or not UTF-8) is quarantined with its line and column and the "
       "run goes on.";
   source.fields = {
-      PathField("JSON Lines file to read (UTF-8).", "in/absence.jsonl"),
+      FilePathField("JSON Lines file to read (UTF-8).", "in/absence.jsonl", kMonthlyPath),
   };
   AddRemote(source, /*target=*/false);
   source.example_yaml =
@@ -109,7 +102,7 @@ ConnectorDef JsonlConnector() {
       "cuts off lines that were never committed; mode replace writes a new file that takes the "
       "old one's place atomically at the end of the run.";
   target.fields = {
-      PathField("JSON Lines file to write.", "out/payroll.jsonl"),
+      FilePathField("JSON Lines file to write.", "out/payroll.jsonl", kMonthlyPath),
       BodyField(),
       FieldSpec::Enum("mode", {"append", "replace"})
           .Default("append")
@@ -153,7 +146,7 @@ ConnectorDef JsonConnector() {
       "The array is the whole file or, with records_path, a member inside it. An element that "
       "is not an object is quarantined; a malformed file fails the run with its line and column.";
   source.fields = {
-      PathField("JSON file to read (UTF-8).", "in/employees.json"),
+      FilePathField("JSON file to read (UTF-8).", "in/employees.json", kMonthlyPath),
       FieldSpec::String("records_path")
           .Describe(
               "When the file is an object: the dotted path of the member that holds the array of "
@@ -175,7 +168,8 @@ ConnectorDef JsonConnector() {
       "added after them; the new file takes the old one's place atomically at the end of a run "
       "that wrote something.";
   target.fields = {
-      PathField("JSON file to write; if it exists it must hold an array.", "out/employees.json"),
+      FilePathField("JSON file to write; if it exists it must hold an array.", "out/employees.json",
+                    kMonthlyPath),
       BodyField(),
       CreateDirsField(),
   };

@@ -1,21 +1,12 @@
 // The `sqlite` connector: settings (declared once, as data) and registration.
 // Source and lookup: sqlite_source.cc; target: sqlite_target.cc.
 
+#include "connectors/common/fields.h"
 #include "connectors/sqlite/sqlite_internal.h"
 #include "keyonce/connector.h"
 
 namespace keyonce::connectors::sqlite {
 namespace {
-
-FieldSpec PathField(const std::string& what, const std::string& example) {
-  return FieldSpec::Tmpl("path", TemplateContext::kText)
-      .Roots(kRootsStatic)
-      .Required()
-      .Describe(what +
-                " Relative paths are resolved against the recipe's folder; it may use params, run "
-                "and state.")
-      .Example(example);
-}
 
 FieldSpec BusyField() {
   return FieldSpec::Number("busy_timeout_seconds")
@@ -36,16 +27,14 @@ ConnectorDef SqliteConnector() {
       "Runs one read-only query and streams its rows as records (column name -> value, typed as "
       "SQLite stores them; blobs as base64 text). The database is opened read-only.";
   source.fields = {
-      PathField("Database file to read.", "data/hr.sqlite"),
+      FilePathField("Database file to read.", "data/hr.sqlite"),
       FieldSpec::Tmpl("query", TemplateContext::kSql)
           .Roots(kRootsStatic)
           .Required()
-          .Describe(
-              "The SELECT to run. Each {{ expression }} becomes a bound parameter (never SQL "
-              "text), so params are safe to use: WHERE updated_at > {{ state.watermark }}.")
-          .Example(
-              "\"SELECT cpr, name, updated_at FROM employees WHERE dept = {{ params.dept }} "
-              "ORDER BY id\""),
+          .Describe("The SELECT to run. Each {{ expression }} becomes a bound parameter (never SQL "
+                    "text), so params are safe to use: WHERE updated_at > {{ state.watermark }}.")
+          .Example("\"SELECT cpr, name, updated_at FROM employees WHERE dept = {{ params.dept }} "
+                   "ORDER BY id\""),
       BusyField(),
   };
   source.example_yaml =
@@ -65,10 +54,11 @@ ConnectorDef SqliteConnector() {
       "or returning, 32 rows go to one statement (faster); a statement that fails is rolled back "
       "to a savepoint and its rows written one by one, so a failing row is quarantined alone.";
   target.fields = {
-      PathField("Database file to write. WAL mode is switched on, checkpointed every 64 MiB of WAL "
-                "(not SQLite's 4 MiB; a batch of upserts changes pages all over a large table), so "
-                "the -wal file beside it may reach 64 MiB during a run.",
-                "out/payroll.sqlite"),
+      FilePathField(
+          "Database file to write. WAL mode is switched on, checkpointed every 64 MiB of WAL "
+          "(not SQLite's 4 MiB; a batch of upserts changes pages all over a large table), so "
+          "the -wal file beside it may reach 64 MiB during a run.",
+          "out/payroll.sqlite"),
       FieldSpec::String("table")
           .Required()
           .Describe("Table to write to (quoted as an identifier; any name without control "
@@ -134,7 +124,7 @@ ConnectorDef SqliteConnector() {
       "Finds the row of a table whose key column equals a value (SELECT * ... WHERE key = ?, "
       "prepared once). The database is opened read-only.";
   lookup.fields = {
-      PathField("Database file to read.", "data/hr.sqlite"),
+      FilePathField("Database file to read.", "data/hr.sqlite"),
       FieldSpec::String("table").Required().Describe("Table to search.").Example("departments"),
       FieldSpec::String("key").Required().Describe("Column holding the key.").Example("code"),
       BusyField(),

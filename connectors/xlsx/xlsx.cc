@@ -10,6 +10,7 @@
 #include <charconv>
 #include <pugixml.hpp>
 
+#include "connectors/common/fields.h"
 #include "connectors/common/sheet/cells.h"
 #include "connectors/common/sheet/sheet_rows.h"
 #include "connectors/common/sheet/zip_archive.h"
@@ -409,13 +410,7 @@ ConnectorDef XlsxConnector() {
       "inflates more than 100 times its compressed size (past 1 MiB) or past 4 GiB is refused "
       "as a zip bomb.";
   source.fields = {
-      FieldSpec::Tmpl("path", TemplateContext::kText)
-          .Roots(kRootsStatic)
-          .Required()
-          .Describe(
-              "Workbook to read. Relative paths are resolved against the recipe's folder; it may "
-              "use params, run and state.")
-          .Example("in/staff-{{ params.month }}.xlsx"),
+      FilePathField("Workbook to read.", "in/staff-{{ params.month }}.xlsx"),
       FieldSpec::String("sheet")
           .Describe(
               "The sheet to read: its name (as on its tab), or its position among the visible "

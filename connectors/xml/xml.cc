@@ -9,6 +9,7 @@
 #include <cstring>
 #include <pugixml.hpp>
 
+#include "connectors/common/fields.h"
 #include "connectors/common/xml/xml_dom.h"
 #include "connectors/common/xml/xml_scanner.h"
 #include "keyonce/connector.h"
@@ -229,13 +230,7 @@ ConnectorDef XmlConnector() {
       "expanded or fetched. Encodings: UTF-8 (with or without BOM), UTF-16 (with BOM), and "
       "ISO-8859-1 or Windows-1252 as the XML declaration says.";
   source.fields = {
-      FieldSpec::Tmpl("path", TemplateContext::kText)
-          .Roots(kRootsStatic)
-          .Required()
-          .Describe(
-              "XML file to read. Relative paths are resolved against the recipe's folder; it may "
-              "use params, run and state.")
-          .Example("in/persons-{{ params.month }}.xml"),
+      FilePathField("XML file to read.", "in/persons-{{ params.month }}.xml"),
       FieldSpec::String("records")
           .Required()
           .Describe(
