@@ -24,10 +24,20 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# N distinct free ports: all sockets stay bound until every port is chosen (ports picked one
+# at a time can come back twice, and two demo systems would then race for one port).
+free_ports() {
+  python3 -c 'import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in socks: s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in socks])' "$1"
+}
+# wait_port PORT NAME PID: the system NAME (process PID) answers on PORT; a system that exited
+# (e.g. it could not bind its port) is reported with its log at once, not mistaken for another.
 wait_port() {
   for _ in $(seq 1 200); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    kill -0 "$3" 2>/dev/null || break
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && kill -0 "$3" 2>/dev/null && return 0
     sleep 0.1
   done
   echo "$2 did not start; its log:" >&2; cat "$work/$2.log" >&2; exit 1
@@ -38,19 +48,21 @@ export CASE_PASSWORD="case-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n'
 export BENEFITS_DB_PASSWORD="db-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 
 echo "== Starting the demo systems on 127.0.0.1"
-register_port=$(free_port); case_port=$(free_port); db_port=$(free_port); mail_port=$(free_port)
+read -r register_port case_port db_port mail_port < <(free_ports 4)
 cp "$here/data/register.json" "$work/register.json"
 "$root/tests/node_modules/.bin/json-server" --host 127.0.0.1 --port "$register_port" --quiet \
   "$work/register.json" >"$work/register.log" 2>&1 &
-pids+=($!)
+register_pid=$!; pids+=($!)
 node "$root/tests/servers/soap/server.js" --port "$case_port" --wsse "keyonce:$CASE_PASSWORD" \
   >"$work/case.log" 2>&1 &
-pids+=($!)
+case_pid=$!; pids+=($!)
 mkdir -p "$work/mail"
 node "$root/tests/servers/mail/server.js" --port "$mail_port" --out "$work/mail" >"$work/mail.log" 2>&1 &
-pids+=($!)
+mail_pid=$!; pids+=($!)
 bash "$root/tests/support/pg_cluster.sh" start "$work/pg" "$db_port" "$BENEFITS_DB_PASSWORD" >/dev/null
-wait_port "$register_port" register; wait_port "$case_port" case; wait_port "$mail_port" mail
+wait_port "$register_port" register "$register_pid"
+wait_port "$case_port" case "$case_pid"
+wait_port "$mail_port" mail "$mail_pid"
 echo "   folkeregister (REST)   http://127.0.0.1:$register_port/residents"
 echo "   sagssystem (SOAP)      http://127.0.0.1:$case_port/case11?wsdl"
 echo "   ydelsesdatabase (SQL)  postgresql://keyonce@127.0.0.1:$db_port/keyonce"

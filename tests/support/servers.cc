@@ -11,13 +11,16 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <mutex>
+#include <set>
 #include <sstream>
 #include <thread>
 
 namespace keyonce::testing_util {
 namespace fs = std::filesystem;
 
-int FreePort() {
+namespace {
+int BindAnyLoopbackPort() {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return -1;
   sockaddr_in a{};
@@ -32,6 +35,22 @@ int FreePort() {
   }
   close(fd);
   return port;
+}
+}  // namespace
+
+int FreePort() {
+  // The kernel may hand the same free port out twice once its socket is closed, and two test
+  // servers would then race for it (the loser exits, the test talks to the winner): never give
+  // a port out twice in one process.
+  static std::mutex mu;
+  static std::set<int> given;
+  std::lock_guard lock(mu);
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    int port = BindAnyLoopbackPort();
+    if (port < 0) return -1;
+    if (given.insert(port).second) return port;
+  }
+  return -1;
 }
 
 bool WaitForPort(int port, std::chrono::milliseconds timeout) {
