@@ -18,9 +18,10 @@ PACKAGES=(
   # Fuzzing (issue 5): clang with libFuzzer (libclang_rt.fuzzer is in
   # libclang-rt-14-dev; libfuzzer-14-dev is not needed), llvm-symbolizer
   clang-14 libclang-rt-14-dev llvm-14
-  # Spreadsheets (issue 14): libzip opens xlsx files; openpyxl makes the
-  # xlsx source's test workbooks
-  libzip-dev python3-openpyxl
+  # Spreadsheets (issue 14): libzip opens xlsx and ods files, libfreexl reads
+  # xls, libxlsxwriter writes xlsx; openpyxl and LibreOffice Calc (headless)
+  # make the test workbooks and read the xlsx target's files back
+  libzip-dev libfreexl-dev libxlsxwriter-dev python3-openpyxl libreoffice-calc-nogui
 )
 # Node.js for the npm test servers: Debian's nodejs + npm, unless a Node.js
 # with its own npm (e.g. NodeSource's, which conflicts with Debian's npm) is
