@@ -4,6 +4,7 @@
 // quarantined with the line number while the run goes on.
 // Target: appends rows to a CSV file, or swaps in a new file atomically.
 // Lookup: a small CSV table loaded into memory, matched on one column.
+#include "connectors/common/loaded_table.h"
 #include "connectors/common/net/remote_file.h"
 #include "connectors/csv/csv_connector.h"
 
@@ -172,14 +173,7 @@ ComponentSpec LookupSpec() {
   ComponentSpec spec;
   spec.summary = "A small CSV table loaded into memory, matched on one column (e.g. departments).";
   spec.fields = ReadFields("CSV file holding the table.", "tables/afdelinger.csv");
-  spec.fields.insert(
-      spec.fields.begin() + 1,
-      FieldSpec::String("key")
-          .Required()
-          .Describe("Column to match: a lookup finds the row whose value in this column equals "
-                    "the key's text (spaces around either are ignored). When a key repeats, "
-                    "the first row wins and a warning names the line.")
-          .Example("afdeling_id"));
+  spec.fields.insert(spec.fields.begin() + 1, LoadedTableKeyField("afdeling_id"));
   spec.example_yaml =
       "departments:\n"
       "  type: csv\n"

@@ -16,6 +16,8 @@ namespace keyonce::connectors::csv {
 ConnectorDef CsvConnector();
 
 Result<std::unique_ptr<Source>> MakeSource(const Settings& settings);
+// The source of a file on this machine (MakeSource also downloads one from a server).
+Result<std::unique_ptr<Source>> MakeLocalSource(const Settings& settings);
 Result<std::unique_ptr<Target>> MakeTarget(const Settings& settings);
 Result<std::unique_ptr<Lookup>> MakeLookup(const Settings& settings);
 

@@ -84,13 +84,13 @@ class CsvSource : public Source {
   CsvReader reader_;
 };
 
+}  // namespace
+
 Result<std::unique_ptr<Source>> MakeLocalSource(const Settings& settings) {
   auto options = ReaderOptionsFromSettings(settings);
   if (!options.ok()) return options.status();
   return std::unique_ptr<Source>(new CsvSource(settings, std::move(options).value()));
 }
-
-}  // namespace
 
 Result<std::unique_ptr<Source>> MakeSource(const Settings& settings) {
   // sftp://, ftp://, ...: the file is downloaded, then read like a local one.

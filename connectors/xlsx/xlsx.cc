@@ -11,6 +11,7 @@
 #include <pugixml.hpp>
 
 #include "connectors/common/fields.h"
+#include "connectors/common/loaded_table.h"
 #include "connectors/common/sheet/cells.h"
 #include "connectors/common/sheet/sheet_rows.h"
 #include "connectors/common/sheet/zip_archive.h"
@@ -378,6 +379,10 @@ Result<std::unique_ptr<Source>> MakeSource(const Settings& settings) {
   return std::unique_ptr<Source>(new XlsxSource(settings, std::move(config).value()));
 }
 
+Result<std::unique_ptr<Lookup>> MakeLookup(const Settings& settings) {
+  return MakeLoadedTable(settings, "an xlsx table", MakeSource);
+}
+
 ConnectorDef XlsxConnector() {
   ConnectorDef def;
   def.name = "xlsx";
@@ -478,6 +483,23 @@ ConnectorDef XlsxConnector() {
       "  stop_at_empty_row: true\n";
   def.source = std::move(source);
   def.make_source = MakeSource;
+
+  ComponentSpec lookup;
+  lookup.summary =
+      "A table kept on one sheet of an .xlsx workbook (the department list kept in Excel), "
+      "loaded into memory once per run and matched on one column. The sheet is read as the "
+      "source reads it, with the same settings.";
+  lookup.fields = def.source->fields;
+  lookup.fields.front() = FilePathField("Workbook holding the table.", "tables/afdelinger.xlsx");
+  lookup.fields.insert(lookup.fields.begin() + 1, LoadedTableKeyField("Afdelingskode"));
+  lookup.example_yaml =
+      "departments:\n"
+      "  type: xlsx\n"
+      "  path: tables/afdelinger.xlsx\n"
+      "  sheet: Afdelinger\n"
+      "  key: Afdelingskode\n";
+  def.lookup = std::move(lookup);
+  def.make_lookup = MakeLookup;
   return def;
 }
 

@@ -79,6 +79,7 @@ TEST_F(XlsxSourceTest, RegisteredWithDocumentedSettings) {
   ASSERT_NE(def, nullptr);
   ASSERT_TRUE(def->source);
   EXPECT_FALSE(def->target);
+  EXPECT_TRUE(def->lookup && def->make_lookup);
   std::string yaml;
   for (const auto& f : def->source->fields) {
     EXPECT_FALSE(f.description.empty()) << f.name;
@@ -336,6 +337,86 @@ TEST_F(XlsxSourceTest, RowsArriveBeforeTheSheetIsInflatedWhole) {
   EXPECT_EQ(r.error.message().rfind("reading big_bad_end.xlsx:Data after row ", 0), 0u)
       << r.error.message();
   EXPECT_NE(r.error.message().find("xl/worksheets/sheet1.xml"), std::string::npos);
+}
+
+// ---------------------------------------------------------------- lookup
+
+class WarningLog : public Log {
+ public:
+  void Info(const std::string&) override {}
+  void Warn(const std::string& m) override { warnings.push_back(m); }
+  std::vector<std::string> warnings;
+};
+
+class XlsxLookupTest : public XlsxSourceTest {
+ protected:
+  Result<std::unique_ptr<Lookup>> MakeLookup(const std::string& yaml) {
+    const ConnectorDef* def = Registry::Global().Find("xlsx");
+    if (!def || !def->lookup) return Status::NotFound("xlsx lookup not registered");
+    testing::SettingsYaml opt;
+    opt.base_dir = Fixtures();
+    auto settings = testing::SettingsFromYaml(def->lookup->fields, yaml, opt);
+    if (!settings.ok()) return settings.status();
+    return def->make_lookup(*settings);
+  }
+  std::optional<Record> Find(Lookup& l, const Value& key) {
+    auto found = l.Find(key);
+    EXPECT_TRUE(found.ok()) << found.status().ToString();
+    return found.ok() ? *found : std::nullopt;
+  }
+  WarningLog warnings_;
+};
+
+TEST_F(XlsxLookupTest, FindsRowsOfASheetByTheKeyColumnsText) {
+  ctx_.log = &warnings_;
+  auto l =
+      MakeLookup("path: afdelinger.xlsx\nsheet: Afdelinger\nheader_row: 2\nkey: Afdelingskode\n");
+  ASSERT_TRUE(l.ok()) << l.status().ToString();
+  ASSERT_TRUE((*l)->Open(ctx_).ok());
+  // A number cell matches the key 10 and the text "10"; a text cell " 20 " matches 20.
+  auto ten = Find(**l, Value(10));
+  ASSERT_TRUE(ten);
+  EXPECT_EQ(ToJson(*ten), R"({"Afdelingskode":10,"Navn":"Børn og Unge","Leder":"Åse"})");
+  ASSERT_TRUE(Find(**l, Value("10 ")));
+  auto twenty = Find(**l, Value(20));
+  ASSERT_TRUE(twenty);
+  EXPECT_EQ(twenty->at("Navn").as_string(), "Teknik og Miljø");
+  auto thirty = Find(**l, Value("30"));
+  ASSERT_TRUE(thirty);
+  EXPECT_TRUE(thirty->at("Leder").is_null());
+  EXPECT_FALSE(Find(**l, Value(99)));
+  // The repeated key: the first row wins, and the warning names rows, never the key.
+  ASSERT_EQ(warnings_.warnings.size(), 1u);
+  EXPECT_EQ(warnings_.warnings[0],
+            "afdelinger.xlsx:Afdelinger!5: the key in column 'Afdelingskode' repeats "
+            "afdelinger.xlsx:Afdelinger!3; the first row is used");
+}
+
+TEST_F(XlsxLookupTest, AMissingKeyColumnOrTooManyRowsFailWithTheirReason) {
+  auto l = MakeLookup("path: afdelinger.xlsx\nheader_row: 2\nkey: Kode\n");
+  ASSERT_TRUE(l.ok()) << l.status().ToString();
+  Status st = (*l)->Open(ctx_);
+  EXPECT_EQ(st.code(), Status::Code::kInvalid);
+  EXPECT_NE(st.message().find("key column 'Kode' is not in afdelinger.xlsx (its columns: "
+                              "'Afdelingskode', 'Navn', 'Leder')"),
+            std::string::npos)
+      << st.message();
+
+  ctx_.limits.records_in_memory = 2;
+  l = MakeLookup("path: afdelinger.xlsx\nheader_row: 2\nkey: Afdelingskode\n");
+  ASSERT_TRUE(l.ok());
+  st = (*l)->Open(ctx_);
+  EXPECT_EQ(st.code(), Status::Code::kInvalid);
+  EXPECT_NE(st.message().find("lookup table afdelinger.xlsx has more than "
+                              "limits.records_in_memory (2) rows; an xlsx table"),
+            std::string::npos)
+      << st.message();
+
+  // Settings are checked when the table is made, its file when it is opened.
+  EXPECT_FALSE(MakeLookup("path: afdelinger.xlsx\n").ok());
+  l = MakeLookup("path: missing.xlsx\nkey: a\n");
+  ASSERT_TRUE(l.ok());
+  EXPECT_NE((*l)->Open(ctx_).message().find("missing.xlsx"), std::string::npos);
 }
 
 }  // namespace

@@ -164,6 +164,18 @@ wb.save(path("date1904.xlsx"))
 with zipfile.ZipFile(path("date1904.xlsx")) as z:
     assert b'date1904="1"' in z.read("xl/workbook.xml"), "openpyxl did not write date1904"
 
+# --- afdelinger.xlsx: a lookup table kept in Excel (a title row above the header) ---
+wb = Workbook()
+ws = wb.active
+ws.title = "Afdelinger"
+ws.append(["Afdelinger pr. 1. januar"])
+ws.append(["Afdelingskode", "Navn", "Leder"])
+ws.append([10, "Børn og Unge", "Åse"])
+ws.append([" 20 ", "Teknik og Miljø", "Ølgaard"])
+ws.append([10, "Dublet", "Ærø"])
+ws.append([30, "Ældre", None])
+wb.save(path("afdelinger.xlsx"))
+
 # --- malformed rows and a broken sheet ---
 patch_zip(path("kinds.xlsx"), path("bad_row.xlsx"), {
     # PATCH: row 3's cell closes the wrong tag; rows 2 and 4 are fine.
