@@ -254,6 +254,7 @@ Result<RecordPath> RecordPath::Parse(std::string_view text, const Namespaces& na
     }
     step.any_name = name == "*";
     step.local = std::string(name);
+    p.has_descendant_step_ = p.has_descendant_step_ || step.descendant;
     p.steps_.push_back(std::move(step));
     i = end == std::string_view::npos ? text.size() : end;
   }
@@ -275,6 +276,15 @@ bool RecordPath::Match(const std::vector<Name>& stack, size_t si, size_t pi) con
   if (StepMatches(step, stack[si]) && Match(stack, si + 1, pi + 1)) return true;
   // `//`: the step may match any deeper element.
   return step.descendant && Match(stack, si + 1, pi);
+}
+
+bool RecordPath::MayMatchBelow(const std::vector<Name>& stack) const {
+  if (has_descendant_step_) return true;
+  if (stack.size() >= steps_.size()) return false;
+  for (size_t i = 0; i < stack.size(); ++i) {
+    if (!StepMatches(steps_[i], stack[i])) return false;
+  }
+  return true;
 }
 
 bool RecordPath::Matches(const std::vector<Name>& stack) const {
@@ -329,7 +339,8 @@ struct XmlScanner::Impl {
   uint64_t line = 1, col = 1;
 
   std::vector<Open> stack;
-  std::vector<RecordPath::Name> names;  // resolved names of `stack`
+  std::vector<RecordPath::Name> names;  // resolved names of `stack` (empty when quiet)
+  size_t quiet_depth = SIZE_MAX;        // elements from this depth on are not named
   std::vector<Binding> bindings;
   bool seen_root = false, root_closed = false;
 
@@ -576,15 +587,24 @@ struct XmlScanner::Impl {
     Advance(pos);
     open.line = line;
     for (auto& d : decls) bindings.push_back(std::move(d));
-    size_t colon = qname.find(':');
+    // Inside a record, or inside an element that no record can be in, the
+    // element is not named: nothing matches it (a sheet's cells, say).
+    const bool quiet = in_record || stack.size() >= quiet_depth;
     RecordPath::Name name;
-    std::string prefix = colon == std::string::npos ? "" : qname.substr(0, colon);
-    name.local = colon == std::string::npos ? qname : qname.substr(colon + 1);
-    if (const std::string* uri = Resolve(prefix)) name.uri = *uri;
+    if (!quiet) {
+      size_t colon = qname.find(':');
+      std::string_view prefix = colon == std::string::npos
+                                    ? std::string_view()
+                                    : std::string_view(qname).substr(0, colon);
+      name.local = colon == std::string::npos ? qname : qname.substr(colon + 1);
+      if (const std::string* uri = Resolve(prefix)) name.uri = *uri;
+    }
     stack.push_back(std::move(open));
     names.push_back(std::move(name));
 
-    if (!in_record && opt.path.Matches(names)) {
+    const bool match = !quiet && opt.path.Matches(names);
+    if (!quiet && !match && !opt.path.MayMatchBelow(names)) quiet_depth = stack.size();
+    if (match) {
       in_record = true;
       oversize = false;
       rec_start = pos;
@@ -622,6 +642,7 @@ struct XmlScanner::Impl {
     bindings.resize(stack[index].bindings_mark);
     stack.resize(index);
     names.resize(index);
+    if (stack.size() < quiet_depth) quiet_depth = SIZE_MAX;
     if (stack.empty()) root_closed = true;
     if (!completes) return false;
     in_record = false;
@@ -719,7 +740,11 @@ struct XmlScanner::Impl {
       enum class Kind { kStart, kEnd, kComment, kCdata, kPi, kDoctype } kind;
       size_t end = std::string::npos;
       std::string what;
-      if (rest.substr(0, 4) == "<!--") {
+      if (rest.size() < 2 || (rest[1] != '!' && rest[1] != '?' && rest[1] != '/')) {
+        kind = Kind::kStart;  // most tokens: tested first, without comparing strings
+        what = "a start tag";
+        end = FindTagEnd(false);
+      } else if (rest.substr(0, 4) == "<!--") {
         kind = Kind::kComment;
         what = "a comment";
         end = FindEnd("-->", 4);
@@ -741,14 +766,10 @@ struct XmlScanner::Impl {
         kind = Kind::kPi;
         what = "a processing instruction";
         end = FindEnd("?>", 2);
-      } else if (rest.substr(0, 2) == "</") {
+      } else {
         kind = Kind::kEnd;
         what = "a closing tag";
         end = FindEnd(">", 2);
-      } else {
-        kind = Kind::kStart;
-        what = "a start tag";
-        end = FindTagEnd(false);
       }
       if (end == std::string::npos) {
         if (buf.size() - pos > opt.max_record_bytes) {

@@ -48,6 +48,10 @@ class RecordPath {
   };
   // True when the open elements `stack` (outermost first) match.
   bool Matches(const std::vector<Name>& stack) const;
+  // False when no element inside the innermost of `stack` can match, so its
+  // content need not be named or matched (e.g. a sheet's rows, for the path
+  // /worksheet/mergeCells/mergeCell). True whenever the path has `//`.
+  bool MayMatchBelow(const std::vector<Name>& stack) const;
 
  private:
   struct Step {
@@ -60,6 +64,7 @@ class RecordPath {
   bool StepMatches(const Step& step, const Name& name) const;
   std::vector<Step> steps_;
   std::vector<std::string> declared_uris_;
+  bool has_descendant_step_ = false;
 };
 
 enum class XmlEncoding { kAuto, kUtf8, kUtf16, kLatin1, kWindows1252 };

@@ -111,6 +111,31 @@ TEST(XmlScanner, PathsWithWildcardsDescendantsAndNamespaces) {
   EXPECT_FALSE(RecordPath::Parse("/Root/Item[1]", ns).ok());
 }
 
+TEST(XmlScanner, SubtreesNoRecordCanBeInAreSkippedButStillChecked) {
+  // /R/Keep/Item: nothing inside Skip can match, though it holds Items; a
+  // namespace declared inside a skipped subtree does not reach later records.
+  const std::string doc =
+      "<R xmlns:p=\"urn:p\"><Skip><Item>no</Item><Item><Item>deep</Item></Item></Skip>"
+      "<Keep><Item>yes</Item><Skip2 xmlns:q=\"urn:q\"><Item/></Skip2><Item>yes2</Item></Keep>"
+      "<Keep><Item>yes3</Item></Keep></R>";
+  for (size_t piece : {1, 3, 1 << 20}) {
+    Scan s = ScanAll(doc, "/R/Keep/Item", piece);
+    ASSERT_TRUE(s.error.ok()) << s.error.ToString();
+    ASSERT_EQ(s.records.size(), 3u) << piece;
+    EXPECT_EQ(s.records[0].text, "<Item>yes</Item>");
+    EXPECT_EQ(s.records[1].text, "<Item>yes2</Item>");
+    ASSERT_EQ(s.records[1].namespaces.size(), 1u);
+    EXPECT_EQ(s.records[1].namespaces[0].first, "p");
+    EXPECT_EQ(s.records[2].text, "<Item>yes3</Item>");
+  }
+  EXPECT_EQ(ScanAll(doc, "//Item").records.size(), 6u);  // outermost Items only
+  // A skipped subtree is still XML: a broken one fails the run where it breaks.
+  Scan broken = ScanAll("<R><Skip><a></b></Skip><Keep><Item/></Keep></R>", "/R/Keep/Item");
+  ASSERT_FALSE(broken.error.ok());
+  EXPECT_NE(broken.error.message().find("closing tag </b> does not match <a>"), std::string::npos)
+      << broken.error.message();
+}
+
 TEST(XmlScanner, MismatchedTagInsideARecordRejectsOnlyThatRecord) {
   const std::string doc =
       "<R>\n"
