@@ -114,11 +114,13 @@ class XlsxSource : public Source {
     while (true) {
       Record rec;
       int64_t row = 0;
-      switch (shaper_.NextRecord(&rec, &row)) {
+      switch (shaper_.NextRecord(&rec, &row, item->storage)) {
         case sheet::RowShaper::Step::kEnd:
           return false;
         case sheet::RowShaper::Step::kRecord: {
+          boost::json::storage_ptr storage = std::move(item->storage);
           *item = SourceItem();
+          item->storage = std::move(storage);
           item->position = where_ + std::to_string(row);
           if (row == rejected_row_) {
             item->rejected = true;
@@ -126,7 +128,7 @@ class XlsxSource : public Source {
             item->raw = std::move(rejected_raw_);
             rejected_row_ = -1;
           } else {
-            item->record = std::move(rec);
+            item->SetRecord(std::move(rec));  // keeps the record in the batch's arena
           }
           return true;
         }
@@ -182,6 +184,13 @@ class XlsxSource : public Source {
   // mergeCells follow the rows in the sheet's XML, so they are read by a
   // pass of their own before the rows (only with merged_cells: top_left).
   Status ReadMergedRanges() {
+    // Most sheets merge no cells: a sheet whose bytes never name mergeCell
+    // (with any prefix) has none, and its XML is not parsed a second time.
+    auto mentions = zip_->Mentions(sheet_.entry, "mergeCell");
+    if (mentions.ok() && !*mentions) {
+      merges_ = std::make_unique<sheet::MergeFill>(std::vector<sheet::MergedRange>());
+      return Status::OK();
+    }
     auto scan = ScanEntry(*zip_, sheet_.entry, "/worksheet/mergeCells/mergeCell",
                           xml::XmlScanner::Options().max_record_bytes);
     if (!scan.ok()) return scan.status();

@@ -116,41 +116,63 @@ DateKind ClassifyBuiltinFormat(int id) {
   return DateKind::kNone;
 }
 
+namespace {
+// `v` as at least `width` decimal digits (every cell of a 100,000-row sheet
+// of dates passes here: no printf).
+void AppendDigits(std::string& out, int64_t v, int width) {
+  char tmp[24];
+  int n = 0;
+  do {
+    tmp[n++] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v > 0);
+  while (n < width) tmp[n++] = '0';
+  while (n > 0) out += tmp[--n];
+}
+
+void AppendClock(std::string& out, int64_t hours, int64_t seconds) {
+  AppendDigits(out, hours, 2);
+  out += ':';
+  AppendDigits(out, seconds / 60 % 60, 2);
+  out += ':';
+  AppendDigits(out, seconds % 60, 2);
+}
+}  // namespace
+
 std::optional<std::string> SerialToIso(double serial, DateKind kind, DateSystem system) {
   if (!std::isfinite(serial) || serial < 0 || serial > 3e6 || kind == DateKind::kNone) {
     return std::nullopt;
   }
   const int64_t total = std::llround(serial * 86400.0);
-  char buf[64];
+  std::string out;
   if (kind == DateKind::kElapsedTime) {
-    std::snprintf(buf, sizeof buf, "%02lld:%02lld:%02lld", static_cast<long long>(total / 3600),
-                  static_cast<long long>(total / 60 % 60), static_cast<long long>(total % 60));
-    return std::string(buf);
+    AppendClock(out, total / 3600, total);
+    return out;
   }
   const int64_t days = total / 86400;
   const int64_t secs = total % 86400;
-  std::snprintf(buf, sizeof buf, "%02lld:%02lld:%02lld", static_cast<long long>(secs / 3600),
-                static_cast<long long>(secs / 60 % 60), static_cast<long long>(secs % 60));
-  const std::string clock = buf;
-  if (kind == DateKind::kTime) return clock;
-
-  using namespace std::chrono;
-  std::string day;
-  if (system == DateSystem::k1900 && days == 60) {
-    day = "1900-02-29";  // the day Lotus 1-2-3 and Excel count although it never was
-  } else {
-    sys_days base = system == DateSystem::k1904 ? sys_days(year{1904} / January / 1)
-                    : days < 60                 ? sys_days(year{1899} / December / 31)
-                                                : sys_days(year{1899} / December / 30);
-    year_month_day ymd(base + std::chrono::days(days));
-    int y = static_cast<int>(ymd.year());
-    if (y > 9999) return std::nullopt;
-    std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", y, static_cast<unsigned>(ymd.month()),
-                  static_cast<unsigned>(ymd.day()));
-    day = buf;
+  if (kind != DateKind::kTime) {
+    using namespace std::chrono;
+    if (system == DateSystem::k1900 && days == 60) {
+      out = "1900-02-29";  // the day Lotus 1-2-3 and Excel count although it never was
+    } else {
+      sys_days base = system == DateSystem::k1904 ? sys_days(year{1904} / January / 1)
+                      : days < 60                 ? sys_days(year{1899} / December / 31)
+                                                  : sys_days(year{1899} / December / 30);
+      year_month_day ymd(base + std::chrono::days(days));
+      int y = static_cast<int>(ymd.year());
+      if (y > 9999) return std::nullopt;
+      AppendDigits(out, y, 4);
+      out += '-';
+      AppendDigits(out, static_cast<unsigned>(ymd.month()), 2);
+      out += '-';
+      AppendDigits(out, static_cast<unsigned>(ymd.day()), 2);
+    }
+    if (kind == DateKind::kDate) return out;
+    out += 'T';
   }
-  if (kind == DateKind::kDate) return day;
-  return day + "T" + clock;
+  AppendClock(out, secs / 3600, secs);
+  return out;
 }
 
 std::optional<Value> ParseNumber(std::string_view text) {

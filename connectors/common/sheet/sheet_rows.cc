@@ -1,6 +1,7 @@
 #include "connectors/common/sheet/sheet_rows.h"
 
 #include <algorithm>
+#include <memory>
 #include <set>
 
 #include "connectors/common/sheet/cells.h"
@@ -16,6 +17,13 @@ bool IsEmptyValue(const Value& v) {
 bool IsEmptyRow(const std::vector<SheetCell>& cells) {
   return std::all_of(cells.begin(), cells.end(),
                      [](const SheetCell& c) { return IsEmptyValue(c.value); });
+}
+
+// Makes `built` the record *out, keeping built's memory (assignment would
+// copy it into the memory of the record it replaces).
+void Emplace(Record* out, Record&& built) {
+  std::destroy_at(out);
+  std::construct_at(out, std::move(built));
 }
 
 std::string Trim(std::string s) {
@@ -57,29 +65,30 @@ void RowShaper::SetHeader(const std::vector<SheetCell>& cells) {
   }
 }
 
-Record RowShaper::Build(const std::vector<SheetCell>& cells) const {
-  Record r;
+Record RowShaper::Build(std::vector<SheetCell>& cells, boost::json::storage_ptr storage) const {
+  Record r(std::move(storage));
   if (options_.header_row > 0) {
+    r.reserve(header_.size());
     for (const auto& name : header_) r.emplace(name, nullptr);
   }
-  for (const auto& c : cells) {
+  for (auto& c : cells) {
     if (IsEmptyValue(c.value)) continue;
     size_t i = static_cast<size_t>(c.column - 1);
     if (i < header_.size()) {
-      r[header_[i]] = c.value;
+      r[header_[i]] = std::move(c.value);
     } else {
       std::string name = ColumnLetters(c.column);
       // A header may have used this letter for an empty header cell.
       for (int n = 2; r.contains(name) && i >= header_.size(); ++n) {
         name = ColumnLetters(c.column) + "_" + std::to_string(n);
       }
-      r[name] = c.value;
+      r[name] = std::move(c.value);
     }
   }
   return r;
 }
 
-RowShaper::Step RowShaper::NextRecord(Record* out, int64_t* row) {
+RowShaper::Step RowShaper::NextRecord(Record* out, int64_t* row, boost::json::storage_ptr storage) {
   while (true) {
     if (stopped_) return Step::kEnd;
     if (!has_offered_) return at_end_ ? Step::kEnd : Step::kNeedRow;
@@ -111,13 +120,14 @@ RowShaper::Step RowShaper::NextRecord(Record* out, int64_t* row) {
         continue;
       }
       *row = cursor_;
-      *out = Build({});
+      std::vector<SheetCell> none;
+      Emplace(out, Build(none, storage));
       if (!gap) has_offered_ = false;
       ++cursor_;
       return Step::kRecord;
     }
     *row = r;
-    *out = Build(offered_);
+    Emplace(out, Build(offered_, std::move(storage)));
     has_offered_ = false;
     cursor_ = r + 1;
     return Step::kRecord;

@@ -53,12 +53,13 @@ class RowShaper {
 
   enum class Step { kRecord, kNeedRow, kEnd };
   // The next record (*out, and its row number in *row), or kNeedRow when a
-  // row must be offered first, or kEnd.
-  Step NextRecord(Record* out, int64_t* row);
+  // row must be offered first, or kEnd. The record is built in `storage`
+  // (SourceItem::storage: the batch's arena), the offered cells moved in.
+  Step NextRecord(Record* out, int64_t* row, boost::json::storage_ptr storage = {});
 
  private:
   void SetHeader(const std::vector<SheetCell>& cells);
-  Record Build(const std::vector<SheetCell>& cells) const;
+  Record Build(std::vector<SheetCell>& cells, boost::json::storage_ptr storage) const;
 
   RowOptions options_;
   std::vector<std::string> header_;  // by column - 1; "" = no header cell there

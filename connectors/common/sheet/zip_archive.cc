@@ -6,6 +6,7 @@
 #include <cstring>
 #include <fstream>
 #include <system_error>
+#include <vector>
 
 namespace keyonce::connectors::sheet {
 
@@ -126,6 +127,22 @@ Result<std::string> ZipArchive::ReadWhole(const std::string& entry, uint64_t max
     out.append(buf, *got);
   }
   return out;
+}
+
+Result<bool> ZipArchive::Mentions(const std::string& entry, std::string_view needle) {
+  auto r = OpenEntry(entry);
+  if (!r.ok()) return r.status();
+  const size_t keep = needle.empty() ? 0 : needle.size() - 1;  // a match across two chunks
+  std::string window;
+  std::vector<char> buf(256 << 10);
+  while (true) {
+    auto got = (*r)->Read(buf.data(), buf.size());
+    if (!got.ok()) return got.status();
+    if (*got == 0) return false;
+    window.append(buf.data(), *got);
+    if (window.find(needle) != std::string::npos) return true;
+    window.erase(0, window.size() > keep ? window.size() - keep : 0);
+  }
 }
 
 }  // namespace keyonce::connectors::sheet

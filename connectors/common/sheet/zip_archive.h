@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "keyonce/status.h"
 
@@ -80,6 +81,9 @@ class ZipArchive {
   Result<std::string> ReadWhole(const std::string& entry, uint64_t max_bytes);
   // A reader over the entry. kNotFound when there is no such entry.
   Result<std::unique_ptr<ZipEntryReader>> OpenEntry(const std::string& entry);
+  // Whether `entry`'s bytes contain `needle` anywhere: a quick look (inflating
+  // only, memory of one chunk) before a pass that parses the whole entry.
+  Result<bool> Mentions(const std::string& entry, std::string_view needle);
 
  private:
   ZipArchive() = default;
