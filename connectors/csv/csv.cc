@@ -4,6 +4,7 @@
 // quarantined with the line number while the run goes on.
 // Target: appends rows to a CSV file, or swaps in a new file atomically.
 // Lookup: a small CSV table loaded into memory, matched on one column.
+#include "connectors/common/after_read.h"
 #include "connectors/common/loaded_table.h"
 #include "connectors/common/net/remote_file.h"
 #include "connectors/csv/csv_connector.h"
@@ -85,6 +86,7 @@ ComponentSpec SourceSpec() {
       "number.";
   spec.fields = ReadFields("CSV file to read.", "in/fravaer.csv");
   spec.fields.front().description += " " + net::RemotePathNote(/*target=*/false);
+  for (auto& f : AfterReadFields(/*remote=*/true)) spec.fields.push_back(std::move(f));
   for (auto& f : net::RemoteFields()) spec.fields.push_back(std::move(f));
   spec.example_yaml =
       "source:\n"

@@ -94,8 +94,7 @@ Result<std::unique_ptr<Source>> MakeLocalSource(const Settings& settings) {
 
 Result<std::unique_ptr<Source>> MakeSource(const Settings& settings) {
   // sftp://, ftp://, ...: the file is downloaded, then read like a local one.
-  if (net::IsRemotePath(settings)) return net::MakeRemoteSource(settings, MakeLocalSource);
-  return MakeLocalSource(settings);
+  return net::MakeFileSource(settings, MakeLocalSource);
 }
 
 }  // namespace keyonce::connectors::csv

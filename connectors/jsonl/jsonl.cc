@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cmath>
 
+#include "connectors/common/after_read.h"
 #include "connectors/common/fields.h"
 #include "connectors/common/net/remote_file.h"
 #include "connectors/jsonl/json_internal.h"
@@ -56,12 +57,15 @@ FieldSpec CreateDirsField() {
 // remote settings are added to a component, and the factories wrapped.
 void AddRemote(ComponentSpec& spec, bool target) {
   spec.fields.front().description += " " + net::RemotePathNote(target);
+  if (!target) {
+    for (auto& f : AfterReadFields(/*remote=*/true)) spec.fields.push_back(std::move(f));
+  }
   for (auto& f : net::RemoteFields()) spec.fields.push_back(std::move(f));
 }
 
 auto RemoteOrLocal(Result<std::unique_ptr<Source>> (*make)(const Settings&)) {
   return [make](const Settings& s) -> Result<std::unique_ptr<Source>> {
-    return net::IsRemotePath(s) ? net::MakeRemoteSource(s, make) : make(s);
+    return net::MakeFileSource(s, make);
   };
 }
 

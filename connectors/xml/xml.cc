@@ -9,6 +9,7 @@
 #include <cstring>
 #include <pugixml.hpp>
 
+#include "connectors/common/after_read.h"
 #include "connectors/common/fields.h"
 #include "connectors/common/xml/xml_dom.h"
 #include "connectors/common/xml/xml_scanner.h"
@@ -276,8 +277,9 @@ ConnectorDef XmlConnector() {
       "  records: /p:Export/p:Persons/p:Person\n"
       "  namespaces: {p: \"urn:example:persons:1\"}\n"
       "  lists: [Phone]\n";
+  for (auto& f : AfterReadFields(/*remote=*/false)) source.fields.push_back(std::move(f));
   def.source = std::move(source);
-  def.make_source = MakeSource;
+  def.make_source = [](const Settings& s) { return WithAfterRead(s, MakeSource(s)); };
   return def;
 }
 

@@ -620,7 +620,10 @@ class Runner {
   // Fills `b` up to a batch's size; true: the reading stage ends after it.
   bool FillBatch(Source& source, ReadStage& stage, ReadBatch& b, const Handoff<ReadBatch>& out,
                  bool* heavy);
-  Status WriteBatches(Handoff<ReadBatch>& in, ReadStage& stage, bool* interrupted);
+  Status WriteBatches(Source& source, Handoff<ReadBatch>& in, ReadStage& stage, bool* interrupted);
+  // Tells the source which items are safe (Source::Acknowledge) once every
+  // target's commits are durable, keeping the quarantine and audit rows first.
+  Status Acknowledge(Source& source, bool end);
   // The counts and findings of a batch read become the run's.
   void TakeFindings(ReadBatch& b);
   void Stopped(const ReadBatch& last, bool* interrupted);
@@ -733,6 +736,10 @@ class Runner {
   std::atomic<int64_t> reading_ = 0;  // records the reading stage read and has not handed over
   bool audit_warned_ = false;
   RunSummary sum_;
+  // Items the source was told are safe (Source::Acknowledge); kNoMoreAcks
+  // after it failed to mark them.
+  static constexpr int64_t kNoMoreAcks = -1;
+  int64_t acknowledged_ = 0;
   std::optional<Value> watermark_;
   Clock::time_point start_, last_progress_;
   std::unique_ptr<RetryPolicy> retry_;
@@ -767,10 +774,13 @@ Result<RunSummary> Runner::RunRecords() {
   if (!source.ok()) return Fail(source.status());
   bool interrupted = false;
   if (Status st = ReadAll(**source, retried, &interrupted); !st.ok()) return Fail(st);
-  (*source)->Close();
   if (!opt_.dry_run) {
     if (Status st = FinishTargets(interrupted); !st.ok()) return Fail(st);
+    if (!interrupted) {
+      if (Status st = Acknowledge(**source, true); !st.ok()) return Fail(st);
+    }
   }
+  (*source)->Close();
   return Summarize(interrupted);
 }
 
@@ -1017,7 +1027,7 @@ Status Runner::ReadAll(Source& source, const std::vector<int64_t>& retried, bool
   if (!opt_.dry_run) {
     for (int64_t id : retried) store_->SetQuarantineStatus(id, "retried");
   }
-  Status st = WriteBatches(handoff, stage, interrupted);
+  Status st = WriteBatches(source, handoff, stage, interrupted);
   join();
   // Records read but never written: what reading them found (audit rows,
   // quarantined records) is still the run's.
@@ -1114,7 +1124,8 @@ void Runner::TakeFindings(ReadBatch& b) {
   b.found = {};
 }
 
-Status Runner::WriteBatches(Handoff<ReadBatch>& in, ReadStage& stage, bool* interrupted) {
+Status Runner::WriteBatches(Source& source, Handoff<ReadBatch>& in, ReadStage& stage,
+                            bool* interrupted) {
   for (;;) {
     std::optional<ReadBatch> b = in.Take(std::chrono::milliseconds(250));
     if (!b) {
@@ -1130,6 +1141,7 @@ Status Runner::WriteBatches(Handoff<ReadBatch>& in, ReadStage& stage, bool* inte
       KEYONCE_RETURN_IF_ERROR(opt_.dry_run ? DryRunBatch(b->items) : ProcessBatch(b->items));
       stage.Recycle(std::move(b->items));
     }
+    KEYONCE_RETURN_IF_ERROR(Acknowledge(source, false));
     KEYONCE_RETURN_IF_ERROR(Housekeep());
     Progress(false);
     if (b->last) {
@@ -1163,6 +1175,28 @@ void Runner::StartSpill() {
 Status Runner::AwaitSpill() {
   if (!spill_.valid()) return Status::OK();
   return spill_.get();  // rethrows what the spill threw (out of memory)
+}
+
+Status Runner::Acknowledge(Source& source, bool end) {
+  if (opt_.dry_run || acknowledged_ == kNoMoreAcks || (acknowledged_ == sum_.read && !end)) {
+    return Status::OK();
+  }
+  for (const auto& t : targets_) {
+    if (!t.deferred.empty()) return Status::OK();  // e.g. a file replaced at the run's end
+  }
+  // Nothing the items left is only in memory when the source marks them.
+  KEYONCE_RETURN_IF_ERROR(AwaitSpill());
+  KEYONCE_RETURN_IF_ERROR(FlushQuarantine());
+  KEYONCE_RETURN_IF_ERROR(FlushAuditNow());
+  Status st = source.Acknowledge(sum_.read, end);
+  if (!st.ok()) {
+    acknowledged_ = kNoMoreAcks;
+    log_->Warn("The source could not mark what this run handled (" + st.message() +
+               "); the next run reads it again, and the journal writes nothing twice.");
+    return Status::OK();
+  }
+  acknowledged_ = sum_.read;
+  return Status::OK();
 }
 
 Status Runner::Housekeep() {

@@ -65,6 +65,13 @@ struct Script {
   int records = 0;
   int fail_at = 0;   // reading this record fails (the source cannot go on)
   int throw_at = 0;  // reading this record throws std::bad_alloc
+  // Source::Acknowledge calls: (items, end), and for each the quarantine
+  // rows the state file held at that moment (read by another connection).
+  std::vector<std::pair<uint64_t, bool>> acks;
+  std::vector<int> quarantined_at_ack;
+  std::vector<std::vector<std::string>> written_at_ack;
+  std::filesystem::path state;
+  bool ack_fails = false;
 };
 Script* g_script = nullptr;
 // Written by the writing stage, read by the reading stage (own threads).
@@ -149,6 +156,15 @@ class ScriptedSource : public Source {
     item->record = {{"id", std::to_string(k)}};
     item->position = "record " + std::to_string(k);
     return true;
+  }
+  Status Acknowledge(uint64_t items, bool end) override {
+    g_script->acks.emplace_back(items, end);
+    g_script->written_at_ack.push_back(g_script->written);
+    if (!g_script->state.empty()) {
+      g_script->quarantined_at_ack.push_back(
+          static_cast<int>(Rows(g_script->state, "SELECT id FROM quarantine").size()));
+    }
+    return g_script->ack_fails ? Status::Io("the mail server went away") : Status::OK();
   }
 
  private:
@@ -709,6 +725,155 @@ targets:
   auto again = Run(*r);
   EXPECT_EQ(again.exit_code, kExitOk);
   EXPECT_EQ(script_.written, (std::vector<std::string>{"1", "2", "3", "4"}));
+}
+
+// Source::Acknowledge: a source is told an item is safe only once every
+// target committed it durably or it is kept in quarantine, never before.
+TEST_F(RunnerTest, TheSourceHearsOfItemsOnlyOnceTheyAreCommittedOrQuarantined) {
+  script_.records = 5;
+  script_.permanent = {"3"};
+  script_.state = dir_ / "state.db";
+  auto r = ScriptedSourceRecipe("ack");
+  ASSERT_TRUE(r);
+  auto s = Run(*r);
+  EXPECT_EQ(s.exit_code, kExitQuarantined);
+  EXPECT_EQ(s.quarantined, 1);
+  // Batches of two: after each, then the end.
+  using Acks = std::vector<std::pair<uint64_t, bool>>;
+  EXPECT_EQ(script_.acks, (Acks{{2, false}, {4, false}, {5, false}, {5, true}}));
+  ASSERT_EQ(script_.written_at_ack.size(), 4u);
+  EXPECT_EQ(script_.written_at_ack[0], (std::vector<std::string>{"1", "2"}));
+  EXPECT_EQ(script_.written_at_ack[1], (std::vector<std::string>{"1", "2", "4"}));
+  // Record 3 failed: it is in the quarantine table before the source hears
+  // of it, so a crash right after cannot lose it.
+  EXPECT_EQ(script_.quarantined_at_ack, (std::vector<int>{0, 1, 1, 1}));
+}
+
+TEST_F(RunnerTest, NothingIsAcknowledgedAfterARecordLeftForTheNextRun) {
+  script_.records = 4;
+  script_.stop_at = "3";
+  script_.state = dir_ / "state.db";
+  auto r = ScriptedSourceRecipe("ack_stop");
+  ASSERT_TRUE(r);
+  auto s = Run(*r);
+  EXPECT_EQ(s.status, "failed");
+  using Acks = std::vector<std::pair<uint64_t, bool>>;
+  EXPECT_EQ(script_.acks, (Acks{{2, false}})) << "record 3 is written by the next run";
+  script_.acks.clear();
+  auto again = Run(*r);
+  EXPECT_EQ(again.exit_code, kExitOk);
+  EXPECT_EQ(script_.acks, (Acks{{2, false}, {4, false}, {4, true}}));
+}
+
+TEST_F(RunnerTest, ADryRunAcknowledgesNothing) {
+  script_.records = 3;
+  script_.state = dir_ / "state.db";
+  auto r = ScriptedSourceRecipe("ack_dry");
+  ASSERT_TRUE(r);
+  RunOptions o;
+  o.state_path = dir_ / "state.db";
+  o.dry_run = true;
+  o.out = &out_;
+  o.err = &err_;
+  auto s = RunRecipe(*r, o);
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_TRUE(script_.acks.empty());
+}
+
+TEST_F(RunnerTest, ATargetCommittedOnlyAtTheRunsEndMakesTheEndTheOnlyAcknowledgement) {
+  script_.records = 5;
+  script_.state = dir_ / "state.db";
+  auto r = Load(R"(recipe: ack_replace
+source: {type: scripted}
+key: "{{ record.id }}"
+batch_records: 2
+targets:
+  - {name: api, type: scripted}
+  - {name: snapshot, type: jsonl, mode: replace, path: snapshot.jsonl}
+)");
+  ASSERT_TRUE(r);
+  auto s = Run(*r);
+  EXPECT_EQ(s.exit_code, kExitOk);
+  using Acks = std::vector<std::pair<uint64_t, bool>>;
+  EXPECT_EQ(script_.acks, (Acks{{5, true}})) << "the file is replaced only at the end";
+  EXPECT_EQ(Lines(Read("snapshot.jsonl")), 5);
+}
+
+TEST_F(RunnerTest, ASourceThatCannotMarkWarnsOnceAndTheRunSucceeds) {
+  script_.records = 5;
+  script_.state = dir_ / "state.db";
+  script_.ack_fails = true;
+  auto r = ScriptedSourceRecipe("ack_fails");
+  ASSERT_TRUE(r);
+  auto s = Run(*r);
+  EXPECT_EQ(s.exit_code, kExitOk);
+  EXPECT_EQ(script_.acks.size(), 1u) << "no more calls after a failure";
+  EXPECT_NE(err_.str().find("could not mark what this run handled (the mail server went away)"),
+            std::string::npos)
+      << err_.str();
+}
+
+// move_to: the file leaves the inbox folder only when the run read it to its
+// end and every record is written or quarantined; a run that a target
+// stopped leaves it where it was, and the next run moves it.
+TEST_F(RunnerTest, AReadFileIsMovedOnlyOnceEveryRecordIsSafe) {
+  std::filesystem::create_directories(dir_ / "inbox");
+  Write("inbox/in.jsonl", "{\"id\":\"1\"}\n{\"id\":\"2\"}\nnot json\n{\"id\":\"4\"}\n");
+  auto r = Load(R"(recipe: move
+source: {type: jsonl, path: inbox/in.jsonl, move_to: done}
+key: "{{ record.id }}"
+batch_records: 2
+targets:
+  - {name: svc, type: scripted}
+)");
+  ASSERT_TRUE(r);
+  script_.stop_at = "4";
+  auto s = Run(*r);
+  EXPECT_EQ(s.status, "failed");
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "inbox/in.jsonl")) << "record 4 is not written yet";
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "done"));
+  auto again = Run(*r);
+  // The line that is not JSON is in quarantine: it does not keep the file.
+  EXPECT_EQ(again.exit_code, kExitQuarantined);
+  EXPECT_EQ(script_.written, (std::vector<std::string>{"1", "2", "4"}));
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "inbox/in.jsonl"));
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "done/in.jsonl"));
+  // Tomorrow's export of the same name does not replace today's.
+  Write("inbox/in.jsonl", "{\"id\":\"5\"}\n");
+  auto third = Run(*r);
+  EXPECT_EQ(third.exit_code, kExitOk);
+  EXPECT_EQ(script_.written.back(), "5");
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "done/in.jsonl"));
+  EXPECT_TRUE(std::filesystem::exists(dir_ / ("done/in." + std::to_string(third.run) + ".jsonl")));
+}
+
+TEST_F(RunnerTest, ADryRunOrAStoppedRunLeavesTheFileWhereItWas) {
+  Write("in.jsonl", "{\"id\":\"1\"}\n{\"id\":\"2\"}\n{\"id\":\"3\"}\n");
+  auto r = Load(R"(recipe: remove
+source: {type: jsonl, path: in.jsonl, remove_after: true}
+key: "{{ record.id }}"
+batch_records: 1
+targets:
+  - {name: svc, type: scripted}
+)");
+  ASSERT_TRUE(r);
+  RunOptions o;
+  o.state_path = dir_ / "state.db";
+  o.dry_run = true;
+  o.out = &out_;
+  o.err = &err_;
+  ASSERT_TRUE(RunRecipe(*r, o).ok());
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "in.jsonl"));
+  std::atomic<bool> stop{true};  // stops after the first batch
+  o.dry_run = false;
+  o.stop = &stop;
+  auto s = RunRecipe(*r, o);
+  ASSERT_TRUE(s.ok());
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "in.jsonl")) << "read only in part";
+  auto done = Run(*r);
+  EXPECT_EQ(done.exit_code, kExitOk);
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "in.jsonl"));
+  EXPECT_EQ(script_.written, (std::vector<std::string>{"1", "2", "3"}));
 }
 
 // A lookup routes each record on the answer: continue, skip with a reason,

@@ -12,6 +12,8 @@
 #include <string_view>
 #include <utility>
 
+#include "connectors/common/after_read.h"
+
 namespace keyonce::connectors::net {
 namespace {
 
@@ -331,6 +333,13 @@ Status CheckRemoteSettings(const Settings& settings, bool for_target) {
                            "through libcurl, so a reader could see a half-written file; write "
                            "to sftp:// or ftp(s):// instead");
   }
+  const bool after_read = settings.Tmpl("move_to") || settings.Bool("remove_after").value_or(false);
+  if (!for_target && after_read &&
+      (StartsWithNoCase(text, "smb://") || StartsWithNoCase(text, "smbs://"))) {
+    return Status::Invalid(settings.where +
+                           ": move_to and remove_after need a server that can rename and remove "
+                           "files; libcurl cannot on smb://, so use sftp:// or ftp(s)://");
+  }
   if (settings.Tmpl("private_key_password") && !settings.Tmpl("private_key")) {
     return Status::Invalid(settings.where + ": private_key_password is set but private_key is not");
   }
@@ -538,11 +547,17 @@ class RemoteSource : public Source {
     display_ = SafeUrl(*url);
     auto options = ReadRemote(settings_, ctx.scope, ctx.log);
     if (!options.ok()) return options.status();
+    auto after = ReadAfterRead(settings_, ctx.scope, true);
+    if (!after.ok()) return after.status();
+    after_ = std::move(after).value();
+    url_ = *url;
+    run_id_ = ctx.run_id;
     auto dir = TempDir::Make();
     if (!dir.ok()) return dir.status();
     dir_ = std::move(dir).value();
     local_name_ = UrlFileName(*url);
     local_ = dir_->path() / local_name_;
+    options_ = *options;
     RemoteFiles files(std::move(options).value());
     Status st = files.Download(*url, local_);
     if (!st.ok()) return st.code() == Status::Code::kNotFound ? st : st.Wrap(settings_.where);
@@ -570,6 +585,55 @@ class RemoteSource : public Source {
     return more;
   }
 
+  Status Acknowledge(uint64_t items, bool end) override {
+    if (!inner_) return Status::OK();
+    KEYONCE_RETURN_IF_ERROR(Rewrite(inner_->Acknowledge(items, end)));
+    if (!end || after_.kind == AfterRead::Kind::kKeep) return Status::OK();
+    RemoteFiles files(options_);
+    if (after_.kind == AfterRead::Kind::kRemove) {
+      auto rm = RemoteFiles::RemoveCommands(url_, false);
+      if (!rm.ok()) return rm.status();
+      return files.Run(url_, *rm).Wrap("removing the file after the run");
+    }
+    // move_to: a folder on the same server, made if missing.
+    std::string folder = after_.folder;
+    while (folder.size() > 1 && folder.back() == '/') folder.pop_back();
+    std::string folder_url = folder[0] == '/' ? Origin(url_) + "/" : FolderUrl(url_);
+    for (size_t at = folder[0] == '/' ? 1 : 0; at <= folder.size();) {
+      size_t end_at = folder.find('/', at);
+      if (end_at == std::string::npos) end_at = folder.size();
+      if (end_at > at) {  // "a//b": no empty folder names
+        char* seg = curl_easy_escape(nullptr, folder.data() + at, static_cast<int>(end_at - at));
+        if (!seg) return Status::Internal("escaping move_to");
+        folder_url += std::string(seg) + "/";
+        curl_free(seg);
+      }
+      at = end_at + 1;
+    }
+    const std::string name = UrlFileName(url_);
+    auto mk = MakeFolderCommand(folder_url.substr(0, folder_url.size() - 1));
+    if (!mk.ok()) return mk.status();
+    KEYONCE_RETURN_IF_ERROR(files.Run(url_, {*mk}).Wrap("moving the file after the run"));
+    std::string dest;
+    for (int attempt = 0;; ++attempt) {
+      if (attempt == kMoveAttempts) {
+        return Status::Io("moving " + display_ + ": the folder holds " +
+                          std::to_string(kMoveAttempts) + " files named like it already");
+      }
+      const std::string moved = MovedName(name, run_id_, attempt);
+      char* e = curl_easy_escape(nullptr, moved.data(), static_cast<int>(moved.size()));
+      if (!e) return Status::Internal("escaping the file name");
+      dest = folder_url + e;
+      curl_free(e);
+      auto taken = files.Exists(dest);
+      if (!taken.ok()) return taken.status().Wrap("moving the file after the run");
+      if (!*taken) break;
+    }
+    auto mv = RemoteFiles::RenameCommands(url_, dest, false);
+    if (!mv.ok()) return mv.status();
+    return files.Run(url_, *mv).Wrap("moving the file after the run");
+  }
+
   Status Close() override {
     Status st = inner_ ? inner_->Close() : Status::OK();
     inner_.reset();
@@ -578,6 +642,20 @@ class RemoteSource : public Source {
   }
 
  private:
+  // "sftp://host:22/a/b.csv" -> "sftp://host:22"
+  static std::string Origin(const std::string& url) {
+    size_t scheme = url.find("://");
+    size_t slash = scheme == std::string::npos ? std::string::npos : url.find('/', scheme + 3);
+    return slash == std::string::npos ? url : url.substr(0, slash);
+  }
+  // Makes the folder; its failure (it is there already) is ignored.
+  static Result<std::string> MakeFolderCommand(const std::string& folder_url) {
+    auto path = CommandPath(folder_url);
+    if (!path.ok()) return path.status();
+    if (IsSftp(folder_url)) return "*mkdir " + *path;
+    return "*MKD " + *path;
+  }
+
   std::string RewriteText(std::string msg) const {
     ReplaceAll(&msg, local_.string(), display_);
     if (msg.rfind(local_name_ + ":", 0) == 0 || msg.rfind(local_name_ + " ", 0) == 0) {
@@ -589,6 +667,9 @@ class RemoteSource : public Source {
 
   Settings settings_;
   LocalSourceFactory make_local_;
+  RemoteOptions options_;
+  AfterRead after_;
+  std::string url_, run_id_;
   std::unique_ptr<TempDir> dir_;
   std::string display_, local_name_;
   fs::path local_;
@@ -801,10 +882,17 @@ class RemoteTarget : public Target {
 Result<std::unique_ptr<Source>> MakeRemoteSource(const Settings& settings,
                                                  LocalSourceFactory make_local) {
   KEYONCE_RETURN_IF_ERROR(CheckRemoteSettings(settings, /*for_target=*/false));
+  KEYONCE_RETURN_IF_ERROR(CheckAfterRead(settings));
   // The local settings must be valid too (delimiter, encoding, ...).
   auto check = make_local(settings);
   if (!check.ok()) return check.status();
   return std::unique_ptr<Source>(new RemoteSource(settings, std::move(make_local)));
+}
+
+Result<std::unique_ptr<Source>> MakeFileSource(const Settings& settings,
+                                               LocalSourceFactory make_local) {
+  if (IsRemotePath(settings)) return MakeRemoteSource(settings, std::move(make_local));
+  return WithAfterRead(settings, make_local(settings));
 }
 
 Result<std::unique_ptr<Target>> MakeRemoteTarget(const Settings& settings,

@@ -128,6 +128,11 @@ using LocalTargetFactory = std::function<Result<std::unique_ptr<Target>>(const S
 Result<std::unique_ptr<Source>> MakeRemoteSource(const Settings& settings,
                                                  LocalSourceFactory make_local);
 
+// A file connector's source: the remote file `path` names (MakeRemoteSource)
+// or the local one, either with move_to / remove_after (after_read.h).
+Result<std::unique_ptr<Source>> MakeFileSource(const Settings& settings,
+                                               LocalSourceFactory make_local);
+
 // A target writing the remote file that `path` names through the local
 // target `make_local` makes for a staging copy. `keep_existing`: the remote
 // file's current content is downloaded into the staging copy first (the

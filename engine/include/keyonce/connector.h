@@ -111,6 +111,27 @@ class Source {
   // or an error status when reading cannot go on (the run fails). Must
   // stream: memory must not grow with the number of records.
   virtual Result<bool> Next(SourceItem* item) = 0;
+  // The acknowledgement, for a source that marks what it handed over (a mail
+  // flagged or moved, a file moved away): the first `items` items Next gave
+  // out (rejected ones included) are safe now: every target committed them
+  // durably, or the journal knew them unchanged, or they were filtered out,
+  // or they are in quarantine for a person. `items` only grows between calls.
+  // `end`: the run read the source to its end and every item is safe; the
+  // last call, after the targets' final commits and before Close.
+  //
+  // Crash contract: the engine calls it only after the journal and the
+  // quarantine have recorded those items, so whatever a crash interrupts
+  // (before, during or after Acknowledge), the next run reads the unmarked
+  // items again and the journal writes none of them twice. Hence a source
+  // must mark idempotently, and must expect that it is never called: a dry
+  // run, a failed run, and everything after an item a run leaves for the next
+  // run (a target that stopped the run) are not acknowledged.
+  //
+  // Threading: called on the run's writing thread, possibly while Next runs
+  // on the reading thread; a source that marks must synchronise the two. An
+  // error is a warning in the run's log (the items are safe; marking them is
+  // left to the next run), and no later call comes.
+  virtual Status Acknowledge(uint64_t /*items*/, bool /*end*/) { return Status::OK(); }
   virtual Status Close() { return Status::OK(); }
 };
 
