@@ -22,6 +22,9 @@ PACKAGES=(
   # xls, libxlsxwriter writes xlsx; openpyxl and LibreOffice Calc (headless)
   # make the test workbooks and read the xlsx target's files back
   libzip-dev libfreexl-dev libxlsxwriter-dev python3-openpyxl libreoffice-calc-nogui
+  # Mailboxes (issue 14): libcurl speaks IMAP, vmime reads MIME (multipart,
+  # charsets, RFC 2047/2231); the tests read from a real Dovecot on loopback
+  libvmime-dev dovecot-imapd
 )
 # Node.js for the npm test servers: Debian's nodejs + npm, unless a Node.js
 # with its own npm (e.g. NodeSource's, which conflicts with Debian's npm) is
@@ -38,6 +41,11 @@ if ((${#missing[@]})); then
   echo "Installing: ${missing[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # The tests start their own Dovecot; the system-wide one the package may
+  # have started (listening on 143 and 993) is stopped and left disabled.
+  if [[ " ${missing[*]} " == *" dovecot-imapd "* ]] && command -v systemctl >/dev/null 2>&1; then
+    $SUDO systemctl disable --now dovecot >/dev/null 2>&1 || true
+  fi
 fi
 
 # Test and demo servers from npm (pinned by tests/package-lock.json).

@@ -142,7 +142,8 @@ bool OAuthApi::Start(const fs::path& dir, const std::string& secret, const std::
                                             {"OAUTH_CLIENT_SECRET", secret},
                                             {"OAUTH_USERNAME", user},
                                             {"OAUTH_PASSWORD", password},
-                                            {"OAUTH_EXPIRES_IN", std::to_string(expires_in)}};
+                                            {"OAUTH_EXPIRES_IN", std::to_string(expires_in)},
+                                            {"OAUTH_MAILBOX", mailbox}};
   if (!proc_.StartAndWait({node, (HttpServersDir() / "oauth_api.js").string(),
                            std::to_string(oauth_port_), std::to_string(api_port_)},
                           api_port_, dir / "oauth.log", why, env)) {

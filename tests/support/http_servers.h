@@ -80,6 +80,10 @@ class OAuthApi {
     return "http://127.0.0.1:" + std::to_string(oauth_port_) + "/token";
   }
   std::string api_url() const { return "http://127.0.0.1:" + std::to_string(api_port_); }
+  // RFC 7662 token introspection of the tokens it issued (for Dovecot's
+  // XOAUTH2 logins): {active, email: mailbox}. Set mailbox before Start.
+  std::string introspection_url() const { return api_url() + "/introspect"; }
+  std::string mailbox;
 
  private:
   int oauth_port_ = 0, api_port_ = 0;

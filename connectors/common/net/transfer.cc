@@ -12,7 +12,7 @@
 namespace keyonce::connectors::net {
 namespace {
 
-constexpr const char* kProtocols = "http,https,ftp,ftps,sftp,smb,smbs,smtp,smtps";
+constexpr const char* kProtocols = "http,https,ftp,ftps,sftp,smb,smbs,smtp,smtps,imap,imaps";
 
 long Millis(double seconds) {
   if (!(seconds > 0)) return 0;

@@ -68,7 +68,7 @@ struct TransferOptions {
 // CA bundle, client certificate and key with passphrase), timeouts, NOSIGNAL,
 // TCP keep-alive, the error buffer (`errbuf`, CURL_ERROR_SIZE bytes, must
 // outlive the transfer) and the protocols allowed (http, https, ftp, ftps,
-// sftp, smb, smbs, smtp, smtps), for redirects too (so never file://).
+// sftp, smb, smbs, smtp, smtps, imap, imaps), for redirects too (so never file://).
 // Redirects are not followed (a connector that wants them sets
 // CURLOPT_FOLLOWLOCATION itself). The options' strings are copied by curl.
 void ConfigureEasy(CURL* easy, const TransferOptions& options, char* errbuf);

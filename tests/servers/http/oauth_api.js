@@ -8,6 +8,9 @@
 //
 // API: GET /stats -> {token_requests, api_requests, rejected, grants};
 //      POST /revoke -> forget every issued token (the next call gets 401);
+//      POST /introspect (form token=...) -> RFC 7662 {active, email}: email is
+//        OAUTH_MAILBOX for a token this endpoint issued (Dovecot's oauth2
+//        passdb asks this for an XOAUTH2 login);
 //      anything else -> 201 {"ok": true} with a valid bearer token, else 401.
 'use strict';
 const http = require('node:http');
@@ -51,6 +54,12 @@ async function main() {
     req.on('end', () => {
       res.setHeader('Content-Type', 'application/json');
       if (req.url === '/stats') return res.end(JSON.stringify(stats));
+      if (req.url === '/introspect') {
+        const token = new URLSearchParams(body).get('token') || '';
+        const active = issued.has(token);
+        const mailbox = process.env.OAUTH_MAILBOX || '';
+        return res.end(JSON.stringify(active ? { active, email: mailbox } : { active }));
+      }
       if (req.url === '/revoke') {
         issued.clear();
         return res.end('{}');
