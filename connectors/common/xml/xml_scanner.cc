@@ -211,6 +211,20 @@ class Decoder {
 // ------------------------------------------------------------ record path
 
 Result<RecordPath> RecordPath::Parse(std::string_view text, const Namespaces& namespaces) {
+  if (size_t bar = text.find('|'); bar != std::string_view::npos) {
+    auto trim = [](std::string_view v) {
+      while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+      while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
+      return v;
+    };
+    auto first = Parse(trim(text.substr(0, bar)), namespaces);
+    if (!first.ok()) return first.status();
+    auto rest = Parse(trim(text.substr(bar + 1)), namespaces);
+    if (!rest.ok()) return rest.status();
+    RecordPath p = std::move(first).value();
+    p.alternatives_.push_back(std::move(rest).value());
+    return p;
+  }
   RecordPath p;
   for (const auto& [prefix, uri] : namespaces) p.declared_uris_.push_back(uri);
   auto bad = [&](const std::string& why) {
@@ -279,6 +293,9 @@ bool RecordPath::Match(const std::vector<Name>& stack, size_t si, size_t pi) con
 }
 
 bool RecordPath::MayMatchBelow(const std::vector<Name>& stack) const {
+  for (const auto& a : alternatives_) {
+    if (a.MayMatchBelow(stack)) return true;
+  }
   if (has_descendant_step_) return true;
   if (stack.size() >= steps_.size()) return false;
   for (size_t i = 0; i < stack.size(); ++i) {
@@ -288,6 +305,9 @@ bool RecordPath::MayMatchBelow(const std::vector<Name>& stack) const {
 }
 
 bool RecordPath::Matches(const std::vector<Name>& stack) const {
+  for (const auto& a : alternatives_) {
+    if (a.Matches(stack)) return true;
+  }
   if (steps_.empty() || stack.empty()) return false;
   // Quick reject: the last step must match the innermost element.
   if (!StepMatches(steps_.back(), stack.back())) return false;
@@ -343,6 +363,9 @@ struct XmlScanner::Impl {
   size_t quiet_depth = SIZE_MAX;        // elements from this depth on are not named
   std::vector<Binding> bindings;
   bool seen_root = false, root_closed = false;
+
+  std::string context;         // start tag of the innermost context element met
+  uint64_t context_index = 0;  // how many context elements were met
 
   bool in_record = false;
   bool oversize = false;
@@ -603,6 +626,10 @@ struct XmlScanner::Impl {
     names.push_back(std::move(name));
 
     const bool match = !quiet && opt.path.Matches(names);
+    if (!quiet && !match && opt.context_path && opt.context_path->Matches(names)) {
+      context.assign(buf, pos, close - pos);
+      ++context_index;
+    }
     if (!quiet && !match && !opt.path.MayMatchBelow(names)) quiet_depth = stack.size();
     if (match) {
       in_record = true;
@@ -650,6 +677,10 @@ struct XmlScanner::Impl {
     out->line = rec_line;
     out->column = rec_col;
     out->namespaces = std::move(rec_ns);
+    if (opt.context_path) {
+      out->context = context;
+      out->context_index = context_index;
+    }
     if (!oversize && end - rec_start > opt.max_record_bytes) oversize = true;
     if (oversize) {
       out->error = opt.name + ":" + std::to_string(rec_line) + ":" + std::to_string(rec_col) +

@@ -33,7 +33,8 @@
 namespace keyonce::connectors::xml {
 
 // The record path: `/Export/Persons/Person`, `//Person`, `/Export//Person`,
-// `/Export/*/Person`, with prefixes from the recipe's namespaces
+// `/Export/*/Person`, or several of these joined by `|` (an element that
+// matches any of them), with prefixes from the recipe's namespaces
 // (`/p:Export/p:Person`). A prefixed step matches elements in that
 // namespace; a step without prefix matches elements in no namespace or in a
 // namespace the recipe does not declare (so a document's default namespace
@@ -65,6 +66,7 @@ class RecordPath {
   std::vector<Step> steps_;
   std::vector<std::string> declared_uris_;
   bool has_descendant_step_ = false;
+  std::vector<RecordPath> alternatives_;  // after `|`
 };
 
 enum class XmlEncoding { kAuto, kUtf8, kUtf16, kLatin1, kWindows1252 };
@@ -77,6 +79,12 @@ struct ScannedRecord {
   // default namespace) -> URI.
   std::vector<std::pair<std::string, std::string>> namespaces;
   uint64_t line = 0, column = 0;  // where the record's start tag begins
+  // With Options::context_path: the start tag (markup, e.g. `<table:table
+  // table:name="Ark1">`) of the last element met that matches it, and how
+  // many such elements were met so far (1 for the first): which table a row
+  // is in, without holding the table.
+  std::string context;
+  uint64_t context_index = 0;
   // Non-empty when the record is malformed: why, with line:column, without
   // any content. `text` then holds what was read of it (may be empty).
   std::string error;
@@ -91,6 +99,9 @@ class XmlScanner {
     RecordPath path;
     std::string name;  // for messages: "export.xml"
     XmlEncoding encoding = XmlEncoding::kAuto;
+    // Elements (outside records) whose start tag records report as their
+    // context (ScannedRecord::context).
+    std::optional<RecordPath> context_path;
     size_t max_record_bytes = 16u << 20;
     size_t chunk_bytes = 256u << 10;
   };

@@ -288,5 +288,43 @@ TEST(XmlScanner, EncodingErrorsAreClear) {
             "t.xml:3:4: invalid UTF-8 (the file is not in the encoding it declares)");
 }
 
+TEST(XmlScanner, AlternativePathsAndTheContextEachRecordIsIn) {
+  // Rows straight in a table or in a row group, styles before them; each
+  // row knows the start tag of the table it is in.
+  const std::string doc =
+      "<doc><styles><s n='a'/></styles><body>"
+      "<table name='T1'><row i='1'/><group><row i='2'/></group></table>"
+      "<table name='T2'><row i='3'><row i='nested'/></row></table></body></doc>";
+  auto path =
+      RecordPath::Parse("/doc/styles/s | /doc/body/table/row | /doc/body/table/group/row", {});
+  ASSERT_TRUE(path.ok()) << path.status().ToString();
+  auto context = RecordPath::Parse("/doc/body/table", {});
+  ASSERT_TRUE(context.ok());
+  XmlScanner::Options o;
+  o.path = *path;
+  o.context_path = *context;
+  size_t at = 0;
+  XmlScanner scanner(o, [&](char* data, size_t n) -> Result<size_t> {
+    size_t k = std::min(n, doc.size() - at);
+    std::memcpy(data, doc.data() + at, k);
+    at += k;
+    return k;
+  });
+  std::vector<std::string> seen;
+  while (true) {
+    ScannedRecord r;
+    auto more = scanner.Next(&r);
+    ASSERT_TRUE(more.ok()) << more.status().ToString();
+    if (!*more) break;
+    seen.push_back(r.text + " in " + std::to_string(r.context_index) + " " + r.context);
+  }
+  ASSERT_EQ(seen.size(), 4u);
+  EXPECT_EQ(seen[0], "<s n='a'/> in 0 ");
+  EXPECT_EQ(seen[1], "<row i='1'/> in 1 <table name='T1'>");
+  EXPECT_EQ(seen[2], "<row i='2'/> in 1 <table name='T1'>");
+  EXPECT_EQ(seen[3], "<row i='3'><row i='nested'/></row> in 2 <table name='T2'>");
+  EXPECT_FALSE(RecordPath::Parse("/doc/a | b", {}).ok());
+}
+
 }  // namespace
 }  // namespace keyonce::connectors::xml
