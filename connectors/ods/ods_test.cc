@@ -367,6 +367,18 @@ TEST_F(OdsSourceTest, TheSameSheetThroughOdsXlsxAndXlsMatchesLibreOfficesCsv) {
   }
 }
 
+TEST_F(OdsSourceTest, DatesOfA1904WorkbookAreTheSameInEveryFormat) {
+  // date1904.fods counts from 1904-01-01: its .xlsx and .xls carry the 1904
+  // flag, and their serials are 1,462 days smaller than in the 1900 system.
+  for (const std::string type : {"ods", "xlsx", "xls"}) {
+    SCOPED_TRACE(type);
+    Read r = ReadAll("path: date1904." + type + "\n", type);
+    ASSERT_TRUE(r.error.ok()) << r.error.ToString();
+    ASSERT_EQ(r.items.size(), 1u);
+    EXPECT_EQ(r.Json(0), R"({"Dato":"2024-03-01","Serie":7})");
+  }
+}
+
 TEST_F(OdsSourceTest, XlsSheetsByNameOrPositionAndClearErrors) {
   // FreeXL does not say which sheets are hidden: Skjult counts.
   Read by_pos = ReadAll("path: kinds.xls\nsheet: \"3\"\n", "xls");

@@ -86,6 +86,9 @@ def main():
     kinds = os.path.join(OUT, "kinds.ods")
     soffice("xlsx", kinds)
     soffice("xls", kinds)
+    soffice("ods", os.path.join(HERE, "date1904.fods"))
+    soffice("xlsx", os.path.join(OUT, "date1904.ods"))
+    soffice("xls", os.path.join(OUT, "date1904.ods"))
     soffice("csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,true,false,false,-1", fods)
     shutil.rmtree(os.path.join(OUT, "lo-profile"), ignore_errors=True)
 
