@@ -223,6 +223,21 @@ TEST_F(OdsSourceTest, FilesThatAreNotSpreadsheetsGetClearErrors) {
   EXPECT_EQ(excel.error.message(), "excel.ods is not an ods file: it has no content.xml");
 }
 
+TEST_F(OdsSourceTest, TextRunsTabsLineBreaksAndSpacesAreKept) {
+  Read r = ReadAll("path: text.ods\n");
+  ASSERT_TRUE(r.error.ok()) << r.error.ToString();
+  ASSERT_EQ(r.items.size(), 1u);
+  // The annotation (a comment on the cell) is not its text.
+  EXPECT_EQ(r.items[0].record.at("Tekst"), Value("a\tb\nc d  e"));
+}
+
+TEST_F(OdsSourceTest, PasswordProtectedFileIsRefusedSayingSo) {
+  Read r = ReadAll("path: encrypted.ods\n");
+  EXPECT_EQ(r.error.code(), Status::Code::kInvalid);
+  EXPECT_EQ(r.error.message(),
+            "encrypted.ods is encrypted (password-protected); save it without a password");
+}
+
 TEST_F(OdsSourceTest, ZipBombIsRefused) {
   Read r = ReadAll("path: bomb.ods\n");
   EXPECT_EQ(r.error.code(), Status::Code::kInvalid);

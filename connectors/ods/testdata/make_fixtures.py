@@ -125,6 +125,28 @@ def main():
         'table:number-columns-repeated="100000" office:value-type="string"><text:p>y</text:p>'
         '</table:table-cell></table:table-row></table:table>', TAIL])
 
+    # Text runs LibreOffice Calc itself does not write (tabs), as other
+    # programs may.
+    write_ods("text.ods", [
+        HEAD, '<table:table table:name="Ark1"><table:table-row>', cell_s("Tekst"),
+        '</table:table-row><table:table-row><table:table-cell office:value-type="string">'
+        '<office:annotation><text:p>note</text:p></office:annotation>'
+        '<text:p>a<text:tab/>b<text:line-break/>c <text:span>d</text:span><text:s/> '
+        '<text:a>e</text:a></text:p>'
+        '</table:table-cell></table:table-row></table:table>', TAIL])
+
+    # Password-protected: LibreOffice encrypts content.xml and says so in
+    # the manifest.
+    path = os.path.join(OUT, "encrypted.ods")
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("mimetype", MIME)
+        z.writestr("content.xml", os.urandom(4096))
+        z.writestr("META-INF/manifest.xml",
+                   '<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:'
+                   'manifest:1.0"><manifest:file-entry manifest:full-path="content.xml">'
+                   '<manifest:encryption-data manifest:checksum-type="SHA1/1K"/>'
+                   '</manifest:file-entry></manifest:manifest>')
+
     write_ods("big.ods", big_rows(ROWS))
 
 
