@@ -1,6 +1,6 @@
 // Cells as a person sees them: column letters, cell references, numbers,
 // and dates and times recognised from a cell's number format. Shared by the
-// spreadsheet sources (xlsx now, ods next).
+// spreadsheet sources (xlsx, ods, xls).
 //
 // Dates in spreadsheets are numbers (days since an epoch) shown through a
 // number format. A format is a date, a time or both when its first section

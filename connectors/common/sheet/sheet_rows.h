@@ -1,7 +1,8 @@
 // From a sheet's rows to records: the header row, the first data row, empty
-// rows and merged cells, the same for every spreadsheet source (xlsx now,
-// ods next). A source reads its format's rows in order and offers them
-// here; what comes out is records, each with its row number.
+// rows and merged cells, the same for every spreadsheet source (xlsx, ods,
+// xls). A source reads its format's rows in order and offers them here
+// (through SheetSource); what comes out is records, each with its row
+// number.
 //
 // Rules (documented in each source's settings):
 // - header_row > 0: that row names the fields. A header cell is trimmed; an
