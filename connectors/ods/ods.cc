@@ -31,6 +31,9 @@ using sheet::SheetCell;
 
 // The widest sheet LibreOffice makes (XFD); a cell repeated past it is cut.
 constexpr int64_t kMaxColumns = 16384;
+// The longest (LibreOffice's "jumbo" sheets); a row repeated past it is cut,
+// so a crafted file cannot repeat a row without end.
+constexpr int64_t kMaxRows = int64_t{1} << 24;
 
 std::string Two(int64_t v) {
   char b[24];
@@ -232,7 +235,7 @@ class OdsSource : public sheet::SheetSource {
         if (repeated_rejected_) Reject(row_, repeated_reason_, "");
         return true;
       }
-      if (done_) return false;
+      if (done_ || row_ >= kMaxRows) return false;
       if (!have_pending_) {
         auto more = scanner_->Next(&pending_);
         if (!more.ok()) return BrokenAt(more.status());
@@ -400,8 +403,9 @@ class OdsSource : public sheet::SheetSource {
     const bool empty = std::all_of(cells.begin(), cells.end(), [](const SheetCell& c) {
       return c.value.is_null() || (c.value.is_string() && c.value.get_string().empty());
     });
+    repeat = std::min(repeat, std::max<int64_t>(kMaxRows - row_, 1));
     if (empty) {
-      row_ += std::min<int64_t>(repeat, INT64_MAX / 2 - row_);
+      row_ += repeat;
       return false;
     }
     out->number = first;
@@ -537,8 +541,9 @@ ConnectorDef OdsConnector() {
       "computed it). An error cell (Err:502, #DIV/0!, #N/A, ...) quarantines its row with the "
       "reason \"cell staff.ods:Ark1!B7 holds the error #N/A\" (or, with `errors: empty`, "
       "reads as empty). Repeated rows and cells (number-rows-repeated, "
-      "number-columns-repeated) are read as that many rows and cells; repeated empty rows "
-      "(LibreOffice writes the million empty rows under a table as one) cost nothing. Hidden "
+      "number-columns-repeated) are read as that many rows and cells (up to column XFD and "
+      "row 16,777,216); repeated empty rows (LibreOffice writes the million empty rows under "
+      "a table as one) cost nothing. Hidden "
       "rows are those with table:visibility collapse or filter; a hidden sheet is one whose "
       "table style has table:display=\"false\" (how LibreOffice hides a sheet). Dates are "
       "stored as dates, so the document's null date (1899-12-30 or 1904-01-01) does not "

@@ -220,7 +220,10 @@ ConnectorDef XlsConnector() {
       "row (old.xls:Ark1!17).";
   sheet::SheetWords words;
   words.file = "old.xls";
-  words.merged_note = "Not read from .xls files (FreeXL does not report merged ranges).";
+  words.limits_note =
+      " In an .xls file FreeXL reports no merged ranges, hidden rows or error cells: only a "
+      "range's top-left cell has a value, every row is read and an error cell is empty, "
+      "whatever this says.";
   source.fields = {FilePathField("Workbook to read.", "in/staff-{{ params.month }}.xls")};
   for (auto& f : sheet::SheetFields(words)) source.fields.push_back(std::move(f));
   source.fields.push_back(

@@ -46,19 +46,22 @@ std::vector<FieldSpec> SheetFields(const SheetWords& words) {
           .Describe("top_left: every cell of a merged range has the value of its top-left cell (a "
                     "department merged over its people's rows is on each of them)." +
                     (words.merged_note.empty() ? std::string() : " " + words.merged_note) +
-                    " empty: only the top-left cell has the value, as the file stores it.")
+                    " empty: only the top-left cell has the value, as the file stores it." +
+                    words.limits_note)
           .Example("empty"),
       FieldSpec::Enum("hidden_rows", {"read", "skip"})
           .Default("read")
           .Describe("read: hidden rows (hidden by hand or by a filter) are records like the "
-                    "others. skip: they are left out (they do not count as empty rows).")
+                    "others. skip: they are left out (they do not count as empty rows)." +
+                    words.limits_note)
           .Example("skip"),
       FieldSpec::Enum("errors", {"quarantine", "empty"})
           .Default("quarantine")
           .Describe("A cell holding an error (" + words.errors +
                     ", ...). quarantine: its row is quarantined with the reason \"cell " + file +
                     ":Ark1!B7 holds the error " + words.errors.substr(0, words.errors.find(',')) +
-                    "\" and the run goes on. empty: the cell reads as empty (null).")
+                    "\" and the run goes on. empty: the cell reads as empty (null)." +
+                    words.limits_note)
           .Example("empty"),
   };
 }

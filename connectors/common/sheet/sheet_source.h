@@ -38,6 +38,8 @@ struct SheetWords {
   std::string file = "staff.xlsx";                       // a file, in examples of messages
   std::string errors = "#N/A, #DIV/0!, #REF!, #VALUE!";  // error cells as the program shows them
   std::string merged_note;  // appended to merged_cells' top_left (cost, where merges come from)
+  std::string
+      limits_note;  // appended to merged_cells, hidden_rows and errors (what a format lacks)
 };
 
 // The settings after `path`: sheet, header_row, first_row, skip_empty_rows,

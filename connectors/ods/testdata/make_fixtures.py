@@ -123,7 +123,10 @@ def main():
         '<table:table-row table:number-rows-repeated="2"><table:table-cell/></table:table-row>'
         '<table:table-row>', cell_s("x"), '<table:table-cell '
         'table:number-columns-repeated="100000" office:value-type="string"><text:p>y</text:p>'
-        '</table:table-cell></table:table-row></table:table>', TAIL])
+        '</table:table-cell></table:table-row>'
+        # An empty row repeated 2^40 times: nothing, at once.
+        '<table:table-row table:number-rows-repeated="1099511627776"><table:table-cell/>'
+        '</table:table-row></table:table>', TAIL])
 
     # Text runs LibreOffice Calc itself does not write (tabs), as other
     # programs may.
