@@ -216,6 +216,30 @@ Result<std::unique_ptr<ReplaceFile>> ReplaceFile::Open(const std::filesystem::pa
   return rf;
 }
 
+Result<std::unique_ptr<ReplaceFile>> ReplaceFile::OpenForWriter(const std::filesystem::path& path,
+                                                                bool create_dirs) {
+  if (create_dirs) KEYONCE_RETURN_IF_ERROR(MakeDirs(path));
+  std::unique_ptr<ReplaceFile> rf(new ReplaceFile());
+  rf->path_ = path;
+  rf->tmp_ = path;
+  rf->tmp_ += kTmpInfix + std::to_string(::getpid());
+  rf->external_ = true;
+  std::error_code ec;
+  fs::remove(rf->tmp_, ec);
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0) {
+    rf->mode_ = static_cast<int>(st.st_mode & 07777);
+  } else if (errno != ENOENT) {
+    return Errno("reading status of", path, errno);
+  }
+  // Created now, so that a missing folder or a read-only share fails at the
+  // start of the run, not at its end.
+  int fd = ::open(rf->tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  if (fd < 0) return Errno("opening", rf->tmp_, errno);
+  ::close(fd);
+  return rf;
+}
+
 ReplaceFile::~ReplaceFile() {
   if (!finished_) Abort();
 }
@@ -229,11 +253,22 @@ Status ReplaceFile::Write(std::string_view bytes) {
 
 Status ReplaceFile::Finish() {
   if (finished_) return Status::OK();
-  if (!out_) return Status::Internal("finishing an aborted replacement of " + path_.string());
-  // Content durable before the rename makes it visible.
-  auto c = out_->Commit(/*fsync=*/true);
-  if (!c.ok()) return c.status();
-  out_.reset();
+  if (external_) {
+    // Content durable before the rename makes it visible.
+    int fd = ::open(tmp_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Errno("opening", tmp_, errno);
+    int rc = ::fdatasync(fd);
+    int err = errno;
+    if (rc == 0 && mode_ >= 0) (void)::fchmod(fd, static_cast<mode_t>(mode_));
+    ::close(fd);
+    if (rc != 0) return Errno("syncing", tmp_, err);
+  } else {
+    if (!out_) return Status::Internal("finishing an aborted replacement of " + path_.string());
+    // Content durable before the rename makes it visible.
+    auto c = out_->Commit(/*fsync=*/true);
+    if (!c.ok()) return c.status();
+    out_.reset();
+  }
   if (::rename(tmp_.c_str(), path_.c_str()) != 0) return Errno("renaming over", path_, errno);
   finished_ = true;
   return FsyncDir(path_.parent_path());
@@ -283,6 +318,88 @@ Result<bool> ReplaceFile::Replaced(const std::filesystem::path& path, const std:
   auto now = Token(path);
   if (!now.ok()) return now.status();
   return *now != token;
+}
+
+// ---------------------------------------------------------------------------
+// ReplaceRun
+
+Status ReplaceRun::Begin(const std::filesystem::path& path, bool keep_existing, bool create_dirs) {
+  path_ = path;
+  auto t = ReplaceFile::Token(path);
+  if (!t.ok()) return t.status();
+  base_token_ = *t;
+  auto f = ReplaceFile::Open(path, keep_existing, create_dirs);
+  if (!f.ok()) return f.status();
+  file_ = std::move(f).value();
+  records_ = 0;
+  begun_ = true;
+  finished_ = false;
+  return Status::OK();
+}
+
+Status ReplaceRun::BeginForWriter(const std::filesystem::path& path, bool create_dirs) {
+  path_ = path;
+  auto t = ReplaceFile::Token(path);
+  if (!t.ok()) return t.status();
+  base_token_ = *t;
+  auto f = ReplaceFile::OpenForWriter(path, create_dirs);
+  if (!f.ok()) return f.status();
+  file_ = std::move(f).value();
+  records_ = 0;
+  begun_ = true;
+  finished_ = false;
+  return Status::OK();
+}
+
+Result<std::string> ReplaceRun::Checkpoint() const {
+  if (!begun_) return Status::Internal("Checkpoint called before Open");
+  return base_token_;
+}
+
+Result<CommitResult> ReplaceRun::Commit(uint64_t batch, bool final, MarkKeeper* marks) {
+  if (!begun_) return Status::Internal("Commit called before Open");
+  CommitResult out;
+  out.token = base_token_;
+  if (finished_) {  // a commit after the final one: nothing new
+    out.durable = true;
+    return out;
+  }
+  if (!final) {
+    out.durable = false;  // becomes durable with the rename at the final commit
+    return out;
+  }
+  if (records_ == 0) {
+    if (file_) file_->Abort();  // nothing written: the file is left untouched
+  } else {
+    if (!file_) return Status::Internal("committing an aborted replacement of " + path_.string());
+    KEYONCE_RETURN_IF_ERROR(file_->Finish());
+    if (marks) marks->Keep(path_, batch);
+  }
+  file_.reset();
+  finished_ = true;
+  auto t = ReplaceFile::Token(path_);
+  if (!t.ok()) return t.status();
+  base_token_ = *t;
+  out.durable = true;
+  out.token = *t;
+  return out;
+}
+
+void ReplaceRun::Abort() {
+  if (file_) file_->Abort();
+  file_.reset();
+}
+
+Result<RecoverResult> ReplaceRun::Recover(const std::filesystem::path& path, uint64_t first_pending,
+                                          const std::string& token) {
+  RecoverResult out;
+  if (token.empty()) return out;  // no identity of the old file: cannot tell
+  auto replaced = ReplaceFile::Replaced(path, token);
+  if (!replaced.ok()) return replaced.status();
+  out.known = true;
+  const uint64_t before = first_pending > 0 ? first_pending - 1 : 0;
+  out.applied_through = *replaced ? UINT64_MAX : before;
+  return out;
 }
 
 // ---------------------------------------------------------------------------

@@ -10,6 +10,10 @@
 // file that was there before (device, inode, size, mtime); if the file at
 // the path is no longer that one, the rename happened.
 //
+// ReplaceRun is the whole replace-mode protocol of a file target around a
+// ReplaceFile (checkpoint token, commit at the end of the run, recovery), so
+// that csv, jsonl/json and xlsx keep one copy of it.
+//
 // FileMarks keeps a file target's TargetMark (the journal that wrote it and
 // its last batch) beside the file, so that another state file meeting the
 // file is recognised (Target::Mark).
@@ -61,11 +65,17 @@ class ReplaceFile {
   // copied into the temporary file first (appending atomically).
   static Result<std::unique_ptr<ReplaceFile>> Open(const std::filesystem::path& path,
                                                    bool keep_existing, bool create_dirs);
+  // Starts a replacement whose temporary file (temp_path()) is written by a
+  // library that takes a file name (libxlsxwriter); Write is not used. The
+  // library must have closed the file before Finish.
+  static Result<std::unique_ptr<ReplaceFile>> OpenForWriter(const std::filesystem::path& path,
+                                                            bool create_dirs);
   ~ReplaceFile();  // removes the temporary file unless Finish() succeeded
   Status Write(std::string_view bytes);
   bool empty_run() const { return bytes_written_ == 0; }
   // Flushes, fsyncs and renames the temporary file over the target.
   Status Finish();
+  const std::filesystem::path& temp_path() const { return tmp_; }
   // Discards the temporary file.
   void Abort();
 
@@ -80,6 +90,55 @@ class ReplaceFile {
   std::filesystem::path path_, tmp_;
   std::unique_ptr<AppendFile> out_;
   uint64_t bytes_written_ = 0;
+  bool external_ = false;  // OpenForWriter: the temporary file is written by name
+  int mode_ = -1;          // permissions of the file replaced (external_), -1: none
+  bool finished_ = false;
+};
+
+class MarkKeeper;
+
+// One run of a replace-mode file target: Begin remembers the identity of the
+// file now (the checkpoint token of every batch of the run) and starts a
+// ReplaceFile; the target writes its records into file() and counts them
+// with Wrote(); the final Commit renames the temporary file over the target
+// (only when records were written: a run that wrote nothing leaves the file
+// untouched) and makes every batch durable at once. After a crash Recover
+// tells from the file's identity whether that rename happened: all the
+// run's batches arrived, or none did.
+//
+// Not thread-safe; one per target instance.
+class ReplaceRun {
+ public:
+  // keep_existing: the file's current bytes are copied first (see ReplaceFile).
+  Status Begin(const std::filesystem::path& path, bool keep_existing, bool create_dirs);
+  // As Begin, for a temporary file written by name (ReplaceFile::OpenForWriter).
+  Status BeginForWriter(const std::filesystem::path& path, bool create_dirs);
+  // The open replacement; null before Begin and after the final commit.
+  ReplaceFile* file() { return file_.get(); }
+  // One more record in the temporary file.
+  void Wrote() { ++records_; }
+  uint64_t records() const { return records_; }
+  // Target::Checkpoint: the identity of the file before the run.
+  Result<std::string> Checkpoint() const;
+  // Target::Commit. Not final: nothing is durable yet (the token is the
+  // file before the run). Final: the rename (if records were written), the
+  // mark kept by `marks`, and the new file's identity as the token. A
+  // failed rename leaves the temporary file for Abort.
+  Result<CommitResult> Commit(uint64_t batch, bool final, MarkKeeper* marks);
+  // Drops the temporary file unless the final commit renamed it.
+  void Abort();
+  // Target::Recover for a replace-mode target writing `path`: also removes
+  // temporary files left by the interrupted run. An empty token (no identity
+  // was journaled) cannot tell: known is false.
+  static Result<RecoverResult> Recover(const std::filesystem::path& path, uint64_t first_pending,
+                                       const std::string& token);
+
+ private:
+  std::filesystem::path path_;
+  std::unique_ptr<ReplaceFile> file_;
+  std::string base_token_;
+  uint64_t records_ = 0;
+  bool begun_ = false;
   bool finished_ = false;
 };
 

@@ -225,6 +225,83 @@ TEST_F(TextFileTest, ReplaceKeepsFilePermissions) {
             fs::perms::owner_read | fs::perms::owner_write);
 }
 
+// The protocol csv, jsonl and xlsx share: batches are durable only with the
+// final commit's rename; Recover tells from the file whether it happened.
+TEST_F(TextFileTest, ReplaceRunIsDurableOnlyAtTheFinalCommit) {
+  const fs::path target = dir_ / "out.txt";
+  WriteFile(target, "old");
+  ReplaceRun run;
+  ASSERT_TRUE(run.Begin(target, /*keep_existing=*/false, false).ok());
+  const std::string before = *run.Checkpoint();
+  ASSERT_TRUE(run.file()->Write("new").ok());
+  run.Wrote();
+  auto c1 = run.Commit(1, false, nullptr);
+  ASSERT_TRUE(c1.ok());
+  EXPECT_FALSE(c1->durable);
+  EXPECT_EQ(c1->token, before);
+  EXPECT_EQ(Read(target), "old");
+  // A crash now: the rename did not happen, batch 1 is written again.
+  auto r = ReplaceRun::Recover(target, 1, before);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->known);
+  EXPECT_EQ(r->applied_through, 0u);
+
+  ReplaceRun again;
+  ASSERT_TRUE(again.Begin(target, false, false).ok());
+  ASSERT_TRUE(again.file()->Write("new").ok());
+  again.Wrote();
+  auto c2 = again.Commit(1, true, nullptr);
+  ASSERT_TRUE(c2.ok());
+  EXPECT_TRUE(c2->durable);
+  EXPECT_EQ(Read(target), "new");
+  EXPECT_EQ(c2->token, *ReplaceFile::Token(target));
+  r = ReplaceRun::Recover(target, 1, before);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->applied_through, UINT64_MAX);
+  // No identity journaled: it cannot tell.
+  r = ReplaceRun::Recover(target, 1, "");
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->known);
+}
+
+TEST_F(TextFileTest, ReplaceRunWithoutRecordsLeavesTheFileAlone) {
+  const fs::path target = dir_ / "out.txt";
+  WriteFile(target, "old");
+  const std::string before = *ReplaceFile::Token(target);
+  ReplaceRun run;
+  ASSERT_TRUE(run.Begin(target, false, false).ok());
+  auto c = run.Commit(1, true, nullptr);
+  ASSERT_TRUE(c.ok());
+  EXPECT_TRUE(c->durable);
+  EXPECT_EQ(c->token, before);
+  EXPECT_EQ(Read(target), "old");
+  EXPECT_TRUE(TempFiles().empty());
+}
+
+// A library that writes by file name (libxlsxwriter) fills temp_path().
+TEST_F(TextFileTest, ReplaceRunForAWriterByNameRenamesWhatItWrote) {
+  const fs::path target = dir_ / "out.bin";
+  WriteFile(target, "old");
+  fs::permissions(target, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
+  ReplaceRun run;
+  ASSERT_TRUE(run.BeginForWriter(target, false).ok());
+  const fs::path temp = run.file()->temp_path();
+  EXPECT_EQ(temp.parent_path(), dir_);
+  EXPECT_TRUE(fs::exists(temp));  // made at the start: a bad folder fails early
+  WriteFile(temp, "written by name");
+  run.Wrote();
+  ASSERT_TRUE(run.Commit(1, true, nullptr).ok());
+  EXPECT_EQ(Read(target), "written by name");
+  EXPECT_FALSE(fs::exists(temp));
+  EXPECT_EQ(fs::status(target).permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
+  // A missing folder fails at the start.
+  ReplaceRun missing;
+  Status st = missing.BeginForWriter(dir_ / "no/such/out.bin", false);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("no/such/out.bin.keyonce-tmp-"), std::string::npos) << st.message();
+}
+
 TEST_F(TextFileTest, FileMarksKeepOneMarkPerTargetBesideTheFile) {
   fs::path p = dir_ / "out.jsonl";
   EXPECT_FALSE(FileMarks::Read(p, "r/t").has_value());

@@ -10,7 +10,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <limits>
 #include <utility>
 
 #include "connectors/common/net/remote_file.h"
@@ -85,12 +84,7 @@ class CsvTarget : public Target {
       if (!t.ok()) return t.status();
       last_token_ = *t;
     } else {
-      auto t = ReplaceFile::Token(path_);
-      if (!t.ok()) return t.status();
-      last_token_ = *t;
-      auto f = ReplaceFile::Open(path_, /*keep_existing=*/true, cfg_.create_dirs);
-      if (!f.ok()) return f.status();
-      replace_ = std::move(f).value();
+      KEYONCE_RETURN_IF_ERROR(replace_.Begin(path_, /*keep_existing=*/true, cfg_.create_dirs));
     }
     opened_ = true;
     return Status::OK();
@@ -108,12 +102,12 @@ class CsvTarget : public Target {
   Result<std::string> Checkpoint() override {
     if (!opened_) return Status::Internal("csv target: Checkpoint before Open");
     if (append_) return append_->Token();
-    return ReplaceFile::Token(path_);
+    return replace_.Checkpoint();
   }
 
   WriteResult Write(const WriteOp& op) override {
     WriteResult result;
-    if (!opened_ || (!append_ && !replace_)) {
+    if (!opened_ || (!append_ && !replace_.file())) {
       result.status = Status::Internal("csv target: Write outside an open run");
       return result;
     }
@@ -139,12 +133,12 @@ class CsvTarget : public Target {
     result.status = AppendRow(names, values, cfg_.write, &out_);
     if (!result.status.ok()) return result;
 
-    result.status = append_ ? append_->Write(out_) : replace_->Write(out_);
+    result.status = append_ ? append_->Write(out_) : replace_.file()->Write(out_);
     if (!result.status.ok()) return result;
+    if (!append_) replace_.Wrote();
     header_pending_ = false;
     write_bom_ = false;
     need_newline_ = false;
-    ++rows_written_;
     uncommitted_ = true;
     if (op.wants_reply) result.reply = Value(ToObject(names, values));
     return result;
@@ -164,27 +158,8 @@ class CsvTarget : public Target {
       c.token = *t;
       return c;
     }
-    if (!final) {
-      // Kept in the temporary file until the rename at the end of the run.
-      c.durable = false;
-      c.token = last_token_;
-      return c;
-    }
-    if (replace_) {
-      if (rows_written_ > 0) {
-        KEYONCE_RETURN_IF_ERROR(replace_->Finish());
-        marks_.Keep(path_, batch);
-      } else {
-        replace_->Abort();  // nothing new: the file is left untouched
-      }
-      replace_.reset();
-    }
-    uncommitted_ = false;
-    auto t = ReplaceFile::Token(path_);
-    if (!t.ok()) return t.status();
-    c.durable = true;
-    c.token = *t;
-    return c;
+    // Kept in the temporary file until the rename at the end of the run.
+    return replace_.Commit(batch, final, &marks_);
   }
 
   Result<std::optional<TargetMark>> Mark(const RunContext& ctx) override {
@@ -197,26 +172,17 @@ class CsvTarget : public Target {
                                 const std::string& token) override {
     auto path = settings_.ResolvePath("path", ctx.scope);
     if (!path.ok()) return path.status().Wrap(settings_.where);
+    if (cfg_.mode == Mode::kReplace) return ReplaceRun::Recover(*path, first_pending, token);
+    KEYONCE_RETURN_IF_ERROR(AppendFile::Recover(*path, token));
     RecoverResult r;
     r.known = true;
-    const uint64_t before = first_pending > 0 ? first_pending - 1 : 0;
-    if (cfg_.mode == Mode::kAppend) {
-      KEYONCE_RETURN_IF_ERROR(AppendFile::Recover(*path, token));
-      r.applied_through = before;
-      return r;
-    }
-    auto replaced = ReplaceFile::Replaced(*path, token);
-    if (!replaced.ok()) return replaced.status();
-    r.applied_through = *replaced ? std::numeric_limits<uint64_t>::max() : before;
+    r.applied_through = first_pending > 0 ? first_pending - 1 : 0;
     return r;
   }
 
   Status Close(bool /*success*/) override {
     Status st;
-    if (replace_) {
-      replace_->Abort();
-      replace_.reset();
-    }
+    replace_.Abort();
     if (append_) {
       append_.reset();  // drops bytes still buffered
       // Rows written since the last commit may have reached the file when
@@ -334,14 +300,13 @@ class CsvTarget : public Target {
   fs::path path_;
   bool opened_ = false;
   std::unique_ptr<AppendFile> append_;
-  std::unique_ptr<ReplaceFile> replace_;
+  ReplaceRun replace_;  // mode replace
   std::vector<std::string> columns_;
   bool header_pending_ = false;
   bool write_bom_ = false;
   bool need_newline_ = false;
   bool uncommitted_ = false;
-  uint64_t rows_written_ = 0;
-  std::string last_token_;  // append: size at the last commit; replace: the file before the run
+  std::string last_token_;  // append: size at the last commit
   MarkKeeper marks_;
   std::string out_;
   std::vector<std::string> names_buf_, values_buf_;  // reused by Write

@@ -195,8 +195,7 @@ class FileTarget : public Target {
 
   Result<std::string> Checkpoint() override {
     if (append_) return append_->Token();
-    if (replace_) return base_token_;
-    return Status::Internal("Checkpoint called before Open");
+    return replace_.Checkpoint();
   }
 
   WriteResult Write(const WriteOp& op) override {
@@ -215,16 +214,16 @@ class FileTarget : public Target {
       AppendJson(text_, *v);
     }
     if (format_ == TargetFormat::kJsonLines) text_ += '\n';
-    Status s = append_ ? append_->Write(text_)
-               : replace_ ? replace_->Write(text_)
-                          : Status::Internal("Write called before Open");
+    Status s = append_           ? append_->Write(text_)
+               : replace_.file() ? replace_.file()->Write(text_)
+                                 : Status::Internal("Write called before Open");
     if (!s.ok()) {
       res.status = s;
       return res;
     }
+    if (!append_) replace_.Wrote();
     need_newline_ = false;
     ++elements_;
-    ++written_;
     res.reply = boost::json::object();
     return res;
   }
@@ -240,58 +239,22 @@ class FileTarget : public Target {
       out.token = *tok;
       return out;
     }
-    if (!replace_) {
-      if (finished_) {  // a commit after the final one: nothing new
-        out.durable = true;
-        out.token = base_token_;
-        return out;
-      }
-      return Status::Internal("Commit called before Open");
+    if (final && format_ == TargetFormat::kJsonArray && replace_.records() > 0 &&
+        replace_.file() != nullptr) {
+      KEYONCE_RETURN_IF_ERROR(replace_.file()->Write("\n]\n"));
     }
-    if (!final) {
-      out.durable = false;  // becomes durable with the rename at the final commit
-      out.token = base_token_;
-      return out;
-    }
-    if (written_ == 0) {
-      // Nothing written: the file is left untouched.
-      replace_->Abort();
-      replace_.reset();
-      finished_ = true;
-      out.durable = true;
-      out.token = base_token_;
-      return out;
-    }
-    if (format_ == TargetFormat::kJsonArray) KEYONCE_RETURN_IF_ERROR(replace_->Write("\n]\n"));
-    KEYONCE_RETURN_IF_ERROR(replace_->Finish());
-    replace_.reset();
-    finished_ = true;
-    marks_.Keep(path_, batch);
-    auto tok = ReplaceFile::Token(path_);
-    if (!tok.ok()) return tok.status();
-    base_token_ = *tok;
-    out.durable = true;
-    out.token = *tok;
-    return out;
+    return replace_.Commit(batch, final, &marks_);
   }
 
   Result<RecoverResult> Recover(const RunContext& ctx, uint64_t first_pending,
                                 const std::string& token) override {
     auto path = settings_.ResolvePath("path", ctx.scope);
     if (!path.ok()) return path.status();
+    if (replace_mode_) return ReplaceRun::Recover(*path, first_pending, token);
+    KEYONCE_RETURN_IF_ERROR(AppendFile::Recover(*path, token));
     RecoverResult out;
-    uint64_t before = first_pending > 0 ? first_pending - 1 : 0;
-    if (!replace_mode_) {
-      KEYONCE_RETURN_IF_ERROR(AppendFile::Recover(*path, token));
-      out.known = true;
-      out.applied_through = before;
-      return out;
-    }
-    if (token.empty()) return out;  // no identity of the old file: cannot tell
-    auto replaced = ReplaceFile::Replaced(*path, token);
-    if (!replaced.ok()) return replaced.status();
     out.known = true;
-    out.applied_through = *replaced ? UINT64_MAX : before;
+    out.applied_through = first_pending > 0 ? first_pending - 1 : 0;
     return out;
   }
 
@@ -320,9 +283,6 @@ class FileTarget : public Target {
   }
 
   Status OpenReplace() {
-    auto tok = ReplaceFile::Token(path_);
-    if (!tok.ok()) return tok.status();
-    base_token_ = *tok;
     ExistingArray existing;
     int fd = -1;
     if (format_ == TargetFormat::kJsonArray) {
@@ -337,18 +297,16 @@ class FileTarget : public Target {
         existing = *scan;
       }
     }
-    auto rf = ReplaceFile::Open(path_, /*keep_existing=*/false, create_dirs_);
-    if (!rf.ok()) {
+    Status s = replace_.Begin(path_, /*keep_existing=*/false, create_dirs_);
+    if (!s.ok()) {
       if (fd >= 0) ::close(fd);
-      return rf.status();
+      return s;
     }
-    replace_ = std::move(rf).value();
-    Status s;
     if (format_ == TargetFormat::kJsonArray) {
       if (existing.elements > 0) {
-        s = CopyPrefix(fd, existing.keep_bytes, path_, replace_.get());
+        s = CopyPrefix(fd, existing.keep_bytes, path_, replace_.file());
       } else {
-        s = replace_->Write("[\n");
+        s = replace_.file()->Write("[\n");
       }
       elements_ = existing.elements;
     }
@@ -364,10 +322,7 @@ class FileTarget : public Target {
       append_.reset();  // drops the buffer
       if (pending) s = AppendFile::Recover(path_, committed_);
     }
-    if (replace_) {
-      replace_->Abort();
-      replace_.reset();
-    }
+    replace_.Abort();
     return s;
   }
 
@@ -378,13 +333,10 @@ class FileTarget : public Target {
   bool create_dirs_;
   fs::path path_;
   std::unique_ptr<AppendFile> append_;
-  std::unique_ptr<ReplaceFile> replace_;
-  std::string committed_;   // append: size at the last commit
-  std::string base_token_;  // replace: identity of the file before this run
+  ReplaceRun replace_;     // replace mode
+  std::string committed_;  // append: size at the last commit
   bool need_newline_ = false;
-  bool finished_ = false;
   uint64_t elements_ = 0;  // json: elements in the array so far (kept + written)
-  uint64_t written_ = 0;   // records written by this run
   std::string text_;       // reused serialisation buffer
   MarkKeeper marks_;
 };
