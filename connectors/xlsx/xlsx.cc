@@ -1,6 +1,6 @@
 // The `xlsx` connector: a streaming source of the rows of one sheet of an
-// Excel (Office Open XML) workbook. Settings are declared here once, as
-// data. The zip, cell typing and row rules it shares with the other
+// Excel (Office Open XML) workbook, and a target writing one (xlsx_target.cc). Settings are
+// declared here once, as data. The zip, cell typing and row rules it shares with the other
 // spreadsheet sources are in connectors/common/sheet; the workbook's small
 // parts are read by xlsx_workbook.cc; the sheet itself streams through the
 // XML scanner of connectors/common/xml, one <row> at a time.
@@ -17,6 +17,7 @@
 #include "connectors/common/sheet/zip_archive.h"
 #include "connectors/common/xml/xml_dom.h"
 #include "connectors/common/xml/xml_scanner.h"
+#include "connectors/xlsx/xlsx_target.h"
 #include "connectors/xlsx/xlsx_workbook.h"
 #include "keyonce/connector.h"
 
@@ -290,7 +291,7 @@ ConnectorDef XlsxConnector() {
   def.name = "xlsx";
   def.summary =
       "Excel workbooks (.xlsx): the rows of one sheet become records, streamed from files of "
-      "any size.";
+      "any size; a run's records become a new sheet, typed, replaced atomically.";
 
   ComponentSpec source;
   source.summary =
@@ -351,6 +352,8 @@ ConnectorDef XlsxConnector() {
       "  sheet: Afdelinger\n"
       "  key: Afdelingskode\n");
   def.make_lookup = MakeLookup;
+  def.target = TargetSpec();
+  def.make_target = MakeTarget;
   return def;
 }
 

@@ -1,5 +1,6 @@
 #include "connectors/xlsx/xlsx_workbook.h"
 
+#include <cctype>
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
@@ -244,6 +245,17 @@ Result<std::vector<std::string>> ReadSharedStrings(sheet::ZipArchive& zip, const
     }
   }
   return out;
+}
+
+std::string SheetRefName(const std::string& name) {
+  bool plain = !name.empty();
+  for (unsigned char ch : name) {
+    plain = plain && (std::isalnum(ch) || ch == '_' || ch >= 0x80);
+  }
+  if (plain) return name;
+  std::string out = "'";
+  for (char ch : name) out += ch == '\'' ? std::string("''") : std::string(1, ch);
+  return out + "'";
 }
 
 }  // namespace keyonce::connectors::xlsx

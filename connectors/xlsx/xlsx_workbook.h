@@ -63,4 +63,8 @@ Result<EntryScanner> ScanEntry(sheet::ZipArchive& zip, const std::string& entry,
 // the _xHHHH_ escapes of OOXML decoded; phonetic runs (<rPh>) left out.
 std::string StringItemText(const pugi::xml_node& item);
 
+// 'Ark 1' as Excel writes a sheet name in a reference (Ark1!B17,
+// 'Ark 1'!B17), for positions in messages of the source and the target.
+std::string SheetRefName(const std::string& name);
+
 }  // namespace keyonce::connectors::xlsx
