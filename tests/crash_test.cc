@@ -1,16 +1,18 @@
 // kill -9 at random points, then rerun: every target holds every record
 // exactly once. The targets cover each recovery kind: a file appended in
 // place (recovered by truncation), a file replaced atomically at the end
-// (recovered by its identity), a CSV file, and a SQLite table in plain insert
+// (recovered by its identity), an Excel workbook replaced the same way, a
+// CSV file, and a SQLite table in plain insert
 // mode (recovered by its checkpoint row) with no unique index, so any
 // duplicate would show.
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-
 #include <chrono>
+#include <cstdio>
+#include <filesystem>
 #include <map>
 #include <random>
 #include <set>
@@ -41,6 +43,10 @@ targets:
     mode: replace
     path: out/snapshot.jsonl
     body: {id: "{{ record.id }}"}
+  - name: workbook
+    type: xlsx
+    path: out/workbook.xlsx
+    columns: [{field: id, type: text}, {field: amount, type: number}]
   - name: sheet
     type: csv
     path: out/sheet.csv
@@ -61,6 +67,24 @@ std::string Input() {
     s << i << ";" << (100000 + i % 280000) << "-" << (1000 + i % 9000) << ";" << i * 3 << ",50\n";
   }
   return s.str();
+}
+
+// Column A of the workbook's first sheet below the header, one value a line,
+// as openpyxl (Debian's python3-openpyxl) reads it.
+std::string WorkbookColumnA(const std::filesystem::path& file) {
+  const std::string cmd =
+      "/usr/bin/python3 -c 'import sys, openpyxl\n"
+      "ws = openpyxl.load_workbook(sys.argv[1], read_only=True).worksheets[0]\n"
+      "for r in ws.iter_rows(min_row=2, max_col=1, values_only=True): print(r[0])' '" +
+      file.string() + "'";
+  std::string out;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  EXPECT_EQ(::pclose(p), 0) << cmd;
+  return out;
 }
 
 // Counts how often each id occurs in a text output (one record per line).
@@ -121,6 +145,7 @@ TEST(CrashRecovery, KillNineAtRandomPointsThenRerunWritesEachRecordOnce) {
   ExpectEachOnce(CountIds(ReadFile(dir / "out/lines.jsonl"), "{\"id\":\"", '"', false), "jsonl append");
   ExpectEachOnce(CountIds(ReadFile(dir / "out/snapshot.jsonl"), "{\"id\":\"", '"', false), "jsonl replace");
   ExpectEachOnce(CountIds(ReadFile(dir / "out/sheet.csv"), "", ',', true), "csv");
+  ExpectEachOnce(CountIds(WorkbookColumnA(dir / "out/workbook.xlsx"), "", ',', false), "xlsx");
   EXPECT_EQ(QueryInt(dir / "out/db.sqlite", "SELECT count(*) FROM t"), kRecords);
   EXPECT_EQ(QueryInt(dir / "out/db.sqlite", "SELECT count(DISTINCT id) FROM t"), kRecords);
 
