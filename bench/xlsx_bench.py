@@ -6,6 +6,10 @@
                                        real dates and numbers, text stays text
   xlsx_bench.py baseline IN.xlsx DB    openpyxl (read-only mode) into SQLite,
                                        the same upsert as keyonce's recipe
+  xlsx_bench.py write IN.csv OUT.xlsx  bench.py's CSV into a sheet with openpyxl
+                                       (write-only mode): csv_to_xlsx.sh's peer
+  xlsx_bench.py compare-xlsx A B       print the data rows of A and of B and how
+                                       many rows differ in a cell (value or type)
 
 Needs Debian's python3-openpyxl (run with /usr/bin/python3).
 """
@@ -98,12 +102,64 @@ def baseline(xlsx_path, db_path, batch=10000):
     return n
 
 
+WRITE_COLUMNS = ["CPR", "Navn", "Afdeling", "Fra dato", "Til dato", "Timer", "Årsag", "Note",
+                 "Medarbejdernr", "Omkostningssted"]
+
+
+def write(csv_path, xlsx_path):
+    """The work of csv_to_xlsx.sh's recipe, by hand with openpyxl."""
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("Fravær")
+    ws.append(WRITE_COLUMNS)
+    n = 0
+    with open(csv_path, encoding="windows-1252", newline="") as f:
+        reader = csv.reader(f, delimiter=";")
+        next(reader)
+        for r in reader:
+            ws.append([bench.norm_cpr(r[0]), r[1], r[2], _date(r[3]), _date(r[4]),
+                       bench.dk_number(r[5]), r[6], r[7] or None, r[8], r[9]])
+            n += 1
+    wb.save(xlsx_path)
+    return n
+
+
+def _cell(v):
+    if isinstance(v, datetime.datetime):
+        return iso(v)
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    if v == "":
+        return None
+    return v
+
+
+def compare_xlsx(a_path, b_path):
+    a = load_workbook(a_path, read_only=True).worksheets[0].iter_rows(min_row=2, values_only=True)
+    b = load_workbook(b_path, read_only=True).worksheets[0].iter_rows(min_row=2, values_only=True)
+    na = nb = differ = 0
+    for ra, rb in zip(a, b):
+        na += 1
+        nb += 1
+        ca, cb = [_cell(v) for v in ra], [_cell(v) for v in rb]
+        if ca != cb or [type(v) for v in ca] != [type(v) for v in cb]:
+            differ += 1
+            if differ <= 3:
+                print("differs: %r / %r" % (ca, cb), file=sys.stderr)
+    na += sum(1 for _ in a)
+    nb += sum(1 for _ in b)
+    return "%d %d %d" % (na, nb, differ)
+
+
 def main(argv):
     if len(argv) < 4:
         print(__doc__, file=sys.stderr)
         return 2
     if argv[1] == "gen":
         gen(int(argv[2]), argv[3])
+    elif argv[1] == "write":
+        print("openpyxl write-only: %d records" % write(argv[2], argv[3]), file=sys.stderr)
+    elif argv[1] == "compare-xlsx":
+        print(compare_xlsx(argv[2], argv[3]))
     elif argv[1] == "baseline":
         print("openpyxl baseline: %d records" % baseline(argv[2], argv[3]))
     else:
