@@ -379,8 +379,8 @@ class XlsxTarget : public Target {
     // The rows wait in an (unlinked) file beside the workbook, not in a /tmp
     // that may be memory.
     fs::path folder = path_.parent_path().empty() ? fs::path(".") : path_.parent_path();
-    std::string tmpdir = folder.string();
-    options.tmpdir = tmpdir.data();
+    tmpdir_ = folder.string();  // kept for the workbook's life
+    options.tmpdir = tmpdir_.data();
     const std::string temp = run_.file()->temp_path().string();
     workbook_ = workbook_new_opt(temp.c_str(), &options);
     if (workbook_ == nullptr) {
@@ -651,8 +651,11 @@ class XlsxTarget : public Target {
     return Status::OK();
   }
 
-  static Status Failed(lxw_error err, const std::string& doing) {
-    return Status::Permanent(doing + ": " + lxw_strerror(err));
+  // Values are checked against Excel's limits before a row is written, so
+  // libxlsxwriter failing here is the file's trouble (a full disk), not the
+  // record's: the run stops, and the half-written sheet is never renamed.
+  Status Failed(lxw_error err, const std::string& doing) const {
+    return Status::Io(doing + " of " + path_.string() + ": " + lxw_strerror(err));
   }
 
   void Discard() {
@@ -667,7 +670,8 @@ class XlsxTarget : public Target {
   Settings settings_;
   TargetConfig cfg_;
   fs::path path_;
-  std::string where_;  // "out.xlsx:Ark1!"
+  std::string where_;   // "out.xlsx:Ark1!"
+  std::string tmpdir_;  // libxlsxwriter's folder for the rows
   ReplaceRun run_;
   MarkKeeper marks_;
   lxw_workbook* workbook_ = nullptr;
