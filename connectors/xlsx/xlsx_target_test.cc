@@ -314,6 +314,33 @@ TEST_F(XlsxTargetTest, AValueThatDoesNotFitIsQuarantinedNamingFieldAndCell) {
   EXPECT_EQ(rows[2].as_array()[2].as_array()[0].as_string().size(), 32767u * 2);
 }
 
+// A dry run and `keyonce test` show each row as the sheet will hold it,
+// without opening the target; a value that would be quarantined fails alike.
+TEST_F(XlsxTargetTest, RenderIsTheTypedRowWithoutTouchingTheFile) {
+  auto t =
+      New("path: out.xlsx\n"
+          "columns:\n"
+          "  - {field: cpr, header: CPR, type: text}\n"
+          "  - {field: fra, header: Fra dato, type: date}\n"
+          "  - {field: timer, header: Timer, type: number}\n");
+  ASSERT_TRUE(t);
+  values_.push_back(boost::json::parse(R"({"cpr":"0101901234","fra":"2024-03-01","timer":"7,5"})"));
+  Scope scope;
+  scope.record = &values_.back();
+  WriteOp op;
+  op.record = &values_.back().get_object();
+  op.scope = &scope;
+  auto v = t->Render(op);
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_EQ(ToJson(*v), R"({"CPR":"0101901234","Fra dato":"2024-03-01","Timer":7.5})");
+  values_.push_back(boost::json::parse(R"({"cpr":"x","fra":"1. marts","timer":1})"));
+  scope.record = &values_.back();
+  op.record = &values_.back().get_object();
+  v = t->Render(op);
+  EXPECT_EQ(v.status().code(), Status::Code::kPermanent);
+  EXPECT_FALSE(fs::exists(dir_ / "out.xlsx"));
+}
+
 TEST_F(XlsxTargetTest, AFieldOutsideTheFirstRecordsColumnsIsQuarantined) {
   auto t = New("path: out.xlsx\n");
   ASSERT_TRUE(t);
