@@ -712,7 +712,10 @@ Result<TargetConfig> ReadConfig(const Settings& s) {
     if (!raw->is_array()) return Status::Invalid(s.where + ": columns must be a list");
     size_t i = 0;
     for (const Value& v : raw->get_array()) {
-      const std::string where = s.where + ": columns[" + std::to_string(i++) + "]";
+      const std::string part = "[" + std::to_string(i++) + "]";
+      const int line = s.Line("columns", part);
+      const std::string where =
+          s.where + ": columns" + part + (line > 0 ? " (line " + std::to_string(line) + ")" : "");
       ColumnConfig col;
       if (v.is_object()) {
         for (const auto& kv : v.get_object()) {
