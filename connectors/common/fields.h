@@ -13,4 +13,8 @@ namespace keyonce::connectors {
 FieldSpec FilePathField(const std::string& what, const std::string& example,
                         const std::string& template_example = "");
 
+// `create_dirs` of a target that writes a local file: off by default for
+// files that land on shares (csv, xlsx), on for jsonl's own output files.
+FieldSpec CreateDirsField(bool on_by_default = false);
+
 }  // namespace keyonce::connectors

@@ -5,6 +5,7 @@
 // Target: appends rows to a CSV file, or swaps in a new file atomically.
 // Lookup: a small CSV table loaded into memory, matched on one column.
 #include "connectors/common/after_read.h"
+#include "connectors/common/fields.h"
 #include "connectors/common/loaded_table.h"
 #include "connectors/common/net/remote_file.h"
 #include "connectors/csv/csv_connector.h"
@@ -149,11 +150,7 @@ ComponentSpec TargetSpec() {
           .Describe("Make each commit durable on disk (fdatasync) before the run counts the "
                     "rows as written. Turn off only for scratch files.")
           .Example("false"),
-      FieldSpec::Bool("create_dirs")
-          .Default("false")
-          .Describe("Create the file's folder if it is missing. Off by default so a mistyped "
-                    "or unmounted share fails instead of writing somewhere unexpected.")
-          .Example("true"),
+      CreateDirsField(),
   };
   spec.fields.front().description += " " + net::RemotePathNote(/*target=*/true);
   for (auto& f : net::RemoteFields()) spec.fields.push_back(std::move(f));

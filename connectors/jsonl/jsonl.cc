@@ -47,12 +47,6 @@ FieldSpec BodyField() {
           "record.from_date }}\", to: \"{{ record.to_date }}\"}}");
 }
 
-FieldSpec CreateDirsField() {
-  return FieldSpec::Bool("create_dirs")
-      .Default("true")
-      .Describe("Create the file's folder (and its parents) when missing.");
-}
-
 // Files on a server (sftp://, ftp://, ...): the path's note and the
 // remote settings are added to a component, and the factories wrapped.
 void AddRemote(ComponentSpec& spec, bool target) {
@@ -121,7 +115,7 @@ ConnectorDef JsonlConnector() {
               "append: force each batch to disk before it counts as done (safe across power "
               "loss). false is faster; a crash of the machine may then lose the last batches.")
           .Example("true"),
-      CreateDirsField(),
+      CreateDirsField(/*on_by_default=*/true),
   };
   AddRemote(target, /*target=*/true);
   target.example_yaml =
@@ -175,7 +169,7 @@ ConnectorDef JsonConnector() {
       FilePathField("JSON file to write; if it exists it must hold an array.", "out/employees.json",
                     kMonthlyPath),
       BodyField(),
-      CreateDirsField(),
+      CreateDirsField(/*on_by_default=*/true),
   };
   AddRemote(target, /*target=*/true);
   target.example_yaml =

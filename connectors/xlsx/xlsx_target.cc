@@ -901,11 +901,7 @@ ComponentSpec TargetSpec() {
               "held in memory until the widths are known; rows after them do not widen a "
               "column. 0: no estimate, Excel's default width.")
           .Example("500"),
-      FieldSpec::Bool("create_dirs")
-          .Default("false")
-          .Describe("Create the file's folder if it is missing. Off by default so a mistyped "
-                    "or unmounted share fails instead of writing somewhere unexpected.")
-          .Example("true"),
+      CreateDirsField(),
   };
   for (auto& f : net::RemoteFields()) spec.fields.push_back(std::move(f));
   spec.example_yaml =
