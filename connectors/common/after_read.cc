@@ -30,7 +30,8 @@ std::vector<FieldSpec> AfterReadFields(bool remote) {
           .Default("false")
           .Describe(
               "true: the file is removed once the run has read it to its end and every record is "
-              "written to every target or kept in quarantine (never before). Not with move_to."),
+              "written to every target or kept in quarantine (never before). Not with move_to.")
+          .Example("true"),
   };
 }
 
@@ -160,6 +161,14 @@ Result<std::unique_ptr<Source>> WithAfterRead(const Settings& settings,
   if (!settings.Tmpl("move_to") && !settings.Bool("remove_after").value_or(false)) return inner;
   return std::unique_ptr<Source>(
       std::make_unique<AfterReadSource>(settings, std::move(inner).value()));
+}
+
+void AddAfterRead(ComponentSpec& spec,
+                  std::function<Result<std::unique_ptr<Source>>(const Settings&)>& make_source) {
+  for (auto& f : AfterReadFields(/*remote=*/false)) spec.fields.push_back(std::move(f));
+  make_source = [make = std::move(make_source)](const Settings& s) {
+    return WithAfterRead(s, make(s));
+  };
 }
 
 }  // namespace keyonce::connectors

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -54,5 +55,10 @@ Status ApplyAfterRead(const AfterRead& after, const std::filesystem::path& path,
 // be made) reads the file. Checks the settings (CheckAfterRead); no I/O.
 Result<std::unique_ptr<Source>> WithAfterRead(const Settings& settings,
                                               Result<std::unique_ptr<Source>> inner);
+
+// For a local file source's connector: adds move_to and remove_after to
+// `spec` and makes `make_source` give WithAfterRead of what it made.
+void AddAfterRead(ComponentSpec& spec,
+                  std::function<Result<std::unique_ptr<Source>>(const Settings&)>& make_source);
 
 }  // namespace keyonce::connectors

@@ -15,6 +15,7 @@
 #include <pugixml.hpp>
 #include <set>
 
+#include "connectors/common/after_read.h"
 #include "connectors/common/fields.h"
 #include "connectors/common/sheet/cells.h"
 #include "connectors/common/sheet/sheet_rows.h"
@@ -570,8 +571,9 @@ ConnectorDef OdsConnector() {
       "  sheet: Ark1\n"
       "  header_row: 3\n"
       "  stop_at_empty_row: true\n";
-  def.source = std::move(source);
   def.make_source = MakeSource;
+  AddAfterRead(source, def.make_source);
+  def.source = std::move(source);
   def.lookup = sheet::SheetLookupSpec(
       *def.source,
       "A table kept on one sheet of an .ods spreadsheet (the department list kept in "

@@ -15,6 +15,7 @@
 #include <string_view>
 #include <system_error>
 
+#include "connectors/common/after_read.h"
 #include "connectors/common/fields.h"
 #include "connectors/common/sheet/cells.h"
 #include "connectors/common/sheet/sheet_source.h"
@@ -237,8 +238,9 @@ ConnectorDef XlsConnector() {
       "  type: xls\n"
       "  path: in/staff.xls\n"
       "  sheet: Ark1\n";
-  def.source = std::move(source);
   def.make_source = MakeSource;
+  AddAfterRead(source, def.make_source);
+  def.source = std::move(source);
   def.lookup = sheet::SheetLookupSpec(
       *def.source,
       "A table kept on one sheet of an old .xls workbook, loaded into memory once per run and "

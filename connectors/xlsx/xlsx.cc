@@ -10,6 +10,7 @@
 #include <charconv>
 #include <pugixml.hpp>
 
+#include "connectors/common/after_read.h"
 #include "connectors/common/fields.h"
 #include "connectors/common/sheet/cells.h"
 #include "connectors/common/sheet/sheet_rows.h"
@@ -337,8 +338,9 @@ ConnectorDef XlsxConnector() {
       "  sheet: Ark1\n"
       "  header_row: 3\n"
       "  stop_at_empty_row: true\n";
-  def.source = std::move(source);
   def.make_source = MakeSource;
+  AddAfterRead(source, def.make_source);
+  def.source = std::move(source);
 
   def.lookup = sheet::SheetLookupSpec(
       *def.source,

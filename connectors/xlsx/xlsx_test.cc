@@ -84,7 +84,8 @@ TEST_F(XlsxSourceTest, RegisteredWithDocumentedSettings) {
   for (const auto& f : def->source->fields) {
     EXPECT_FALSE(f.description.empty()) << f.name;
     EXPECT_FALSE(f.example.empty()) << f.name;
-    yaml += f.name + ": " + f.example + "\n";
+    // move_to and remove_after exclude each other: the example moves.
+    if (f.name != "remove_after") yaml += f.name + ": " + f.example + "\n";
   }
   // Every example is a valid value (first_row 5 follows header_row 3).
   testing::SettingsYaml opt;
@@ -417,6 +418,53 @@ TEST_F(XlsxLookupTest, AMissingKeyColumnOrTooManyRowsFailWithTheirReason) {
   l = MakeLookup("path: missing.xlsx\nkey: a\n");
   ASSERT_TRUE(l.ok());
   EXPECT_NE((*l)->Open(ctx_).message().find("missing.xlsx"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace keyonce
+
+namespace keyonce {
+namespace {
+
+// move_to on a sheet source (AddAfterRead, the same for xlsx, ods and xls): the workbook
+// leaves its folder only at the run's last acknowledgement; a lookup table
+// has no such setting (it is read, never taken away).
+TEST_F(XlsxSourceTest, MoveToTakesTheWorkbookAwayOnlyAtTheLastAcknowledgement) {
+  const fs::path dir = fs::path(::testing::TempDir()) / "xlsx_move_to";
+  fs::remove_all(dir);
+  fs::create_directories(dir / "indbakke");
+  fs::copy_file(Fixtures() / "kinds.xlsx", dir / "indbakke" / "kinds.xlsx");
+  const ConnectorDef* def = Registry::Global().Find("xlsx");
+  testing::SettingsYaml opt;
+  opt.base_dir = dir;
+  auto settings = testing::SettingsFromYaml(def->source->fields,
+                                            "path: indbakke/kinds.xlsx\nmove_to: behandlet\n", opt);
+  ASSERT_TRUE(settings.ok()) << settings.status().ToString();
+  auto src = def->make_source(*settings);
+  ASSERT_TRUE(src.ok()) << src.status().ToString();
+  ASSERT_TRUE((*src)->Open(ctx_).ok());
+  SourceItem item;
+  uint64_t n = 0;
+  while (*(*src)->Next(&item)) ++n;
+  ASSERT_TRUE((*src)->Acknowledge(n, false).ok());
+  EXPECT_TRUE(fs::exists(dir / "indbakke" / "kinds.xlsx"));
+  Status st = (*src)->Acknowledge(n, true);
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  EXPECT_TRUE((*src)->Close().ok());
+  EXPECT_FALSE(fs::exists(dir / "indbakke" / "kinds.xlsx"));
+  EXPECT_TRUE(fs::exists(dir / "behandlet" / "kinds.xlsx"));
+
+  // SheetLookupSpec (shared by xlsx, ods and xls) leaves them out.
+  for (const char* type : {"xlsx"}) {
+    const ConnectorDef* d = Registry::Global().Find(type);
+    ASSERT_TRUE(d && d->lookup) << type;
+    auto lookup =
+        testing::SettingsFromYaml(d->lookup->fields, "path: x\nkey: id\nmove_to: behandlet\n", opt);
+    EXPECT_FALSE(lookup.ok()) << type << ": a table has no move_to";
+    auto source =
+        testing::SettingsFromYaml(d->source->fields, "path: x\nremove_after: true\n", opt);
+    EXPECT_TRUE(source.ok()) << type << ": " << source.status().ToString();
+  }
 }
 
 }  // namespace

@@ -277,9 +277,9 @@ ConnectorDef XmlConnector() {
       "  records: /p:Export/p:Persons/p:Person\n"
       "  namespaces: {p: \"urn:example:persons:1\"}\n"
       "  lists: [Phone]\n";
-  for (auto& f : AfterReadFields(/*remote=*/false)) source.fields.push_back(std::move(f));
+  def.make_source = MakeSource;
+  AddAfterRead(source, def.make_source);
   def.source = std::move(source);
-  def.make_source = [](const Settings& s) { return WithAfterRead(s, MakeSource(s)); };
   return def;
 }
 

@@ -205,7 +205,10 @@ ComponentSpec SheetLookupSpec(const ComponentSpec& source, const std::string& su
                               FieldSpec path, const std::string& example_yaml) {
   ComponentSpec lookup;
   lookup.summary = summary;
-  lookup.fields = source.fields;
+  // A table is read, never taken away: no move_to or remove_after.
+  for (const FieldSpec& f : source.fields) {
+    if (f.name != "move_to" && f.name != "remove_after") lookup.fields.push_back(f);
+  }
   lookup.fields.front() = std::move(path);
   lookup.fields.insert(lookup.fields.begin() + 1, LoadedTableKeyField("Afdelingskode"));
   lookup.example_yaml = example_yaml;
