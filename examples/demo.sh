@@ -45,3 +45,6 @@ KEYONCE="$KEYONCE" bash examples/serve/run.sh
 
 say "10. A web robot: applications keyed into a web application in chromium, case numbers kept"
 KEYONCE="$KEYONCE" bash examples/web_robot/run.sh
+
+say "11. A shared mailbox: mails with a sheet attached -> the sheet's rows -> SQLite and a summary sheet"
+KEYONCE="$KEYONCE" bash examples/mailbox_to_sheet/run.sh

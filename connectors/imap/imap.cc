@@ -235,6 +235,12 @@ class ImapSource : public Source {
     if (!server.ok()) return server.status();
     o.server = *server;
     while (!o.server.empty() && o.server.back() == '/') o.server.pop_back();
+    if ((o.server.rfind("imaps://", 0) != 0 && o.server.rfind("imap://", 0) != 0) ||
+        o.server.find('/', o.server.find("://") + 3) != std::string::npos ||
+        o.server.find('@') != std::string::npos) {
+      return Status::Invalid(w + ": url must be imaps://host[:port] or imap://host[:port] (" +
+                             net::SafeUrl(o.server) + ")");
+    }
     auto folder = Render(settings_, "folder", ctx.scope);
     if (!folder.ok()) return folder.status();
     o.folder = folder->empty() ? "INBOX" : *folder;
@@ -505,7 +511,9 @@ class ImapSource : public Source {
 
 Result<std::unique_ptr<Source>> MakeSource(const Settings& settings) {
   const std::string& w = settings.where;
-  if (const Template* url = settings.Tmpl("url")) {
+  // What the recipe writes of the URL is checked; a URL from params is
+  // checked by libcurl when the run connects.
+  if (const Template* url = settings.Tmpl("url"); url && url->source().rfind("{{", 0) != 0) {
     const std::string& u = url->source();
     if (u.rfind("imaps://", 0) != 0 && u.rfind("imap://", 0) != 0) {
       return Status::Invalid(w + ": url must start with imaps:// or imap://");
