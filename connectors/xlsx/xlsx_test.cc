@@ -426,6 +426,35 @@ TEST_F(XlsxLookupTest, AMissingKeyColumnOrTooManyRowsFailWithTheirReason) {
 namespace keyonce {
 namespace {
 
+// A workbook the npm exceljs package wrote (testdata/make_exceljs_fixture.js):
+// its shared strings, rich text, cached formula results, error values, date
+// formats, merged range and hidden row read as Excel shows them.
+TEST_F(XlsxSourceTest, AWorkbookWrittenByExcelJsReadsAsExcelShowsIt) {
+  ASSERT_TRUE(fs::exists(Fixtures() / "exceljs.xlsx"))
+      << "made by the ctest fixture xlsx_exceljs_fixture (node, tests/node_modules/exceljs)";
+  Read all = ReadAll("path: exceljs.xlsx\nsheet: Tilmeldinger\nerrors: empty\n");
+  ASSERT_TRUE(all.error.ok()) << all.error.ToString();
+  ASSERT_EQ(all.items.size(), 5u);
+  EXPECT_EQ(
+      all.Json(0),
+      R"({"Navn":"Søren Æblegård","Antal":42,"Beløb":1234.5,"Aktiv":true,"Dato":"2026-12-07",)"
+      R"("Tidspunkt":"2026-12-07T13:45:30","Formel":84,"Fejl":null,"Note":"Fed og almindelig"})");
+  EXPECT_EQ(all.Json(1),
+            R"({"Navn":"Åse Østergård","Antal":7,"Beløb":0.25,"Aktiv":false,"Dato":null,)"
+            R"("Tidspunkt":null,"Formel":14,"Fejl":1,"Note":"0101901234"})");
+  EXPECT_EQ(all.items[2].record.at("Beløb").as_string(), "Fælles afdeling") << "merged A4:C4";
+  EXPECT_EQ(all.items[4].position, "exceljs.xlsx:Tilmeldinger!6");
+
+  Read strict =
+      ReadAll("path: exceljs.xlsx\nsheet: Tilmeldinger\nhidden_rows: skip\nmerged_cells: empty\n");
+  ASSERT_TRUE(strict.error.ok()) << strict.error.ToString();
+  ASSERT_EQ(strict.items.size(), 4u) << "the hidden row is left out";
+  EXPECT_TRUE(strict.items[0].rejected);
+  EXPECT_EQ(strict.items[0].reason, "cell exceljs.xlsx:Tilmeldinger!H2 holds the error #N/A");
+  EXPECT_TRUE(strict.items[2].record.at("Beløb").is_null()) << "merged_cells: empty";
+  EXPECT_EQ(strict.items[3].record.at("Navn").as_string(), "Sidste");
+}
+
 // move_to on a sheet source (AddAfterRead, the same for xlsx, ods and xls): the workbook
 // leaves its folder only at the run's last acknowledgement; a lookup table
 // has no such setting (it is read, never taken away).
