@@ -143,8 +143,21 @@ class ImapTest : public ::testing::Test {
 TEST_F(ImapTest, ReadsEachMailAsARecordAndMarksNothingWhileReading) {
   Put(Mail(1));
   Put(Mail(2));
+  // A UTF-8 mail sent as 8-bit, with an HTML alternative.
+  Put("From: Åse <aase@example.dk>\r\nSubject: =?UTF-8?Q?Sp=C3=B8rgsm=C3=A5l?=\r\n"
+      "MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=\"a\"\r\n\r\n"
+      "--a\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+      "Hvornår åbner SFO'en? Æbler og øl.\r\n"
+      "--a\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>Hvornår åbner SFO'en?</p>\r\n"
+      "--a--\r\n");
   auto items = ReadAndAck("attachments_to: vedhaeftet\n", 0);
-  ASSERT_EQ(items.size(), 2u);
+  ASSERT_EQ(items.size(), 3u);
+  EXPECT_EQ(std::string(items[2].record.at("text").as_string()),
+            "Hvornår åbner SFO'en? Æbler og øl.");
+  EXPECT_EQ(std::string(items[2].record.at("subject").as_string()), "Spørgsmål");
+  EXPECT_EQ(std::string(items[2].record.at("html").as_string()), "<p>Hvornår åbner SFO'en?</p>");
+  EXPECT_TRUE(items[2].record.at("attachments").as_array().empty());
+  EXPECT_TRUE(items[2].record.at("date").is_null());
   const Record& r = items[0].record;
   EXPECT_EQ(r.at("subject").as_string(), "Ansøgning nr. 1");
   EXPECT_EQ(r.at("from").as_string(), "soren1@example.dk");
@@ -169,8 +182,8 @@ TEST_F(ImapTest, ReadsEachMailAsARecordAndMarksNothingWhileReading) {
   struct stat st {};
   ASSERT_EQ(::stat(path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
-  // Nothing was marked: both are still unseen.
-  EXPECT_EQ(server_.Search("INBOX", "UNSEEN").size(), 2u);
+  // Nothing was marked: all are still unseen.
+  EXPECT_EQ(server_.Search("INBOX", "UNSEEN").size(), 3u);
   EXPECT_EQ(log_.secrets, std::vector<std::string>{kPassword});
 }
 
