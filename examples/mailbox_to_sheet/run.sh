@@ -149,8 +149,8 @@ round() {
   sqlite3 out/pasning.db "SELECT ark_sti || '|' || message_id FROM mails WHERE ark_sti <> ''" |
     while IFS='|' read -r path id; do
       [ -f "$path" ] || continue
+      # The sheet moves to out/laest once its rows are registered (move_to).
       "$keyonce" run ark.yaml --param "fil=$path" --param "mail=$id" --no-progress
-      mkdir -p out/laest && mv "$path" out/laest/   # each sheet is read once
     done
   "$keyonce" run oversigt.yaml --no-progress
 }
