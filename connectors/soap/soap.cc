@@ -618,7 +618,7 @@ std::vector<FieldSpec> RequestFields(bool target) {
             "exists",
             {
                 FieldSpec::String("action").Describe("SOAP action of the search operation."),
-                FieldSpec::String("body")
+                FieldSpec::Tmpl("body", TemplateContext::kXml)
                     .Required()
                     .Describe("Body content of the search, a template over the record (values "
                               "XML-escaped).")

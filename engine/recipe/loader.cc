@@ -129,6 +129,14 @@ Settings WalkComponent(SpecWalker& w, const YAML::Node& node, const ConnectorDef
 
 }  // namespace
 
+// The errors reported so far. A connector's own checks of a section (make_*)
+// run only when walking it found none: they would say the same again.
+size_t ErrorCount(const Diagnostics& d) {
+  size_t n = 0;
+  for (const auto& x : d.items()) n += !x.warning;
+  return n;
+}
+
 std::shared_ptr<const Recipe> LoadRecipe(const std::filesystem::path& file, Diagnostics* diags) {
   std::ifstream in(file, std::ios::binary);
   if (!in) {
@@ -319,9 +327,10 @@ std::shared_ptr<const Recipe> LoadRecipeText(const std::string& name, const std:
         ComponentRef c;
         c.name = tname;
         c.def = d;
+        const size_t errors = ErrorCount(*diags);
         c.settings = WalkComponent(w, kv.second, d, TableCommonFields(), "lookup", path);
         c.type = c.settings.String("type").value_or("");
-        if (d) {
+        if (d && ErrorCount(*diags) == errors) {
           auto made = d->make_lookup(c.settings);
           if (!made.ok()) w.Error(kv.second, path, made.status().message());
         }
@@ -335,10 +344,11 @@ std::shared_ptr<const Recipe> LoadRecipeText(const std::string& name, const std:
   if (YAML::Node s = root["source"]; s) {
     const ConnectorDef* d = FindConnector(s, "source", w, "source");
     r->source.def = d;
+    const size_t errors = ErrorCount(*diags);
     r->source.settings = WalkComponent(w, s, d, SourceCommonFields(), "source", "source");
     r->source.type = r->source.settings.String("type").value_or("");
     if (const Template* wm = CommonTmpl(r->source.settings, "watermark")) r->source.watermark = *wm;
-    if (d) {
+    if (d && ErrorCount(*diags) == errors) {
       auto made = d->make_source(r->source.settings);
       if (!made.ok()) w.Error(s, "source", made.status().message());
     }
@@ -420,7 +430,9 @@ std::shared_ptr<const Recipe> LoadRecipeText(const std::string& name, const std:
         const ConnectorDef* d = FindConnector(node, "target", w, path);
         TargetDef t;
         t.def = d;
+        const size_t errors = ErrorCount(*diags);
         t.settings = WalkComponent(w, node, d, TargetCommonFields(), "target", path);
+        const bool walked_clean = ErrorCount(*diags) == errors;
         t.name = t.settings.String("name").value_or("");
         t.type = t.settings.String("type").value_or("");
         if (!t.name.empty()) {
@@ -437,7 +449,7 @@ std::shared_ptr<const Recipe> LoadRecipeText(const std::string& name, const std:
         auto id = t.settings.String("in_doubt").value_or("check");
         t.in_doubt = id == "rewrite" ? InDoubt::kRewrite : id == "quarantine" ? InDoubt::kQuarantine : InDoubt::kCheck;
         CheckCaptures(node, w, path, earlier, t.name);
-        if (d) {
+        if (d && walked_clean) {
           auto made = d->make_target(t.settings);
           if (!made.ok()) {
             w.Error(node, path, made.status().message());
@@ -469,7 +481,9 @@ std::shared_ptr<const Recipe> LoadRecipeText(const std::string& name, const std:
         const ConnectorDef* d = FindConnector(node, "target", w, path);
         NotifyDef n;
         n.def = d;
+        const size_t errors = ErrorCount(*diags);
         n.settings = WalkComponent(w, node, d, NotifyCommonFields(), "target", path);
+        const bool walked_clean = ErrorCount(*diags) == errors;
         n.name = n.settings.String("name").value_or("");
         n.type = n.settings.String("type").value_or("");
         n.on = n.settings.StringList("on");
@@ -481,7 +495,7 @@ std::shared_ptr<const Recipe> LoadRecipeText(const std::string& name, const std:
                     "unknown '" + o + "'; use failed, quarantined, completed, interrupted or always");
           }
         }
-        if (d) {
+        if (d && walked_clean) {
           auto made = d->make_target(n.settings);
           if (!made.ok()) w.Error(node, path, made.status().message());
         }

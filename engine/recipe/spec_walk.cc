@@ -397,6 +397,9 @@ bool SpecWalker::CheckType(const YAML::Node& node, const FieldSpec& f, const std
     }
     case FieldType::kObject:
       if (!node.IsMap()) return bad();
+      // Its keys are checked like a section's (unknown keys with a "did you
+      // mean", types, secrets); the connector reads it as JSON.
+      if (!f.children.empty()) Walk(node, f.children, path);
       out->literal = ToValue(node);
       return true;
     case FieldType::kObjectMap:
