@@ -9,6 +9,7 @@
 // (Source::Acknowledge). Reading never marks: the folder is opened
 // read-only. A crash before the mark makes the next run read the mail
 // again, and the journal (keyed by the message id) writes nothing twice.
+#include <openssl/evp.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -158,7 +159,8 @@ ComponentSpec SourceSpec() {
       "decoded), date (ISO 8601), text (the text/plain part, else the HTML as text; any "
       "charset, as UTF-8), html, and attachments (a list of {name, content_type, size, path}). "
       "A mail is marked (after_read) only once its record is safe in every target or in "
-      "quarantine. Use key: \"{{ record.message_id }}\".";
+      "quarantine. Use key: \"{{ record.message_id }}\" (a mail sent without a Message-ID gets "
+      "<sha-256 of its headers>@keyonce.invalid, the same each time it is read).";
   spec.fields = SourceFields();
   spec.example_yaml =
       "source:\n"
@@ -203,6 +205,25 @@ Result<std::string> ImapDate(const std::string& iso, const std::string& where) {
 
 bool IsAscii(const std::string& s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return (c & 0x80) == 0; });
+}
+
+// For a mail without a Message-ID (some scanners and form systems send
+// none): an id made from its header block, the same every time the mail is
+// read, so that it can still be the record's key ("<sha-256 hex>@keyonce.invalid").
+std::string HeaderId(const std::string& raw) {
+  size_t end = raw.find("\r\n\r\n");
+  if (end == std::string::npos) end = raw.find("\n\n");
+  const std::string_view headers(raw.data(), end == std::string::npos ? raw.size() : end);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(headers.data(), headers.size(), digest, &len, EVP_sha256(), nullptr);
+  static const char* hex = "0123456789abcdef";
+  std::string id;
+  for (unsigned int i = 0; i < len; ++i) {
+    id += hex[digest[i] >> 4];
+    id += hex[digest[i] & 15];
+  }
+  return id + "@keyonce.invalid";
 }
 
 // The extension of a sender's file name, if it is a plain one ("pdf").
@@ -332,7 +353,7 @@ class ImapSource : public Source {
     Record r(item->storage);
     r["uid"] = uid;
     r["uidvalidity"] = uidvalidity_;
-    r["message_id"] = mail->message_id;
+    r["message_id"] = mail->message_id.empty() ? HeaderId(*raw) : mail->message_id;
     r["from"] = mail->from;
     r["from_name"] = mail->from_name;
     r["to"] = StringList(mail->to, item->storage);

@@ -244,6 +244,12 @@ TEST_F(ImapTest, ATooBigMailIsRejectedWithItsUidAndTheRestIsRead) {
   EXPECT_NE(items[0].reason.find("UID 1"), std::string::npos);
   EXPECT_FALSE(items[1].rejected);
   EXPECT_EQ(items[1].record.at("text").as_string(), "hej\n");
+  // It has no Message-ID: an id from its headers, the same at every reading.
+  const std::string id(items[1].record.at("message_id").as_string());
+  EXPECT_EQ(id.size(), 64u + std::string("@keyonce.invalid").size()) << id;
+  auto again = ReadAndAck("max_message_bytes: 300\n", 0);
+  ASSERT_EQ(again.size(), 2u);
+  EXPECT_EQ(std::string(again[1].record.at("message_id").as_string()), id);
 }
 
 TEST_F(ImapTest, LoginAndTlsFailuresAreClearAndSayNothingSecret) {
