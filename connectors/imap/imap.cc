@@ -341,7 +341,7 @@ class ImapSource : public Source {
       item->rejected = true;
       item->reason = "the mail (UID " + std::to_string(uid) + " in " + display_ +
                      ") is larger than max_message_bytes (" + std::to_string(max_bytes_) +
-                     " bytes); it is left in the folder";
+                     " bytes); open it in a mail program";
       return true;
     }
     auto mail = ParseMail(*raw);
