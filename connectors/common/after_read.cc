@@ -12,7 +12,7 @@ std::vector<FieldSpec> AfterReadFields(bool remote) {
   std::string where =
       remote ? " Relative paths are resolved against the recipe's folder for a local file; "
                "for a file on a server (sftp://, ftp://) the folder is on the same server, "
-               "relative to the file's folder unless it starts with /, and must exist there."
+               "relative to the file's folder unless it starts with /, made if missing."
              : " Relative paths are resolved against the recipe's folder.";
   return {
       FieldSpec::Tmpl("move_to", TemplateContext::kText)
@@ -33,6 +33,10 @@ std::vector<FieldSpec> AfterReadFields(bool remote) {
               "written to every target or kept in quarantine (never before). Not with move_to.")
           .Example("true"),
   };
+}
+
+bool HasAfterRead(const Settings& settings) {
+  return settings.Tmpl("move_to") || settings.Bool("remove_after").value_or(false);
 }
 
 Status CheckAfterRead(const Settings& settings) {
@@ -158,7 +162,7 @@ Result<std::unique_ptr<Source>> WithAfterRead(const Settings& settings,
                                               Result<std::unique_ptr<Source>> inner) {
   if (!inner.ok()) return inner.status();
   KEYONCE_RETURN_IF_ERROR(CheckAfterRead(settings));
-  if (!settings.Tmpl("move_to") && !settings.Bool("remove_after").value_or(false)) return inner;
+  if (!HasAfterRead(settings)) return inner;
   return std::unique_ptr<Source>(
       std::make_unique<AfterReadSource>(settings, std::move(inner).value()));
 }

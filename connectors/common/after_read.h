@@ -30,6 +30,10 @@ struct AfterRead {
   std::string folder;  // kMove: move_to as rendered (a local folder is resolved)
 };
 
+// Whether the settings take the file away after the run (move_to or
+// remove_after set).
+bool HasAfterRead(const Settings& settings);
+
 // For make_source: move_to and remove_after together are refused.
 Status CheckAfterRead(const Settings& settings);
 

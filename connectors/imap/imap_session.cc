@@ -23,22 +23,6 @@ size_t Collect(char* data, size_t size, size_t n, void* p) {
   return len;
 }
 
-std::string Escape(const std::string& text, bool keep_slash) {
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == '&' || c == '+' ||
-        c == ',' || (keep_slash && c == '/')) {
-      out += static_cast<char>(c);
-    } else {
-      static const char* hex = "0123456789ABCDEF";
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 std::string ModifiedUtf7(const std::string& utf8) {
@@ -137,7 +121,7 @@ Session::~Session() {
 }
 
 std::string Session::FolderUrl(const std::string& folder) const {
-  std::string url = options_.server + "/" + Escape(ModifiedUtf7(folder), true);
+  std::string url = options_.server + "/" + net::UrlEncodePath(ModifiedUtf7(folder));
   if (uidvalidity_) url += ";UIDVALIDITY=" + std::to_string(uidvalidity_);
   return url;
 }

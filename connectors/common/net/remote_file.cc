@@ -333,8 +333,7 @@ Status CheckRemoteSettings(const Settings& settings, bool for_target) {
                            "through libcurl, so a reader could see a half-written file; write "
                            "to sftp:// or ftp(s):// instead");
   }
-  const bool after_read = settings.Tmpl("move_to") || settings.Bool("remove_after").value_or(false);
-  if (!for_target && after_read &&
+  if (!for_target && HasAfterRead(settings) &&
       (StartsWithNoCase(text, "smb://") || StartsWithNoCase(text, "smbs://"))) {
     return Status::Invalid(settings.where +
                            ": move_to and remove_after need a server that can rename and remove "
@@ -597,34 +596,23 @@ class RemoteSource : public Source {
     }
     // move_to: a folder on the same server, made if missing.
     std::string folder = after_.folder;
-    while (folder.size() > 1 && folder.back() == '/') folder.pop_back();
-    std::string folder_url = folder[0] == '/' ? Origin(url_) + "/" : FolderUrl(url_);
-    for (size_t at = folder[0] == '/' ? 1 : 0; at <= folder.size();) {
-      size_t end_at = folder.find('/', at);
-      if (end_at == std::string::npos) end_at = folder.size();
-      if (end_at > at) {  // "a//b": no empty folder names
-        char* seg = curl_easy_escape(nullptr, folder.data() + at, static_cast<int>(end_at - at));
-        if (!seg) return Status::Internal("escaping move_to");
-        folder_url += std::string(seg) + "/";
-        curl_free(seg);
-      }
-      at = end_at + 1;
-    }
-    const std::string name = UrlFileName(url_);
-    auto mk = MakeFolderCommand(folder_url.substr(0, folder_url.size() - 1));
+    for (size_t twice; (twice = folder.find("//")) != std::string::npos;) folder.erase(twice, 1);
+    const bool absolute = !folder.empty() && folder[0] == '/';
+    if (absolute) folder.erase(0, 1);
+    while (!folder.empty() && folder.back() == '/') folder.pop_back();
+    const std::string folder_url =
+        (absolute ? Origin(url_) + "/" : FolderUrl(url_)) + UrlEncodePath(folder);
+    auto mk = MakeFolderCommand(folder_url);
     if (!mk.ok()) return mk.status();
     KEYONCE_RETURN_IF_ERROR(files.Run(url_, {*mk}).Wrap("moving the file after the run"));
+    const std::string name = UrlFileName(url_);
     std::string dest;
     for (int attempt = 0;; ++attempt) {
       if (attempt == kMoveAttempts) {
         return Status::Io("moving " + display_ + ": the folder holds " +
                           std::to_string(kMoveAttempts) + " files named like it already");
       }
-      const std::string moved = MovedName(name, run_id_, attempt);
-      char* e = curl_easy_escape(nullptr, moved.data(), static_cast<int>(moved.size()));
-      if (!e) return Status::Internal("escaping the file name");
-      dest = folder_url + e;
-      curl_free(e);
+      dest = folder_url + "/" + UrlEncode(MovedName(name, run_id_, attempt));
       auto taken = files.Exists(dest);
       if (!taken.ok()) return taken.status().Wrap("moving the file after the run");
       if (!*taken) break;

@@ -184,6 +184,17 @@ bool ShownInMessages(const Template& t) {
   return true;
 }
 
+std::string UrlEncodePath(std::string_view path) {
+  std::string out;
+  for (size_t at = 0;;) {
+    const size_t slash = path.find('/', at);
+    out += UrlEncode(path.substr(at, slash == std::string_view::npos ? slash : slash - at));
+    if (slash == std::string_view::npos) return out;
+    out += '/';
+    at = slash + 1;
+  }
+}
+
 std::string UrlEncode(std::string_view text) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;

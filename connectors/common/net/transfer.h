@@ -99,6 +99,9 @@ bool ShownInMessages(const Template& t);
 // Percent-encodes everything but RFC 3986 unreserved characters
 // (A-Z a-z 0-9 - . _ ~), e.g. for a record value inside a URL path or query.
 std::string UrlEncode(std::string_view text);
+// The same for a path: each part between slashes encoded, the slashes kept
+// ("Behandlet filer/2026" -> "Behandlet%20filer/2026").
+std::string UrlEncodePath(std::string_view path);
 
 // `ref` (absolute, or relative like "/cases?page=2" or "?page=2") resolved
 // against `base`; nullopt when either is not a URL curl understands.

@@ -17,6 +17,8 @@ TEST(SafeUrl, RemovesUserinfoAndSecretQueryValues) {
 
 TEST(UrlEncode, KeepsOnlyUnreserved) {
   EXPECT_EQ(UrlEncode("a b/ø?&=~"), "a%20b%2F%C3%B8%3F%26%3D~");
+  EXPECT_EQ(UrlEncodePath("Behandlet filer/ø&x"), "Behandlet%20filer/%C3%B8%26x");
+  EXPECT_EQ(UrlEncodePath("/a//b/"), "/a//b/");
 }
 
 TEST(Excerpt, CutsMasksAndFlattens) {
