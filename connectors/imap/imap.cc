@@ -427,11 +427,7 @@ class ImapSource : public Source {
       if (auto* u = search->if_contains("unseen"); u && u->is_bool()) unseen = u->as_bool();
     }
     if (unseen) add("UNSEEN");
-    if (settings_.String("after_read").value_or("seen") == "flag") {
-      auto kw = Keyword();
-      if (!kw.ok()) return kw.status();
-      add("UNKEYWORD " + *kw);
-    }
+    if (after_ == "flag") add("UNKEYWORD " + flag_);  // checked by MakeSource (CheckFlag)
     // search.<key> rendered against the run's scope; "" when absent.
     auto text = [&](const char* key) -> Result<std::string> {
       const Value* v = search ? search->if_contains(key) : nullptr;
@@ -464,17 +460,6 @@ class ImapSource : public Source {
     }
     if (c.empty()) c = "ALL";
     return ascii ? c : "CHARSET UTF-8 " + c;
-  }
-
-  Result<std::string> Keyword() const {
-    for (char ch : flag_) {
-      if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '$' && ch != '_') {
-        return Status::Invalid(settings_.where + ": flag '" + flag_ +
-                               "' may hold only letters, digits, $ and _");
-      }
-    }
-    if (flag_.empty()) return Status::Invalid(settings_.where + ": flag is empty");
-    return flag_;
   }
 
   // The fetch ran on a new connection, in a folder open for writing: the
@@ -530,6 +515,19 @@ class ImapSource : public Source {
   uint64_t acked_ = 0;
 };
 
+// The keyword after_read: flag sets: an IMAP atom we can send as it is.
+Status CheckFlag(const Settings& settings) {
+  const std::string flag = settings.String("flag").value_or("$Keyonce");
+  if (flag.empty()) return Status::Invalid(settings.where + ": flag is empty");
+  for (char ch : flag) {
+    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '$' && ch != '_') {
+      return Status::Invalid(settings.where + ": flag '" + flag +
+                             "' may hold only letters, digits, $ and _");
+    }
+  }
+  return Status::OK();
+}
+
 Result<std::unique_ptr<Source>> MakeSource(const Settings& settings) {
   const std::string& w = settings.where;
   // What the recipe writes of the URL is checked; a URL from params is
@@ -574,6 +572,7 @@ Result<std::unique_ptr<Source>> MakeSource(const Settings& settings) {
   if (after != "move" && settings.Tmpl("move_to")) {
     return Status::Invalid(w + ": move_to is set but after_read is not move");
   }
+  KEYONCE_RETURN_IF_ERROR(CheckFlag(settings));
   if (settings.Int("max_message_bytes").value_or(1) < 1) {
     return Status::Invalid(w + ": max_message_bytes must be at least 1");
   }

@@ -346,6 +346,10 @@ TEST_F(ImapTest, SettingsThatCannotWorkAreRefusedBeforeAnyConnection) {
             std::string::npos);
   EXPECT_NE(make("url: imaps://mail\n" + login + "after_read: move\n").message().find("move_to"),
             std::string::npos);
+  EXPECT_NE(make("url: imaps://mail\n" + login + "after_read: flag\nflag: Be handlet\n")
+                .message()
+                .find("flag 'Be handlet' may hold only letters, digits, $ and _"),
+            std::string::npos);
   EXPECT_NE(make("url: imaps://mail\nusername: u\nauth: {type: basic, username: u, password: "
                  "\"{{ secrets.cs }}\"}\n")
                 .message()
