@@ -265,8 +265,11 @@ Result<Mail> ParseMail(std::string_view raw) {
       a.data = Extract(*att->getData());
       m.attachments.push_back(std::move(a));
     }
-  } catch (const std::exception& e) {
-    return Status::Invalid(std::string("the mail cannot be read as MIME: ") + e.what());
+  } catch (const vmime::exception& e) {
+    // The kind of failure only: vmime's own text may quote the mail.
+    return Status::Invalid(std::string("the mail cannot be read as MIME (") + e.name() + ")");
+  } catch (const std::exception&) {
+    return Status::Invalid("the mail cannot be read as MIME");
   }
   return m;
 }
